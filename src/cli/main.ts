@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// The clipts command line: one subcommand per stage. Each command parses its
+// arguments and calls a library function; no logic lives here.
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { InputError } from "../util/errors.js";
+import { curateCommand } from "./curate.js";
+import { dataCommand } from "./data.js";
+import { trainCommand } from "./train.js";
+import { evalCommand } from "./eval.js";
+import { ablateCommand } from "./ablate.js";
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName("clipts")
+    .usage("$0 <stage> [options]\n\nCurate image-text data and train CLIP / SigLIP models.")
+    .command(curateCommand)
+    .command(dataCommand)
+    .command(trainCommand)
+    .command(evalCommand)
+    .command(ablateCommand)
+    .demandCommand(1, "Name a stage: curate, data, train, eval or ablate.")
+    .strict()
+    .help()
+    .alias("h", "help")
+    .fail((msg, err) => {
+      if (err) throw err;
+      console.error(`${msg}\n\nRun with --help for usage.`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main(hideBin(process.argv)).catch((err: unknown) => {
+  if (err instanceof InputError) {
+    console.error(`clipts: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});

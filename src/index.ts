@@ -1,0 +1,3 @@
+// Public API of clipts. Each stage exports its library functions from its
+// folder's index; the CLI calls the same functions.
+export * from "./util/index.js";

@@ -1,0 +1,66 @@
+// Atomic file output: write to a temporary file beside the target, then rename.
+// A crash leaves either the old file or the new one, never a half-written file.
+import { createWriteStream, promises as fs, renameSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { once } from "node:events";
+
+function tempPath(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${Date.now()}`);
+}
+
+/** Write a whole file atomically (creates the parent folder). */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = tempPath(target);
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Synchronous variant, for signal handlers and small files. */
+export function writeFileAtomicSync(target: string, data: string | Uint8Array): void {
+  mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = tempPath(target);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, target);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function writeJsonAtomic(target: string, value: unknown): Promise<void> {
+  await writeFileAtomic(target, JSON.stringify(value, null, 2) + "\n");
+}
+
+/**
+ * A streamed file that appears at `target` only when `commit()` is called.
+ * `abort()` (or never committing) removes the temporary file.
+ */
+export class AtomicWriter {
+  private readonly tmp: string;
+  private readonly stream;
+  constructor(readonly target: string) {
+    mkdirSync(path.dirname(target), { recursive: true });
+    this.tmp = tempPath(target);
+    this.stream = createWriteStream(this.tmp);
+  }
+  /** Write a chunk, honouring back-pressure. */
+  async write(chunk: string | Uint8Array): Promise<void> {
+    if (!this.stream.write(chunk)) await once(this.stream, "drain");
+  }
+  async commit(): Promise<void> {
+    this.stream.end();
+    await once(this.stream, "close");
+    await fs.rename(this.tmp, this.target);
+  }
+  async abort(): Promise<void> {
+    this.stream.destroy();
+    await fs.rm(this.tmp, { force: true });
+  }
+}
