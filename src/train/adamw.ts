@@ -1,0 +1,76 @@
+// AdamW over tf.Variables with PyTorch's exact semantics (torch.optim.AdamW,
+// non-amsgrad, non-fused): decoupled weight decay p *= 1 - lr*wd first, then
+// m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2,
+// p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+import * as tf from "@tensorflow/tfjs-core";
+
+/**
+ * open_clip's rule for parameters without weight decay (main.py `exclude`):
+ * ndim < 2 or the name contains "bn", "ln", "bias" or "logit_scale".
+ * Note that 2-D position embeddings and the token embedding *are* decayed.
+ */
+export function excludedFromDecay(name: string, shape: readonly number[]): boolean {
+  return (
+    shape.length < 2 || name.includes("bn") || name.includes("ln") || name.includes("bias") || name.includes("logit_scale")
+  );
+}
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export interface AdamWState {
+  /** Number of optimizer steps taken (PyTorch's per-param `step`). */
+  step: number;
+  expAvg: Map<string, tf.Variable>;
+  expAvgSq: Map<string, tf.Variable>;
+}
+
+export class AdamW {
+  step = 0;
+  readonly expAvg = new Map<string, tf.Variable>();
+  readonly expAvgSq = new Map<string, tf.Variable>();
+  readonly decay = new Map<string, boolean>();
+
+  constructor(
+    readonly params: Map<string, tf.Variable>,
+    readonly opts: AdamWOptions,
+  ) {
+    for (const [name, p] of params) {
+      this.expAvg.set(name, tf.variable(tf.zerosLike(p), false, `adamw/exp_avg/${name}`));
+      this.expAvgSq.set(name, tf.variable(tf.zerosLike(p), false, `adamw/exp_avg_sq/${name}`));
+      this.decay.set(name, !excludedFromDecay(name, p.shape));
+    }
+  }
+
+  /** One update with learning rate `lr`; `grads` holds a gradient per trainable param. */
+  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+    this.step += 1;
+    const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
+    const stepSize = lr / (1 - b1 ** this.step);
+    const bc2Sqrt = Math.sqrt(1 - b2 ** this.step);
+    for (const [name, p] of this.params) {
+      const g = grads.get(name);
+      if (!g) continue; // no gradient this step (PyTorch skips params with grad None)
+      const m = this.expAvg.get(name)!;
+      const v = this.expAvgSq.get(name)!;
+      tf.tidy(() => {
+        const mNew = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
+        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
+        m.assign(mNew);
+        v.assign(vNew);
+        const pDecayed = this.decay.get(name) && weightDecay > 0 ? tf.mul(p, 1 - lr * weightDecay) : p;
+        const denom = tf.add(tf.div(tf.sqrt(vNew), bc2Sqrt), eps);
+        p.assign(tf.sub(pDecayed, tf.mul(tf.div(mNew, denom), stepSize)));
+      });
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.expAvg.values()) v.dispose();
+    for (const v of this.expAvgSq.values()) v.dispose();
+  }
+}
