@@ -44,17 +44,10 @@ const modelSchema = z.strictObject({
   init_logit_bias: z.number().optional(),
 });
 
-const balanceSchema = z.strictObject({
-  /** MetaCLIP online balancing: entry-count threshold t (20000 for 400M). */
-  threshold: positiveInt,
-  /** Entry counts file (JSON) written by curation. */
-  counts: z.string().min(1),
-});
-
 const dataSchema = z.strictObject({
   /** Shard directory (a manifest.json with Arrow shards). */
   train: z.string().min(1),
-  /** Optional selection file (keys kept by curation). */
+  /** Optional selection file: a JSON array of keys, a JSON {shard file: row ids} map, or one key per line. */
   selection: z.string().min(1).nullable().default(null),
   /** Global batch size (samples per optimizer step, over all micro-batches). */
   batch_size: positiveInt,
@@ -64,11 +57,11 @@ const dataSchema = z.strictObject({
   std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([
     0.26862954, 0.26130258, 0.27577711,
   ]),
+  /** "clip" (the shipped CLIP BPE) or the path of a Hugging Face tokenizer.json. */
   tokenizer: z.string().min(1).default("clip"),
   /** Sample with replacement (open_clip --dataset-resampled) instead of epoch passes. */
   resampled: z.boolean().default(false),
   seed: z.number().int().default(0),
-  balance: balanceSchema.nullable().default(null),
 });
 
 const trainSchema = z
