@@ -35,9 +35,9 @@ describe("AdamW", () => {
     expect(excludedFromDecay("visual.ln_post.weight2d", [4, 4])).toBe(true);
   });
 
-  it("matches a float64 PyTorch-AdamW reference over 3 steps, decay excluded where it must be", () => {
+  it.each(["host", "tensor"] as const)("matches a float64 PyTorch-AdamW reference over 3 steps, decay excluded where it must be (%s update)", (update) => {
     const rng = new Rng(7);
-    const opts = { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2 };
+    const opts = { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2, update };
     const lrs = [1e-2, 5e-3, 2e-2];
     const init = new Map(Object.entries(SHAPES).map(([n, s]) => [n, rand(rng, s.reduce((a, b) => a * b, 1))]));
     const grads = lrs.map(() => new Map(Object.entries(SHAPES).map(([n, s]) => [n, rand(rng, s.reduce((a, b) => a * b, 1))])));
