@@ -45,8 +45,9 @@ export class AdamW {
     readonly opts: AdamWOptions,
   ) {
     for (const [name, p] of params) {
-      this.expAvg.set(name, tf.variable(tf.zerosLike(p), false, `adamw/exp_avg/${name}`));
-      this.expAvgSq.set(name, tf.variable(tf.zerosLike(p), false, `adamw/exp_avg_sq/${name}`));
+      // tidy disposes the zero tensors; the variables keep their own copy of the data.
+      this.expAvg.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/exp_avg/${name}/${p.id}`)));
+      this.expAvgSq.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/exp_avg_sq/${name}/${p.id}`)));
       this.decay.set(name, !excludedFromDecay(name, p.shape));
     }
   }

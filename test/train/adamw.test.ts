@@ -42,7 +42,8 @@ describe("AdamW", () => {
     const init = new Map(Object.entries(SHAPES).map(([n, s]) => [n, rand(rng, s.reduce((a, b) => a * b, 1))]));
     const grads = lrs.map(() => new Map(Object.entries(SHAPES).map(([n, s]) => [n, rand(rng, s.reduce((a, b) => a * b, 1))])));
 
-    const params = new Map(Object.entries(SHAPES).map(([n, s]) => [n, tf.variable(tf.tensor(Float32Array.from(init.get(n)!), s))]));
+    const before = tf.memory().numTensors;
+    const params = new Map(Object.entries(SHAPES).map(([n, s]) => [n, tf.tidy(() => tf.variable(tf.tensor(Float32Array.from(init.get(n)!), s)))]));
     const opt = new AdamW(params, opts);
     for (let t = 0; t < lrs.length; t++) {
       const g = new Map(Object.entries(SHAPES).map(([n, s]) => [n, tf.tensor(Float32Array.from(grads[t]!.get(n)!), s)]));
@@ -83,6 +84,7 @@ describe("AdamW", () => {
     expect(opt.step).toBe(3);
     opt.dispose();
     for (const p of params.values()) p.dispose();
+    expect(tf.memory().numTensors).toBe(before); // the optimizer leaves nothing behind
   });
 });
 
