@@ -86,7 +86,6 @@ const trainSchema = z
     precision: z.enum(["fp32"]).default("fp32"),
     seed: z.number().int().default(0),
     backend: z.enum(["auto", "cpu", "wasm", "torch", "tensorflow"]).default("auto"),
-    device: z.string().nullable().default(null),
   })
   .refine((t) => (t.samples === undefined) !== (t.steps === undefined), {
     message: "give exactly one of train.samples or train.steps",
@@ -109,7 +108,7 @@ const logSchema = z.strictObject({
 });
 
 const evalSchema = z.strictObject({
-  /** Run evaluation every N steps (0 = never); evaluation itself is the eval stage's. */
+  /** Call the run's evaluator every N steps (0 = never); the evaluator comes from the eval stage (RunOptions.evaluate). */
   every: nonNegInt.default(0),
 });
 

@@ -16,6 +16,7 @@ import {
   getModelConfig,
   memoryEstimate,
   validateModelConfig,
+  type ClipModel,
   type ModelConfig,
 } from "../model/index.js";
 import { loadTokenizer } from "../text/index.js";
@@ -143,6 +144,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   quiet?: boolean;
   onStep?: (info: StepInfo) => void;
+  /** Evaluation hook run every `eval.every` steps (issue 6 supplies it). */
+  evaluate?: (model: ClipModel, step: number) => Promise<Record<string, number>>;
 }
 
 export interface RunResult extends LoopResult {
@@ -157,6 +160,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   const ck = opts.resume ? await loadCheckpoint(resolveCheckpoint(opts.resume, cfg.checkpoint.dir)) : null;
   if (ck && JSON.stringify(ck.state.model) !== JSON.stringify(mc)) {
     throw new InputError(`--resume ${ck.file}: the checkpoint's model differs from the config's model`);
+  }
+  if (cfg.eval.every > 0 && !opts.evaluate) {
+    console.error("clipts train: eval.every is set but no evaluator is wired into this run; skipping evaluation");
   }
   const backend = await setBackend(cfg.train.backend);
   const ctx = mc.text.contextLength;
@@ -219,6 +225,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       signal: opts.signal,
       quiet: opts.quiet,
       onStep: opts.onStep,
+      evaluate: opts.evaluate,
+      evalEvery: cfg.eval.every,
     });
     return { ...result, backend, jsonl, eventFile: log.eventFile };
   } finally {

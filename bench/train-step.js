@@ -1,0 +1,97 @@
+// Benchmark: one training step (forward, backward, AdamW) of the `tiny` CLIP
+// (image 64 px, patch 8, width 192, depth 4, 3 heads; text width 192, depth 4,
+// context 32; batch 32) on each available tfjs backend, side by side with the
+// same model and step in PyTorch on the CPU (bench/train-step-torch.py).
+// Run after `npm run build`:  node bench/train-step.js [steps=5] [torchThreads=2]
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs-core";
+import { availableBackends, setBackend } from "../dist/backend/index.js";
+import { createModel, disposeModel, countParams, getModelConfig } from "../dist/model/index.js";
+import { clampLogitScale } from "../dist/loss/index.js";
+import { AdamW } from "../dist/train/adamw.js";
+import { modelObjective } from "../dist/train/objective.js";
+import { computeGradients, splitBatch } from "../dist/train/step.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const steps = Number(process.argv[2] ?? 5);
+const torchThreads = Number(process.argv[3] ?? 2);
+const B = 32;
+
+function batch(c) {
+  const s = c.vision.imageSize;
+  const ctx = c.text.contextLength;
+  const images = tf.randomNormal([B, s, s, 3], 0, 1, "float32", 1);
+  const ids = new Int32Array(B * ctx);
+  for (let i = 0; i < B; i++) {
+    ids[i * ctx] = 49406;
+    for (let j = 1; j < ctx - 1; j++) ids[i * ctx + j] = 1 + ((i * 7919 + j * 104729) % 49000);
+    ids[i * ctx + ctx - 1] = 49407;
+  }
+  return { images, tokens: tf.tensor2d(ids, [B, ctx], "int32") };
+}
+
+async function benchBackend(name) {
+  await setBackend(name);
+  const model = createModel("tiny", { seed: 0 });
+  const opt = new AdamW(model.params, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2 });
+  const { images, tokens } = batch(model.config);
+  const step = () => {
+    const { grads } = computeGradients(model, splitBatch(images, tokens, 1), modelObjective);
+    opt.apply(grads, 5e-4);
+    clampLogitScale(model);
+    tf.dispose([...grads.values()]);
+  };
+  for (let i = 0; i < 2; i++) step();
+  const times = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  // Kernel count and engine time per op for one step (the profiler's overhead is not in the timings above).
+  const prof = await tf.profile(() => step());
+  const kernelMs = prof.kernels.reduce((a, k) => a + (typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0), 0);
+  const byKernel = new Map();
+  for (const k of prof.kernels) {
+    const e = byKernel.get(k.name) ?? { n: 0, ms: 0 };
+    e.n++;
+    e.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+    byKernel.set(k.name, e);
+  }
+  const top = [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 5).map(([n, e]) => `${n} ${e.n}x ${e.ms.toFixed(0)}ms`);
+  tf.dispose([images, tokens]);
+  opt.dispose();
+  disposeModel(model);
+  return { backend: name, median: times[Math.floor(times.length / 2)], min: times[0], kernels: prof.kernels.length, kernelMs, top };
+}
+
+const cfg = getModelConfig("tiny");
+console.log(`tiny CLIP: ${countParams(cfg).toLocaleString("en-US")} params, batch ${B}, ${steps} timed steps after 2 warm-up steps`);
+const torch = spawnSync("/usr/bin/python3", [path.join(here, "train-step-torch.py"), String(torchThreads), String(steps)], { encoding: "utf8" });
+let ref = null;
+if (torch.status === 0) ref = JSON.parse(torch.stdout.trim().split("\n").pop());
+else console.log(`PyTorch reference failed: ${torch.stderr.trim().split("\n").pop()}`);
+if (ref) console.log(`PyTorch ${ref.torch} CPU (${ref.threads} threads, ${ref.params.toLocaleString("en-US")} params): median ${ref.ms_per_step_median.toFixed(0)} ms/step, min ${ref.ms_per_step_min.toFixed(0)} ms`);
+
+const rows = [];
+for (const name of await availableBackends()) {
+  if (name !== "cpu" && name !== "wasm" && process.env.BENCH_ALL_BACKENDS !== "1") continue;
+  try {
+    rows.push(await benchBackend(name));
+  } catch (e) {
+    console.log(`${name}: failed: ${e.message}`);
+  }
+}
+console.log("");
+console.log("backend   ms/step(median)  ms/step(min)  x PyTorch  kernels/step  engine ms/op");
+for (const r of rows) {
+  const ratio = ref ? (r.median / ref.ms_per_step_median).toFixed(2) : "-";
+  console.log(
+    `${r.backend.padEnd(9)} ${r.median.toFixed(0).padStart(15)}  ${r.min.toFixed(0).padStart(12)}  ${ratio.padStart(9)}  ${String(r.kernels).padStart(12)}  ${(r.kernelMs / r.kernels).toFixed(3).padStart(12)}`,
+  );
+}
+for (const r of rows) console.log(`${r.backend} top kernels: ${r.top.join(", ")}`);
+if (ref) console.log(`torch  ${ref.ms_per_step_median.toFixed(0).padStart(15)}  ${ref.ms_per_step_min.toFixed(0).padStart(12)}       1.00`);
