@@ -2,7 +2,7 @@
 // (image 64 px, patch 8, width 192, depth 4, 3 heads; text width 192, depth 4,
 // context 32; batch 32) on each available tfjs backend, side by side with the
 // same model and step in PyTorch on the CPU (bench/train-step-torch.py).
-// Run after `npm run build`:  node bench/train-step.js [steps=5] [torchThreads=2]
+// Run after `npm run build`:  node bench/train-step.js [steps=5] [torchThreads=2] [warmup=2] [backends=cpu,wasm]
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,8 @@ import { computeGradients, splitBatch } from "../dist/train/step.js";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const steps = Number(process.argv[2] ?? 5);
 const torchThreads = Number(process.argv[3] ?? 2);
+const warmup = Number(process.argv[4] ?? 2);
+const only = process.argv[5] ? process.argv[5].split(",") : null;
 const B = 32;
 
 function batch(c) {
@@ -43,7 +45,7 @@ async function benchBackend(name) {
     clampLogitScale(model);
     tf.dispose([...grads.values()]);
   };
-  for (let i = 0; i < 2; i++) step();
+  for (let i = 0; i < warmup; i++) step();
   const times = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
@@ -69,7 +71,7 @@ async function benchBackend(name) {
 }
 
 const cfg = getModelConfig("tiny");
-console.log(`tiny CLIP: ${countParams(cfg).toLocaleString("en-US")} params, batch ${B}, ${steps} timed steps after 2 warm-up steps`);
+console.log(`tiny CLIP: ${countParams(cfg).toLocaleString("en-US")} params, batch ${B}, ${steps} timed steps after ${warmup} warm-up steps`);
 const torch = spawnSync("/usr/bin/python3", [path.join(here, "train-step-torch.py"), String(torchThreads), String(steps)], { encoding: "utf8" });
 let ref = null;
 if (torch.status === 0) ref = JSON.parse(torch.stdout.trim().split("\n").pop());
@@ -78,9 +80,11 @@ if (ref) console.log(`PyTorch ${ref.torch} CPU (${ref.threads} threads, ${ref.pa
 
 const rows = [];
 for (const name of await availableBackends()) {
-  if (name !== "cpu" && name !== "wasm" && process.env.BENCH_ALL_BACKENDS !== "1") continue;
+  if (only ? !only.includes(name) : name !== "cpu" && name !== "wasm") continue;
   try {
-    rows.push(await benchBackend(name));
+    const r = await benchBackend(name);
+    console.log(`${name}: median ${r.median.toFixed(0)} ms/step`);
+    rows.push(r);
   } catch (e) {
     console.log(`${name}: failed: ${e.message}`);
   }
