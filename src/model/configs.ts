@@ -56,8 +56,8 @@ const list: ModelConfig[] = [
   // Small CPU configs. They use CLIP's BPE vocabulary so the real tokenizer fits.
   clip("tiny", 128, vit(64, 8, 192, 4, 3), clipText(192, 3, 4, 32)),
   clip("micro", 32, vit(16, 8, 32, 2, 2), clipText(32, 2, 2, 16)),
-  { ...siglip("tiny-siglip", 192, 64, 8, 4, 3, CLIP_VOCAB, 32) },
-  { ...siglip("micro-siglip", 32, 16, 8, 2, 2, CLIP_VOCAB, 16) },
+  siglip("tiny-siglip", 192, 64, 8, 4, 3, CLIP_VOCAB, 32),
+  siglip("micro-siglip", 32, 16, 8, 2, 2, CLIP_VOCAB, 16),
 ];
 
 /** All named configurations by name. */
