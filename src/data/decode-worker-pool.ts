@@ -63,6 +63,12 @@ export class DecodePool {
     private readonly perWorker = 2,
   ) {
     if (size === 0) return;
+    // sharp runs each image on the process-wide libuv pool (default 4
+    // threads), so more workers than that pool only queue up there.
+    const uvThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    if (size > uvThreads) {
+      process.emitWarning(`decode workers (${size}) exceed UV_THREADPOOL_SIZE (${uvThreads}); set UV_THREADPOOL_SIZE>=${size} before starting node to use them all`);
+    }
     const entry = workerEntry();
     for (let i = 0; i < size; i++) {
       const worker = new Worker(entry.entry, { workerData: { spec }, eval: entry.eval });

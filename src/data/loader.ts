@@ -5,6 +5,24 @@
 // bounded by the shuffle buffer (encoded bytes), the decode window
 // (`prefetch` batches of float32 images) and one open shard.
 //
+// Semantics worth knowing:
+// - Train mode: shard order is reshuffled per epoch from the seed, rows pass a
+//   shuffle buffer that is drained at the end of each epoch (so an epoch holds
+//   every kept row once), and random crops come from hashUniform(seed, "crop",
+//   epoch, key). Eval mode: manifest order, resize + center crop.
+// - Batches are cut from the continuous stream, so one batch may hold the end
+//   of one epoch and the start of the next; `dropLast` only drops the final
+//   partial batch of the whole run.
+// - A bad row (no key, missing/empty caption, no image, undecodable,
+//   too many pixels) is skipped and counted in stats() with its key; the
+//   batch is filled from the next rows. A shard cut short contributes its
+//   readable rows and is listed in stats().truncatedShards.
+// - With splitBy "shard", ranks can get different numbers of shards and so
+//   of batches; use resampled mode or splitBy "row" when every rank must run
+//   the same number of steps.
+// - Images: alpha is flattened on white by default (alpha: "drop" mimics
+//   PIL's convert("RGB") in open_clip); grey, CMYK (ICC) and 16-bit inputs
+//   become 8-bit sRGB; EXIF orientation is applied first.
 // A tfjs backend must be registered by the caller (the trainer picks one).
 import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
