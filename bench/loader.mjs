@@ -15,7 +15,7 @@ import sharp from "sharp";
 import tar from "tar-stream";
 import "@tensorflow/tfjs-backend-cpu";
 import { DecodePool } from "../dist/data/decode-worker-pool.js";
-import { DEFAULT_TRANSFORM } from "../dist/data/transforms.js";
+import { DEFAULT_TRANSFORM, normalizeInto } from "../dist/data/transforms.js";
 import { Loader } from "../dist/data/loader.js";
 import { ShardWriter } from "../dist/data/shards.js";
 
@@ -85,7 +85,10 @@ function cpuSeconds() {
 async function ours(folder, workers) {
   const files = readdirSync(folder).filter((f) => f.endsWith(".jpg")).sort();
   const blobs = files.map((f) => new Uint8Array(readFileSync(path.join(folder, f))));
-  const pool = new DecodePool({ ...DEFAULT_TRANSFORM, size: 224 }, workers);
+  const spec = { ...DEFAULT_TRANSFORM, size: 224 };
+  const pool = new DecodePool(spec, workers);
+  // Normalized into a batch-sized float32 buffer, as the Loader does.
+  const px = 224 * 224 * 3, batch = new Float32Array(64 * px);
   // Warm up: worker start-up and first decodes are not part of the rate.
   await Promise.all(blobs.slice(0, 20).map((b, i) => pool.decode(b, i)));
   const c0 = cpuSeconds(), t0 = performance.now();
@@ -96,6 +99,7 @@ async function ours(folder, workers) {
       const i = next++;
       const r = await pool.decode(blobs[i], i);
       if (!r.ok) failed++;
+      else normalizeInto(r.rgb, batch, (i % 64) * px, spec.mean, spec.std);
     }
   };
   await Promise.all(Array.from({ length: window }, run));

@@ -30,7 +30,7 @@ import { InputError } from "../util/errors.js";
 import { DecodePool, type DecodeResult } from "./decode-worker-pool.js";
 import { listShards } from "./shards.js";
 import { SampleStream, type OrderOptions, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
-import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "./transforms.js";
+import { DEFAULT_TRANSFORM, normalizeInto, type TransformSpec, type Triple } from "./transforms.js";
 import type { Batch, Manifest } from "./types.js";
 
 export interface LoaderOptions {
@@ -261,7 +261,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     let ended = false;
     const pixels = this.spec.size * this.spec.size * 3;
     try {
-      let batch: { item: StreamItem; data: Float32Array }[] = [];
+      let batch: { item: StreamItem; rgb: Uint8Array }[] = [];
       for (;;) {
         while (!ended && window.length < cap) {
           if (stream.emitted % snapshotEvery === 0 && this.snaps.at(-1)?.emitted !== stream.emitted) this.snaps.push(stream.snapshot());
@@ -273,7 +273,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
         if (!head) break;
         const r = await head.result;
         this.consumed++;
-        if (r.ok) batch.push({ item: head.item, data: r.data });
+        if (r.ok) batch.push({ item: head.item, rgb: r.rgb });
         else this.recordSkip(head.item, r.reason as SkipReason, r.message);
         if (batch.length === B || (window.length === 0 && ended && batch.length > 0 && !this.o.dropLast)) {
           const out = this.assemble(batch, pixels);
@@ -316,12 +316,12 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     }
   }
 
-  private assemble(batch: { item: StreamItem; data: Float32Array }[], pixels: number): LoaderBatch {
+  private assemble(batch: { item: StreamItem; rgb: Uint8Array }[], pixels: number): LoaderBatch {
     const n = batch.length;
     const size = this.spec.size;
     const ctx = this.o.contextLength;
     const images = new Float32Array(n * pixels);
-    batch.forEach((b, i) => images.set(b.data, i * pixels));
+    batch.forEach((b, i) => normalizeInto(b.rgb, images, i * pixels, this.spec.mean, this.spec.std));
     const captions = batch.map((b) => b.item.caption as string);
     const tokens = this.o.tokenize(captions);
     if (!(tokens instanceof Int32Array) || tokens.length !== n * ctx) {
