@@ -42,6 +42,10 @@ describe("shipped CLIP tokenizer.json", () => {
 describe("CLIP tokenizer", () => {
   it("encodes the known example", () => {
     expect(clip.encode("a photo of a cat")).toEqual([49406, 320, 1125, 539, 320, 2368, 49407]);
+    // CLIP's README example clip.tokenize(["a diagram", "a dog", "a cat"]) and HF's "Hello world".
+    expect(clip.encode("a diagram")).toEqual([49406, 320, 22697, 49407]);
+    expect(clip.encode("a dog")).toEqual([49406, 320, 1929, 49407]);
+    expect(clip.encode("Hello world")).toEqual([49406, 3306, 1002, 49407]);
     expect([clip.vocabSize, clip.contextLength, clip.sotId, clip.eotId, clip.padId]).toEqual([49408, 77, 49406, 49407, 0]);
   });
 
