@@ -154,6 +154,13 @@ describe("HF tokenizer.json (SigLIP-style)", () => {
     }
   });
 
+  it("a BPE tokenizer.json (the CLIP one) loaded as kind hf matches kind clip", async () => {
+    const hf = await loadTokenizer({ kind: "hf", path: clipTokenizerJsonPath(), contextLength: 77, lowercase: true });
+    expect([hf.sotId, hf.eotId, hf.padId, hf.vocabSize]).toEqual([49406, 49407, 0, 49408]);
+    const texts = ["A photo of a CAT", "naïve café 🐱", "x".repeat(300)];
+    expect(Array.from(hf.tokenize(texts))).toEqual(Array.from(clip.tokenize(texts)));
+  });
+
   it("bad specs and files fail with InputError naming the file or key", async () => {
     await expect(loadTokenizer({ kind: "hf", path: "/nonexistent/tokenizer.json" })).rejects.toThrow(/\/nonexistent\/tokenizer.json/);
     const dir = mkdtempSync(path.join(os.tmpdir(), "clipts-hf-bad-"));
