@@ -114,10 +114,11 @@ export class ShardWriter {
 
   /** Record a skipped sample (counted for the current shard and the run). */
   skip(key: string, reason: string): void {
+    const kind = reasonKind(reason);
     this.skippedCount++;
-    this.skippedByReason[reason] = (this.skippedByReason[reason] ?? 0) + 1;
+    this.skippedByReason[kind] = (this.skippedByReason[kind] ?? 0) + 1;
     this.shardSkipped.count++;
-    this.shardSkipped.byReason[reason] = (this.shardSkipped.byReason[reason] ?? 0) + 1;
+    this.shardSkipped.byReason[kind] = (this.shardSkipped.byReason[kind] ?? 0) + 1;
     if (this.skippedItems.length < MAX_SKIPPED_LISTED) {
       this.skippedItems.push({ key, reason, shard: this.shardName(this.shards.length) });
     }
@@ -174,6 +175,14 @@ export class ShardWriter {
     await removeStaleShards(this.dir, this.prefix, new Set(this.shards.map((s) => s.file)));
     return manifest;
   }
+}
+
+/**
+ * The fixed part of a skip reason, for `byReason` counts: reasons read
+ * "kind: detail" or "kind (detail)", and details (paths, sizes) vary.
+ */
+export function reasonKind(reason: string): string {
+  return reason.split(/: | \(/)[0].trim();
 }
 
 async function removeStaleShards(dir: string, prefix: string, keep: Set<string>): Promise<void> {
