@@ -1,5 +1,6 @@
 // Parquet tables via hyparquet, one row group at a time (never the whole file
-// in memory). String columns are decoded strictly so invalid UTF-8 is caught.
+// in memory). String columns are decoded strictly so invalid UTF-8 is caught;
+// plain BYTE_ARRAY columns (img2dataset's image bytes) stay binary (utf8: false).
 import path from "node:path";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
 import type { AsyncBuffer, FileMetaData } from "hyparquet";
@@ -46,7 +47,7 @@ export async function* parquetRows(file: string, pq: OpenParquet, columns?: stri
     const n = Number(group.num_rows);
     let rows: Record<string, unknown>[];
     try {
-      rows = await parquetReadObjects({ file: pq.file, metadata: pq.metadata, rowStart, rowEnd: rowStart + n, columns, utf8: true, parsers });
+      rows = await parquetReadObjects({ file: pq.file, metadata: pq.metadata, rowStart, rowEnd: rowStart + n, columns, utf8: false, parsers });
     } catch (err) {
       yield { row: rowStart, error: `unreadable parquet row group: ${g} of ${path.basename(file)} (${(err as Error).message})`, rows: n };
       rowStart += n;
