@@ -3,8 +3,9 @@
 // manifest. Every bad sample is skipped and counted with its key and reason;
 // only structural problems (missing input, unknown format, unreadable
 // parquet schema) stop the run, before any shard is written where possible.
-import { promises as fs } from "node:fs";
+import { promises as fs, readFile } from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 import { InputError } from "../util/errors.js";
 import { progress } from "../util/progress.js";
 import { isSkip, extOf, type FormatSource, type RawItem, type ReaderItem } from "./formats/common.js";
@@ -102,6 +103,10 @@ function checkOptions(opts: IngestOptions): { inputs: string[]; rowsPerShard: nu
   return { inputs, rowsPerShard, maxPixels, concurrency };
 }
 
+// The callback readFile avoids the FileHandle bookkeeping of fs.promises,
+// a measurable main-thread cost with many small image files.
+const readFileCb = promisify(readFile);
+
 type Checked = { sample: Sample } | { key: string; skip: string };
 
 /** Load (when a path) and check one item; captions first, as they are cheap. */
@@ -113,7 +118,7 @@ async function checkItem(item: RawItem, maxPixels: number, decode: boolean): Pro
   if (!bytes) {
     if (!item.imagePath) return { key, skip: "missing image path" };
     try {
-      bytes = await fs.readFile(item.imagePath);
+      bytes = await readFileCb(item.imagePath);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       return { key, skip: code === "ENOENT" ? `image not found: ${item.imagePath}` : `cannot read image ${item.imagePath} (${code ?? String(err)})` };
@@ -147,9 +152,14 @@ export async function ingest(opts: IngestOptions): Promise<IngestResult> {
   await writer.start();
   const total = sources.reduce((s, x) => s + x.source.total, 0);
   const bar = progress("ingest", total, { unit: "img", fields: ["skipped"], quiet: opts.quiet });
+  // Keys must identify rows downstream (curation joins, eval); a repeat is skipped.
+  const seen = new Set<string>();
   const record = async (c: Checked) => {
-    if ("sample" in c) await writer.add(c.sample);
-    else writer.skip(c.key, c.skip);
+    if ("sample" in c && seen.has(c.sample.key)) writer.skip(c.sample.key, "duplicate key");
+    else if ("sample" in c) {
+      seen.add(c.sample.key);
+      await writer.add(c.sample);
+    } else writer.skip(c.key, c.skip);
     bar.increment(1, { skipped: writer.skipped });
   };
   try {

@@ -479,7 +479,7 @@ export async function verifyShards(dir: string): Promise<VerifyResult> {
     }
     if (digest !== s.sha256) problems.push({ file: s.file, problem: `sha256 ${digest} != manifest ${s.sha256}` });
     const opened = await openShard(file, { expectedRows: s.rows });
-    if (opened.truncated) problems.push({ file: s.file, problem: `readable rows ${opened.numRows} of ${s.rows}${opened.error ? ` (${opened.error})` : ""}` });
+    if (opened.truncated) problems.push({ file: s.file, problem: `cut short or damaged: ${opened.numRows} of ${s.rows} rows readable${opened.error ? ` (${opened.error})` : ""}` });
     else if (opened.numRows !== s.rows) problems.push({ file: s.file, problem: `rows ${opened.numRows} != manifest ${s.rows}` });
     rows += opened.numRows;
   }

@@ -49,6 +49,7 @@ describe("ingest: bad samples are skipped and counted with key and reason", () =
       Buffer.from("{not json\n"),
       row({ key: "good2", image: "good.jpg", caption: "fine again", label: 3 }),
       row({ key: "badlabel", image: "good.jpg", caption: "c", label: "cat" }),
+      row({ key: "good", image: "good.jpg", caption: "the same key again" }),
     ];
     await writeFile(path.join(root, "bad.jsonl"), Buffer.concat(lines));
     const out = tmpDir();
@@ -73,10 +74,12 @@ describe("ingest: bad samples are skipped and counted with key and reason", () =
       "bad.jsonl:14": /^invalid JSON line$/,
       badlabel: /^invalid label: "cat"$/,
     };
-    expect([...why.keys()].sort()).toEqual(Object.keys(expected).sort());
+    // The repeated key "good" is skipped too (listed twice would collide in the map above).
+    expect(manifest.skipped.items.filter((it: { key: string }) => it.key === "good").map((it: { reason: string }) => it.reason)).toEqual(["duplicate key"]);
+    expect([...why.keys()].sort()).toEqual([...Object.keys(expected), "good"].sort());
     for (const [key, re] of Object.entries(expected)) expect(why.get(key)).toMatch(re);
-    expect(manifest.skipped.count).toBe(14);
-    expect(manifest.skipped.keys.sort()).toEqual(Object.keys(expected).sort());
+    expect(manifest.skipped.count).toBe(15);
+    expect(manifest.skipped.keys.sort()).toEqual([...Object.keys(expected), "good"].sort());
     expect(manifest.skipped.byReason).toEqual({
       "corrupt image": 2,
       "empty image file": 1,
@@ -89,10 +92,11 @@ describe("ingest: bad samples are skipped and counted with key and reason", () =
       "image not found": 1,
       "invalid JSON line": 1,
       "invalid label": 1,
+      "duplicate key": 1,
     });
     // Per shard counts add up to the run's.
     const perShard = manifest.shards.reduce((s: number, x: { skipped?: { count: number } }) => s + (x.skipped?.count ?? 0), 0);
-    expect(perShard).toBe(14);
+    expect(perShard).toBe(15);
   });
 
   it("the pixel cap is configurable", async () => {
