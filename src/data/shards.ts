@@ -404,6 +404,13 @@ export async function* readShard(file: string, opts: ReadShardOptions = {}): Asy
   } finally {
     stream.destroy();
   }
+  if (error !== undefined && row === 0) {
+    // Files from writers that keep the schema only in the footer (plain
+    // apache-arrow JS) cannot be streamed: read them through the footer.
+    const opened = await openShard(file, { expectedRows: opts.expectedRows, onSkip: opts.onSkip });
+    for (let i = 0; i < opened.numRows; i++) yield { row: i, sample: opened.get(i) };
+    return;
+  }
   if (error !== undefined || (opts.expectedRows !== undefined && row < opts.expectedRows)) {
     opts.onSkip?.({
       shard: path.basename(file),

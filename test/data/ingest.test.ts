@@ -5,6 +5,7 @@ import * as A from "apache-arrow";
 import { parquetMetadata } from "hyparquet";
 import { ingest } from "../../src/data/ingest.js";
 import { verifyShards } from "../../src/data/shards.js";
+import { readWds } from "../../src/data/formats/wds.js";
 import { makeImage, tmpDir, writeFile, writeParquet, writeTar, type ImageKind } from "./fixtures.js";
 import { readBack } from "./readback.js";
 
@@ -38,6 +39,8 @@ describe("ingest round trips", () => {
         { name: "aesthetic", data: [...keys.map((k) => expected.get(k)!.score), null], type: "DOUBLE" },
       ]);
     }
+    // Progress total: the parquet rows with status "success" (not the failed ones).
+    expect((await readWds(root)).total).toBe(8);
     const out = path.join(root, "out");
     const { manifest } = await ingest({ input: root, output: out, rowsPerShard: 3, quiet: true });
     expect(manifest.source?.inputs).toEqual([expect.objectContaining({ format: "wds" })]);

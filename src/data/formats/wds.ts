@@ -32,11 +32,19 @@ export async function listTars(input: string): Promise<string[]> {
   return names.map((n) => path.join(input, n));
 }
 
+function sideParquetPath(tarFile: string): string {
+  return tarFile.replace(/\.tar$/i, ".parquet");
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await fs.stat(file).catch(() => null)) !== null;
+}
+
 /** Per-key metadata from SHARD.parquet beside SHARD.tar (empty when absent). */
 async function sideParquet(tarFile: string): Promise<Map<string, Record<string, unknown>>> {
-  const pqFile = tarFile.replace(/\.tar$/i, ".parquet");
+  const pqFile = sideParquetPath(tarFile);
   const out = new Map<string, Record<string, unknown>>();
-  if (pqFile === tarFile || !(await fs.stat(pqFile).catch(() => null))) return out;
+  if (pqFile === tarFile || !(await exists(pqFile))) return out;
   const pq = await openParquet(pqFile);
   if (!pq.columns.includes("key")) throw new InputError(`${pqFile}: no "key" column to match tar members; columns are: ${pq.columns.join(", ")}`);
   for await (const r of parquetRows(pqFile, pq)) {
@@ -47,20 +55,39 @@ async function sideParquet(tarFile: string): Promise<Map<string, Record<string, 
   return out;
 }
 
+/**
+ * Samples a tar should hold, from its parquet: rows with status "success"
+ * (img2dataset lists failed downloads too). Only the status column is read;
+ * this also checks every parquet's schema before any shard is written.
+ */
+async function expectedSamples(tarFile: string): Promise<{ count: number; parquet: boolean }> {
+  const pqFile = sideParquetPath(tarFile);
+  if (pqFile === tarFile || !(await exists(pqFile))) return { count: 0, parquet: false };
+  const pq = await openParquet(pqFile);
+  if (!pq.columns.includes("key")) throw new InputError(`${pqFile}: no "key" column to match tar members; columns are: ${pq.columns.join(", ")}`);
+  if (!pq.columns.includes("status")) return { count: Number(pq.metadata.num_rows), parquet: true };
+  let count = 0;
+  for await (const r of parquetRows(pqFile, pq, ["status"])) {
+    if (r.error) throw new InputError(`${pqFile}: ${r.error}`);
+    if (r.values!.status === "success") count++;
+  }
+  return { count, parquet: true };
+}
+
 export async function readWds(input: string): Promise<FormatSource> {
   const tars = await listTars(input);
-  // Progress total: successful rows of the parquet files when present.
   let total = 0;
-  const metas: Map<string, Record<string, unknown>>[] = [];
+  const files = [...tars];
   for (const t of tars) {
-    const m = await sideParquet(t);
-    metas.push(m);
-    for (const v of m.values()) if (v.status === undefined || v.status === "success") total++;
+    const e = await expectedSamples(t);
+    total += e.count;
+    if (e.parquet) files.push(sideParquetPath(t));
   }
   async function* items(): AsyncGenerator<ReaderItem> {
-    for (const [i, t] of tars.entries()) yield* readTar(t, metas[i]);
+    // Side metadata is loaded one tar at a time, so memory stays per-shard.
+    for (const t of tars) yield* readTar(t, await sideParquet(t));
   }
-  return { items: items(), total, files: [...tars, ...tars.map((t) => t.replace(/\.tar$/i, ".parquet")).filter((_, i) => metas[i].size > 0)] };
+  return { items: items(), total, files };
 }
 
 interface Group {
