@@ -152,6 +152,8 @@ export class ShardWriter {
       const lastName = this.shards[this.shards.length - 1].file;
       for (const it of this.skippedItems) if (it.shard === this.shardName(this.shards.length)) it.shard = lastName;
     }
+    // With no shard at all, skipped items belong to none.
+    if (this.shards.length === 0) for (const it of this.skippedItems) delete it.shard;
     const columnSets = this.shards.map((s) => s.columns ?? []);
     const common = columnSets.length === 0 ? ["key", "caption", "image", "width", "height"] : columnSets.reduce((a, b) => a.filter((c) => b.includes(c)));
     const manifest: ShardManifest = {

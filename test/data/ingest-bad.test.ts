@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
 import { ingest } from "../../src/data/ingest.js";
+import { verifyShards } from "../../src/data/shards.js";
 import { InputError } from "../../src/util/errors.js";
 import { makeBombPng, makeImage, tmpDir, writeFile, writeParquet, writeTar } from "./fixtures.js";
 import { readBack, skippedByKey } from "./readback.js";
@@ -97,6 +98,16 @@ describe("ingest: bad samples are skipped and counted with key and reason", () =
     // Per shard counts add up to the run's.
     const perShard = manifest.shards.reduce((s: number, x: { skipped?: { count: number } }) => s + (x.skipped?.count ?? 0), 0);
     expect(perShard).toBe(15);
+  });
+
+  it("an input where every sample is bad gives an empty, valid manifest", async () => {
+    const root = tmpDir();
+    await writeFile(path.join(root, "t.jsonl"), '{"key":"a","image":"none.png","caption":"x"}\n');
+    const out = tmpDir();
+    const { manifest } = await ingest({ input: path.join(root, "t.jsonl"), output: out, quiet: true });
+    expect([manifest.rows, manifest.shards.length, manifest.skipped.count]).toEqual([0, 0, 1]);
+    expect(manifest.skipped.items![0]).toEqual({ key: "a", reason: expect.stringMatching(/^image not found/) });
+    expect(await verifyShards(out)).toMatchObject({ ok: true, rows: 0 });
   });
 
   it("the pixel cap is configurable", async () => {
