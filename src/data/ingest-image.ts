@@ -8,6 +8,9 @@ import sharp, { type Metadata } from "sharp";
 /** PIL's default Image.MAX_IMAGE_PIXELS. */
 export const DEFAULT_MAX_PIXELS = 89_478_485;
 
+/** Images up to this many pixels are decoded at full size (faster than a resize pipeline). */
+const SMALL_PIXELS = 512 * 512;
+
 /** Raster formats the loader can decode; vector/PDF input is refused. */
 const ACCEPTED_FORMATS = new Set(["jpeg", "png", "webp", "gif", "tiff", "avif", "heif"]);
 
@@ -36,11 +39,11 @@ export async function checkImage(bytes: Uint8Array, opts: ImageCheckOptions = {}
   if (pixels > maxPixels) return { ok: false, reason: `too many pixels (${meta.width}x${meta.height} > ${maxPixels}, possible decompression bomb)` };
   if (opts.decode !== false) {
     try {
-      // Shrink-on-load keeps this cheap for JPEG/WebP while still reading all the data.
-      await sharp(bytes, { limitInputPixels: maxPixels, failOn: "error" })
-        .resize({ width: 32, height: 32, fit: "inside", fastShrinkOnLoad: true })
-        .raw()
-        .toBuffer();
+      const img = sharp(bytes, { limitInputPixels: maxPixels, failOn: "error" });
+      // Large images decode with shrink-on-load (cheap for JPEG/WebP, still reads
+      // all the data); small ones decode plainly, as a resize costs more there.
+      if (pixels > SMALL_PIXELS) img.resize({ width: 64, height: 64, fit: "inside", fastShrinkOnLoad: true });
+      await img.raw().toBuffer();
     } catch (err) {
       return { ok: false, reason: `corrupt image (${firstLine(err)})` };
     }
