@@ -254,7 +254,11 @@ export function encodeShard(
       type: new A.Struct(fields),
       length: part.length,
       nullCount: 0,
-      children: cols.map((c) => (c.data.length === 1 ? c.data[0] : c.data[0].clone(c.type))),
+      children: cols.map((c) => {
+        // vectorFromArray builds one chunk; anything else would lose rows here.
+        if (c.data.length !== 1) throw new Error(`encodeShard: expected one Arrow chunk per column, got ${c.data.length}`);
+        return c.data[0];
+      }),
     });
     batches.push(new A.RecordBatch(schema, data));
   }
