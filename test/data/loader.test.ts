@@ -7,6 +7,7 @@ import { shardSequence } from "../../src/data/sampler.js";
 import { preprocessImage, DEFAULT_TRANSFORM } from "../../src/data/transforms.js";
 import { openShard, listShards } from "../../src/data/shards.js";
 import { InputError } from "../../src/util/errors.js";
+import { loadTokenizer } from "../../src/text/index.js";
 import { goodShards, makeImage, writeShards, charTokenize, type Row } from "./loader-fixtures.js";
 
 const CTX = 12;
@@ -21,13 +22,13 @@ interface Got {
   index: number;
 }
 
-async function collect(loader: Loader, stopAfter = Infinity): Promise<Got[]> {
+async function collect(loader: Loader, stopAfter = Infinity, ctx = CTX): Promise<Got[]> {
   const out: Got[] = [];
   for await (const b of loader) {
     out.push({ keys: b.keys, images: b.images.dataSync() as Float32Array, tokens: b.tokens.dataSync() as Int32Array, labels: b.labels, epoch: b.epoch, index: b.index });
     expect(b.images.shape).toEqual([b.keys.length, SIZE, SIZE, 3]);
     expect(b.images.dtype).toBe("float32");
-    expect(b.tokens.shape).toEqual([b.keys.length, CTX]);
+    expect(b.tokens.shape).toEqual([b.keys.length, ctx]);
     expect(b.tokens.dtype).toBe("int32");
     b.images.dispose();
     b.tokens.dispose();
@@ -55,6 +56,15 @@ describe("Loader", () => {
     expect(Array.from(got[2]!.images.subarray(SIZE * SIZE * 3))).toEqual(Array.from(ref.data));
     expect(Array.from(got[2]!.tokens.subarray(CTX, 2 * CTX))).toEqual(Array.from(charTokenize(CTX)(["a photo 1 5"])));
     expect(Array.from(got[2]!.labels!)).toEqual([4, 5]);
+  });
+
+  it("carries the real CLIP tokenizer's rows for the batch captions", async () => {
+    const tok = await loadTokenizer({ kind: "clip" });
+    const dir = await goodShards(1, 3);
+    const got = await collect(new Loader(base(dir, { mode: "eval", batchSize: 3, contextLength: 77, tokenize: (t) => tok.tokenize(t) })), Infinity, 77);
+    expect(Array.from(got[0]!.tokens)).toEqual(Array.from(tok.tokenize(["a photo 0 0", "a photo 0 1", "a photo 0 2"])));
+    expect(got[0]!.tokens[0]).toBe(tok.sotId);
+    expect(tok.decode(got[0]!.tokens.subarray(77, 154))).toBe("a photo 0 1");
   });
 
   it("gives identical batches with 1 and 3 decode workers", async () => {
