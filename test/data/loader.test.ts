@@ -67,7 +67,7 @@ describe("Loader", () => {
     expect(tok.decode(got[0]!.tokens.subarray(77, 154))).toBe("a photo 0 1");
   });
 
-  it("gives identical batches with 1 and 3 decode workers", async () => {
+  it("gives identical batches with 0 (main thread), 1 and 3 decode workers", async () => {
     const dir = await goodShards(3, 7);
     const o = { epochs: 2, shuffleBuffer: 6, seed: 42 };
     const one = await collect(new Loader(base(dir, { ...o, workers: 1 })));
@@ -75,6 +75,9 @@ describe("Loader", () => {
     expect(one.length).toBe(8); // 42 samples, batch 5, last partial dropped in train
     expect(three.map((g) => g.keys)).toEqual(one.map((g) => g.keys));
     three.forEach((g, i) => expect(Buffer.from(g.images.buffer).equals(Buffer.from(one[i]!.images.buffer))).toBe(true));
+    const zero = await collect(new Loader(base(dir, { ...o, workers: 0 })));
+    expect(zero.map((g) => g.keys)).toEqual(one.map((g) => g.keys));
+    zero.forEach((g, i) => expect(Buffer.from(g.images.buffer).equals(Buffer.from(one[i]!.images.buffer))).toBe(true));
     // Shuffled (not manifest order), each epoch a permutation, different per epoch and per seed.
     const keys = one.flatMap((g) => g.keys);
     expect(keys.slice(0, 5)).not.toEqual(["s0-0", "s0-1", "s0-2", "s0-3", "s0-4"]);
