@@ -250,6 +250,8 @@ describe("Loader", () => {
     const l = new Loader(base(dir, { seed: 1, batchSize: 1 }));
     await collect(l, 1);
     await expect(collect(new Loader(base(dir, { seed: 2, batchSize: 1, resumeFrom: l.state() })))).rejects.toThrow(/different options/);
+    // An endless stream whose selection keeps nothing fails instead of spinning.
+    await expect(collect(new Loader(base(dir, { epochs: Infinity, selection: new Set(["absent"]) })))).rejects.toThrow(/no rows/);
     writeFileSync(path.join(dir, "manifest.json"), "{");
     await expect(collect(new Loader(base(dir)))).rejects.toThrow(/manifest/);
   });
