@@ -1,3 +1,5 @@
 // Public API of clipts. Each stage exports its library functions from its
 // folder's index; the CLI calls the same functions.
 export * from "./util/index.js";
+export * from "./text/index.js";
+export * from "./data/index.js";

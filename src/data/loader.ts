@@ -5,14 +5,32 @@
 // bounded by the shuffle buffer (encoded bytes), the decode window
 // (`prefetch` batches of float32 images) and one open shard.
 //
+// Semantics worth knowing:
+// - Train mode: shard order is reshuffled per epoch from the seed, rows pass a
+//   shuffle buffer that is drained at the end of each epoch (so an epoch holds
+//   every kept row once), and random crops come from hashUniform(seed, "crop",
+//   epoch, key). Eval mode: manifest order, resize + center crop.
+// - Batches are cut from the continuous stream, so one batch may hold the end
+//   of one epoch and the start of the next; `dropLast` only drops the final
+//   partial batch of the whole run.
+// - A bad row (no key, missing/empty caption, no image, undecodable,
+//   too many pixels) is skipped and counted in stats() with its key; the
+//   batch is filled from the next rows. A shard cut short contributes its
+//   readable rows and is listed in stats().truncatedShards.
+// - With splitBy "shard", ranks can get different numbers of shards and so
+//   of batches; use resampled mode or splitBy "row" when every rank must run
+//   the same number of steps.
+// - Images: alpha is flattened on white by default (alpha: "drop" mimics
+//   PIL's convert("RGB") in open_clip); grey, CMYK (ICC) and 16-bit inputs
+//   become 8-bit sRGB; EXIF orientation is applied first.
 // A tfjs backend must be registered by the caller (the trainer picks one).
 import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import { DecodePool, type DecodeResult } from "./decode-worker-pool.js";
-import { readManifest } from "./loader-shards.js";
+import { listShards } from "./shards.js";
 import { SampleStream, type OrderOptions, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
-import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "./transforms.js";
+import { DEFAULT_TRANSFORM, normalizeInto, type TransformSpec, type Triple } from "./transforms.js";
 import type { Batch, Manifest } from "./types.js";
 
 export interface LoaderOptions {
@@ -50,6 +68,11 @@ export interface LoaderOptions {
   alpha?: Triple | "drop";
   limitInputPixels?: number;
   resumeFrom?: LoaderState;
+  /**
+   * Stream positions are remembered every this many rows (default 512); a
+   * resume re-reads at most this many rows' order (no decoding) to catch up.
+   */
+  snapshotEvery?: number;
 }
 
 export interface LoaderBatch extends Batch {
@@ -79,6 +102,8 @@ export interface LoaderStats {
   byShard: Record<string, { skipped: number; byReason: Partial<Record<SkipReason, number>> }>;
   /** The first MAX_SKIPPED_KEYS skipped samples (all are counted above). */
   skippedSamples: SkippedSample[];
+  /** Shards cut short: rows lost (not in the counts above; their readable rows are used). */
+  truncatedShards: Record<string, { lostRows: number | null; reason: string }>;
 }
 
 /** JSON-serializable position of a loader, taken between batches. */
@@ -94,8 +119,6 @@ export interface LoaderState {
 }
 
 export const MAX_SKIPPED_KEYS = 1000;
-/** A stream snapshot is kept every this many items; resume replays at most this many rows. */
-const SNAPSHOT_EVERY = 512;
 
 interface Pending {
   item: StreamItem;
@@ -103,7 +126,7 @@ interface Pending {
 }
 
 function emptyStats(): LoaderStats {
-  return { samples: 0, batches: 0, skipped: 0, byReason: {}, byShard: {}, skippedSamples: [] };
+  return { samples: 0, batches: 0, skipped: 0, byReason: {}, byShard: {}, skippedSamples: [], truncatedShards: {} };
 }
 
 export class Loader implements AsyncIterable<LoaderBatch> {
@@ -118,6 +141,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   /** Items consumed (all epochs), in stream order. */
   private consumed = 0;
   private started = false;
+  private pool: DecodePool | null = null;
 
   constructor(options: LoaderOptions) {
     const train = (options.mode ?? "train") === "train";
@@ -162,6 +186,10 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       epochs: o.epochs ?? 1,
       selection: o.selection,
       sampler: o.sampler,
+      // Recorded by file (not added up), so re-opening a shard does not count twice.
+      onShardSkip: (info) => {
+        this.statsNow.truncatedShards[info.shard] = { lostRows: info.rows, reason: info.reason };
+      },
     };
     this.statsNow = o.resumeFrom ? structuredClone(o.resumeFrom.stats) : emptyStats();
   }
@@ -207,7 +235,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   async *[Symbol.asyncIterator](): AsyncGenerator<LoaderBatch> {
     if (this.started) throw new Error("a Loader can be iterated once; create a new one (resumeFrom: state()) to continue");
     this.started = true;
-    this.manifest = await readManifest(this.o.dir);
+    this.manifest = await listShards(this.o.dir);
     let stream: SampleStream;
     const resume = this.o.resumeFrom;
     if (resume) {
@@ -226,17 +254,18 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     } else {
       stream = SampleStream.start(this.o.dir, this.manifest, this.order);
     }
-    const pool = new DecodePool(this.spec, this.o.workers);
+    const pool = (this.pool = new DecodePool(this.spec, this.o.workers));
     const B = this.o.batchSize;
+    const snapshotEvery = this.o.snapshotEvery ?? 512;
     const window: Pending[] = [];
     const cap = B * this.o.prefetch;
     let ended = false;
     const pixels = this.spec.size * this.spec.size * 3;
     try {
-      let batch: { item: StreamItem; data: Float32Array }[] = [];
+      let batch: { item: StreamItem; rgb: Uint8Array }[] = [];
       for (;;) {
         while (!ended && window.length < cap) {
-          if (stream.emitted % SNAPSHOT_EVERY === 0 && this.snaps.at(-1)?.emitted !== stream.emitted) this.snaps.push(stream.snapshot());
+          if (stream.emitted % snapshotEvery === 0 && this.snaps.at(-1)?.emitted !== stream.emitted) this.snaps.push(stream.snapshot());
           const item = await stream.next();
           if (!item) ended = true;
           else window.push({ item, result: this.start(pool, item) });
@@ -245,7 +274,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
         if (!head) break;
         const r = await head.result;
         this.consumed++;
-        if (r.ok) batch.push({ item: head.item, data: r.data });
+        if (r.ok) batch.push({ item: head.item, rgb: r.rgb });
         else this.recordSkip(head.item, r.reason as SkipReason, r.message);
         if (batch.length === B || (window.length === 0 && ended && batch.length > 0 && !this.o.dropLast)) {
           const out = this.assemble(batch, pixels);
@@ -258,7 +287,18 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       }
     } finally {
       await pool.close();
+      this.pool = null;
     }
+  }
+
+  /**
+   * Stop the decode workers. Breaking out of `for await` does this already;
+   * call it when an iterator is abandoned without finishing (live workers
+   * keep the process from exiting).
+   */
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = null;
   }
 
   /** Validate the row, then hand its image to the pool with its crop seed. */
@@ -288,12 +328,12 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     }
   }
 
-  private assemble(batch: { item: StreamItem; data: Float32Array }[], pixels: number): LoaderBatch {
+  private assemble(batch: { item: StreamItem; rgb: Uint8Array }[], pixels: number): LoaderBatch {
     const n = batch.length;
     const size = this.spec.size;
     const ctx = this.o.contextLength;
     const images = new Float32Array(n * pixels);
-    batch.forEach((b, i) => images.set(b.data, i * pixels));
+    batch.forEach((b, i) => normalizeInto(b.rgb, images, i * pixels, this.spec.mean, this.spec.std));
     const captions = batch.map((b) => b.item.caption as string);
     const tokens = this.o.tokenize(captions);
     if (!(tokens instanceof Int32Array) || tokens.length !== n * ctx) {
