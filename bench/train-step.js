@@ -1,14 +1,17 @@
-// Benchmark: one training step (forward, backward, AdamW) of the `tiny` CLIP
-// (image 64 px, patch 8, width 192, depth 4, 3 heads; text width 192, depth 4,
-// context 32; batch 32) on each available tfjs backend, side by side with the
-// same model and step in PyTorch on the CPU (bench/train-step-torch.py).
+// Benchmark: one trainer step (forward, backward, AdamW, logit-scale clamp, as
+// src/train/step.ts + adamw.ts run it) of the `tiny` CLIP (image 64 px, patch 8,
+// width 192, depth 4, 3 heads; text width 192, depth 4, context 32; batch 32)
+// on each available tfjs backend, side by side with the same model in PyTorch
+// on the CPU. The PyTorch side is the model stage's reference
+// (bench/model-step-ref.py: open_clip layout, same state-dict shapes checked,
+// torch.optim.Adam), so there is one PyTorch model for both benchmarks.
 // Run after `npm run build`:  node bench/train-step.js [steps=5] [torchThreads=2] [warmup=2] [backends=cpu,wasm]
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { availableBackends, setBackend } from "../dist/backend/index.js";
-import { createModel, disposeModel, countParams, getModelConfig } from "../dist/model/index.js";
+import { createModel, disposeModel, countParams, getModelConfig, paramShapes } from "../dist/model/index.js";
 import { clampLogitScale } from "../dist/loss/index.js";
 import { AdamW } from "../dist/train/adamw.js";
 import { modelObjective } from "../dist/train/objective.js";
@@ -39,19 +42,30 @@ async function benchBackend(name) {
   const model = createModel("tiny", { seed: 0 });
   const opt = new AdamW(model.params, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2 });
   const { images, tokens } = batch(model.config);
+  let gradMs = 0;
+  let optMs = 0;
   const step = () => {
+    const t0 = performance.now();
     const { grads } = computeGradients(model, splitBatch(images, tokens, 1), modelObjective);
+    const t1 = performance.now();
     opt.apply(grads, 5e-4);
     clampLogitScale(model);
     tf.dispose([...grads.values()]);
+    gradMs = t1 - t0;
+    optMs = performance.now() - t1;
   };
   for (let i = 0; i < warmup; i++) step();
   const times = [];
+  const grad = [];
+  const optim = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     step();
     times.push(performance.now() - t0);
+    grad.push(gradMs);
+    optim.push(optMs);
   }
+  const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
   times.sort((a, b) => a - b);
   // Kernel count and engine time per op for one step (the profiler's overhead is not in the timings above).
   const prof = await tf.profile(() => step());
@@ -67,16 +81,22 @@ async function benchBackend(name) {
   tf.dispose([images, tokens]);
   opt.dispose();
   disposeModel(model);
-  return { backend: name, median: times[Math.floor(times.length / 2)], min: times[0], kernels: prof.kernels.length, kernelMs, top };
+  return { backend: name, median: times[Math.floor(times.length / 2)], min: times[0], grad: med(grad), optim: med(optim), kernels: prof.kernels.length, kernelMs, top };
 }
 
 const cfg = getModelConfig("tiny");
 console.log(`tiny CLIP: ${countParams(cfg).toLocaleString("en-US")} params, batch ${B}, ${steps} timed steps after ${warmup} warm-up steps`);
-const torch = spawnSync("/usr/bin/python3", [path.join(here, "train-step-torch.py"), String(torchThreads), String(steps)], { encoding: "utf8" });
+const job = JSON.stringify({ config: cfg, batch: B, steps, warmup, threads: torchThreads });
+const torch = spawnSync("/usr/bin/python3", [path.join(here, "model-step-ref.py")], { input: job, encoding: "utf8", maxBuffer: 1 << 26 });
 let ref = null;
-if (torch.status === 0) ref = JSON.parse(torch.stdout.trim().split("\n").pop());
-else console.log(`PyTorch reference failed: ${torch.stderr.trim().split("\n").pop()}`);
-if (ref) console.log(`PyTorch ${ref.torch} CPU (${ref.threads} threads, ${ref.params.toLocaleString("en-US")} params): median ${ref.ms_per_step_median.toFixed(0)} ms/step, min ${ref.ms_per_step_min.toFixed(0)} ms`);
+if (torch.status === 0) {
+  ref = JSON.parse(torch.stdout.trim().split("\n").pop());
+  ref.ms_per_step_median = ref.fwdBwdMs + ref.adamMs;
+  const mine = paramShapes(cfg);
+  const same = ref.params === countParams(cfg) && [...mine].every(([k, s]) => JSON.stringify(ref.shapes[k]) === JSON.stringify(s));
+  if (!same) throw new Error("the PyTorch reference builds a different model");
+  console.log(`PyTorch ${ref.torch} CPU (${ref.threads} threads, same ${ref.params.toLocaleString("en-US")} params): fwd+bwd ${ref.fwdBwdMs.toFixed(0)} ms + Adam ${ref.adamMs.toFixed(0)} ms = ${ref.ms_per_step_median.toFixed(0)} ms/step (medians)`);
+} else console.log(`PyTorch reference failed: ${torch.stderr.trim().split("\n").pop()}`);
 
 const rows = [];
 for (const name of await availableBackends()) {
@@ -90,12 +110,12 @@ for (const name of await availableBackends()) {
   }
 }
 console.log("");
-console.log("backend   ms/step(median)  ms/step(min)  x PyTorch  kernels/step  engine ms/op");
+console.log("backend   ms/step(median)  ms/step(min)  fwd+bwd ms  AdamW ms  x PyTorch  kernels/step  engine ms/op");
 for (const r of rows) {
   const ratio = ref ? (r.median / ref.ms_per_step_median).toFixed(2) : "-";
   console.log(
-    `${r.backend.padEnd(9)} ${r.median.toFixed(0).padStart(15)}  ${r.min.toFixed(0).padStart(12)}  ${ratio.padStart(9)}  ${String(r.kernels).padStart(12)}  ${(r.kernelMs / r.kernels).toFixed(3).padStart(12)}`,
+    `${r.backend.padEnd(9)} ${r.median.toFixed(0).padStart(15)}  ${r.min.toFixed(0).padStart(12)}  ${r.grad.toFixed(0).padStart(10)}  ${r.optim.toFixed(0).padStart(8)}  ${ratio.padStart(9)}  ${String(r.kernels).padStart(12)}  ${(r.kernelMs / r.kernels).toFixed(3).padStart(12)}`,
   );
 }
 for (const r of rows) console.log(`${r.backend} top kernels: ${r.top.join(", ")}`);
-if (ref) console.log(`torch  ${ref.ms_per_step_median.toFixed(0).padStart(15)}  ${ref.ms_per_step_min.toFixed(0).padStart(12)}       1.00`);
+if (ref) console.log(`torch     ${ref.ms_per_step_median.toFixed(0).padStart(15)}  ${"-".padStart(12)}  ${ref.fwdBwdMs.toFixed(0).padStart(10)}  ${ref.adamMs.toFixed(0).padStart(8)}       1.00`);
