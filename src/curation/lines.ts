@@ -39,8 +39,12 @@ export async function fileSize(file: string): Promise<number> {
 }
 
 /** Yield the lines of a file (or of one shard of it) in batches of at most `batchLines`. */
-export async function* readLineBatches(file: string, opts: { shard?: Shard; batchLines?: number } = {}): AsyncGenerator<LineBatch> {
+export async function* readLineBatches(
+  file: string,
+  opts: { shard?: Shard; batchLines?: number; chunkBytes?: number } = {},
+): AsyncGenerator<LineBatch> {
   const batchLines = opts.batchLines ?? 2048;
+  const chunkSize = opts.chunkBytes ?? CHUNK;
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(file, "r");
@@ -62,10 +66,10 @@ export async function* readLineBatches(file: string, opts: { shard?: Shard; batc
     let carryStart = begin; // absolute offset of carry[0]
     let lineNo = 1;
     let pending: LineBatch = { firstLine: 1, lines: [], badUtf8: [], bytesDone: 0 };
-    const chunk = Buffer.allocUnsafe(CHUNK);
+    const chunk = Buffer.allocUnsafe(chunkSize);
     let done = false;
     while (!done) {
-      const { bytesRead } = await fh.read(chunk, 0, CHUNK, pos);
+      const { bytesRead } = await fh.read(chunk, 0, chunkSize, pos);
       pos += bytesRead;
       const eof = bytesRead === 0;
       let data = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : Buffer.from(chunk.subarray(0, bytesRead));
