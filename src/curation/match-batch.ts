@@ -8,6 +8,7 @@
 // therefore has exactly one line per input line that has a key, in input order.
 import type { Matcher } from "./matcher.js";
 import type { LineBatch } from "./lines.js";
+import { parseKeyText } from "./fast-json.js";
 
 export interface MatchStats {
   /** Non-blank input lines. */
@@ -60,32 +61,6 @@ function isBlank(s: string): boolean {
   return true;
 }
 
-/**
- * Parse all lines with one JSON.parse call (much less per-call overhead than
- * one call per line); undefined means "parse line by line" (any blank, invalid
- * or non-UTF-8 line ends up there).
- *
- * Alignment: element j must come from line j. If some object spanned a line
- * break, the count could only stay equal if another line held two top-level
- * objects, i.e. contained "}" "," "{" with only spaces between at top level.
- * So we require: same count, every element an object, and no line containing
- * that pattern anywhere (rare in real data; those batches take the slow path).
- */
-const TWO_OBJECTS = /}[ \t\r]*,[ \t\r]*{/;
-function parseAll(batch: LineBatch): unknown[] | undefined {
-  if (batch.badUtf8.length > 0) return undefined;
-  if (TWO_OBJECTS.test(batch.lines.join("\n"))) return undefined;
-  let v: unknown[];
-  try {
-    v = JSON.parse(`[${batch.lines.join(",")}]`) as unknown[];
-  } catch {
-    return undefined;
-  }
-  if (v.length !== batch.lines.length) return undefined;
-  for (const x of v) if (x === null || typeof x !== "object" || Array.isArray(x)) return undefined;
-  return v;
-}
-
 function idList(ids: ArrayLike<number>): string {
   let s = "";
   for (let i = 0; i < ids.length; i++) s += i === 0 ? `${ids[i]}` : `,${ids[i]}`;
@@ -94,7 +69,6 @@ function idList(ids: ArrayLike<number>): string {
 
 /** Match every line of the batch; returns the output JSONL text and updates counts/stats. */
 export function matchBatch(matcher: Matcher, batch: LineBatch, counts: Float64Array, stats: MatchStats): string {
-  const parsed = parseAll(batch);
   let out = "";
   let badIdx = 0;
   const note = (j: number, why: string) => {
@@ -104,9 +78,8 @@ export function matchBatch(matcher: Matcher, batch: LineBatch, counts: Float64Ar
     const raw = batch.lines[j]!;
     const badUtf8 = batch.badUtf8[badIdx] === j;
     if (badUtf8) badIdx++;
-    let v: unknown;
-    if (parsed) v = parsed[j];
-    else {
+    let v: unknown = parseKeyText(raw);
+    if (v === undefined) {
       if (isBlank(raw)) {
         stats.blank++;
         continue;

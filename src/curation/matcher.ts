@@ -56,6 +56,8 @@ export interface Matcher {
 }
 
 const FNV_OFFSET = 0x811c9dc5 | 0;
+/** Ints per vocabulary record. */
+const V = 8;
 const FNV_PRIME = 16777619;
 
 /** FNV-1a over UTF-16 units: the per-character step used while tokenizing. */
@@ -97,9 +99,10 @@ class WordAhoCorasick implements Matcher {
   private readonly edges: Int32Array;
   private readonly edgeMask: number;
   /**
-   * Per state [fail, dictionary link (-1 none), number of children, first entry
-   * ending here (-1 none)]: one record per state so a step touches one cache
-   * line; states without children skip the edge table.
+   * Per state [fail, dictionary link (-1 none), children count * 2 + (1 if a
+   * child of the root), first entry ending here (-1 none)]: one record per
+   * state so a step touches one cache line; states without children skip the
+   * edge table, and children of the root (fail = root) skip this record.
    */
   private readonly link: Int32Array;
   private readonly patNext: Int32Array;
@@ -113,16 +116,21 @@ class WordAhoCorasick implements Matcher {
     const n = entries.length;
     this.size = n;
 
-    // 1. Vocabulary and trie (parent, word per state) in one pass.
+    // 1. Vocabulary and trie (parent, word per state) in one pass. Children are
+    //    found through a temporary open-addressing table keyed by (state, word),
+    //    sized from the token count (an upper bound on the number of states).
+    let totalTokens = 1;
+    for (const e of entries) {
+      totalTokens++;
+      for (let i = 0; i < e.length; i++) if (e.charCodeAt(i) === SPACE) totalTokens++;
+    }
     const ids = new Map<string, number>();
     const vocab: string[] = [];
-    let cap = 1024;
-    let parent = new Int32Array(cap), word = new Int32Array(cap);
+    const parent = new Int32Array(totalTokens), word = new Int32Array(totalTokens);
     const patState = new Int32Array(n);
-    const children = new Map<number, number>(); // temporary: key state * V' + word -> child
+    const tmpSize = pow2AtLeast(totalTokens * 2), tmpMask = tmpSize - 1;
+    const tmp = new Int32Array(tmpSize * 2).fill(-1); // [state, child]; the child's word is word[child]
     let count = 1;
-    // Keys must be unique per (state, word): word ids stay below 2^26 and states below 2^27 here.
-    const KEY = 2 ** 26;
     for (let id = 0; id < n; id++) {
       const tokens = entries[id]!.split(" ");
       let s = 0;
@@ -133,52 +141,56 @@ class WordAhoCorasick implements Matcher {
           ids.set(tok, w);
           vocab.push(tok);
         }
-        const key = s * KEY + w;
-        let t = children.get(key);
-        if (t === undefined) {
-          if (count === cap) {
-            cap *= 2;
-            const p2 = new Int32Array(cap), w2 = new Int32Array(cap);
-            p2.set(parent);
-            w2.set(word);
-            parent = p2;
-            word = w2;
+        let slot = edgeSlot(s, w, tmpMask);
+        let t = -1;
+        for (;;) {
+          const st = tmp[2 * slot]!;
+          if (st === -1) break;
+          if (st === s && word[tmp[2 * slot + 1]!] === w) {
+            t = tmp[2 * slot + 1]!;
+            break;
           }
+          slot = (slot + 1) & tmpMask;
+        }
+        if (t < 0) {
           t = count++;
           parent[t] = s;
           word[t] = w;
-          children.set(key, t);
+          tmp[2 * slot] = s;
+          tmp[2 * slot + 1] = t;
         }
         s = t;
       }
       patState[id] = s;
     }
-    children.clear();
     ids.clear();
-    if (vocab.length >= KEY || count >= 2 ** 27) throw new RangeError("metadata too large for the matcher's key space");
     this.states = count;
     this.words = vocab.length;
 
-    // 2. Vocabulary table: one 4-int record per slot [hash, pool start, length + 1
-    //    (0 = empty slot), child of the root]. A word's id in the automaton is its
-    //    slot, so one cache line answers "which word is this and where does the
-    //    root go on it".
+    // 2. Vocabulary table: one 8-int record per slot [hash, pool start,
+    //    length + 1 (0 = empty slot), root child, first entry ending at that
+    //    child, that child's children count * 2 + 1, -, -]. A word's id in the
+    //    automaton is its slot, so for the common case (a word that starts an
+    //    entry) one cache line answers "which word, where does the root go,
+    //    what ends there".
     let poolLen = 0;
     for (const w of vocab) poolLen += w.length;
     const pool = new Uint16Array(poolLen);
     const vocabSize = pow2AtLeast(vocab.length * 2);
     const vocabMask = vocabSize - 1;
-    const vocabRec = new Int32Array(vocabSize * 4);
+    const vocabRec = new Int32Array(vocabSize * V);
     const slotOfWord = new Int32Array(vocab.length);
     let off = 0;
     vocab.forEach((w, i) => {
       const h = hashWord(w);
       let slot = slotOf(h, vocabMask);
-      while (vocabRec[slot * 4 + 2] !== 0) slot = (slot + 1) & vocabMask;
-      vocabRec[slot * 4] = h;
-      vocabRec[slot * 4 + 1] = off;
-      vocabRec[slot * 4 + 2] = w.length + 1;
-      vocabRec[slot * 4 + 3] = -1;
+      while (vocabRec[slot * V + 2] !== 0) slot = (slot + 1) & vocabMask;
+      const r = slot * V;
+      vocabRec[r] = h;
+      vocabRec[r + 1] = off;
+      vocabRec[r + 2] = w.length + 1;
+      vocabRec[r + 3] = -1;
+      vocabRec[r + 4] = -1;
       slotOfWord[i] = slot;
       for (let j = 0; j < w.length; j++) pool[off++] = w.charCodeAt(j);
     });
@@ -188,16 +200,18 @@ class WordAhoCorasick implements Matcher {
     this.vocabMask = vocabMask;
 
     // 3. Transitions: the root's in the vocabulary records, the others in one
-    //    open-addressing table of 4-int records [state, word, target, -].
+    //    open-addressing table of 4-int records [state, word, target, target's
+    //    children count * 2].
+    const degree = new Int32Array(count + 1);
+    for (let v = 1; v < count; v++) degree[parent[v]! + 1]!++;
     const edgeSize = pow2AtLeast(Math.ceil(count * 1.5));
     const edgeMask = edgeSize - 1;
     const edges = new Int32Array(edgeSize * 4).fill(-1);
-    const degree = new Int32Array(count + 1);
     for (let v = 1; v < count; v++) {
       const p = parent[v]!, w = word[v]!;
-      degree[p + 1]!++;
       if (p === 0) {
-        vocabRec[w * 4 + 3] = v;
+        vocabRec[w * V + 3] = v;
+        vocabRec[w * V + 5] = degree[v + 1]! * 2 + 1;
         continue;
       }
       let slot = edgeSlot(p, w, edgeMask);
@@ -205,6 +219,7 @@ class WordAhoCorasick implements Matcher {
       edges[slot * 4] = p;
       edges[slot * 4 + 1] = w;
       edges[slot * 4 + 2] = v;
+      edges[slot * 4 + 3] = degree[v + 1]! * 2;
     }
     this.edges = edges;
     this.edgeMask = edgeMask;
@@ -217,9 +232,11 @@ class WordAhoCorasick implements Matcher {
       patNext[id] = patHead[s]!;
       patHead[s] = id;
     }
+    for (let v = 1; v < count; v++) if (parent[v] === 0) vocabRec[word[v]! * V + 4] = patHead[v]!;
     this.patNext = patNext;
 
     // 5. Fail and dictionary links, breadth first over a CSR child list.
+    const nChildren = degree.slice(1);
     for (let s = 0; s < count; s++) degree[s + 1]! += degree[s]!;
     const fill = degree.slice(0, count);
     const kids = new Int32Array(Math.max(1, count - 1));
@@ -255,7 +272,7 @@ class WordAhoCorasick implements Matcher {
     for (let v = 0; v < count; v++) {
       link[4 * v] = fail[v]!;
       link[4 * v + 1] = dictLink[v]!;
-      link[4 * v + 2] = degree[v + 1]! - degree[v]!;
+      link[4 * v + 2] = nChildren[v]! * 2 + (parent[v] === 0 && v !== 0 ? 1 : 0);
       link[4 * v + 3] = patHead[v]!;
     }
     this.link = link;
@@ -265,7 +282,7 @@ class WordAhoCorasick implements Matcher {
 
   /** Child of state s on word w, or -1. */
   private child(s: number, w: number): number {
-    if (s === 0) return this.vocabRec[w * 4 + 3]!;
+    if (s === 0) return this.vocabRec[w * V + 3]!;
     const { edges, edgeMask } = this;
     let slot = edgeSlot(s, w, edgeMask);
     for (;;) {
@@ -283,7 +300,7 @@ class WordAhoCorasick implements Matcher {
     const len1 = end - start + 1;
     let slot = slotOf(h, vocabMask);
     for (;;) {
-      const r = slot * 4;
+      const r = slot * V;
       const l1 = vocabRec[r + 2]!;
       if (l1 === 0) return -1;
       if (l1 === len1 && vocabRec[r] === h) {
@@ -296,40 +313,82 @@ class WordAhoCorasick implements Matcher {
     }
   }
 
-  /** Feed one token (word id or -1) from state s; returns the new state and records outputs. */
-  private feed(s: number, w: number): number {
-    if (w < 0) return 0;
-    const link = this.link;
-    for (;;) {
-      const t = s === 0 || link[4 * s + 2]! > 0 ? this.child(s, w) : -1;
-      if (t >= 0) {
-        s = t;
-        break;
-      }
-      if (s === 0) return 0;
-      s = link[4 * s]!;
+  // Automaton position while matching one text: state, its packed children
+  // count (count * 2 + 1 when it is a child of the root, whose fail is the root).
+  private s = 0;
+  private sInfo = 0;
+
+  /** Feed one token (word slot, or -1 for a word no entry has) and record the entries that end here. */
+  private feed(w: number): void {
+    if (w < 0) {
+      this.s = 0;
+      return;
     }
-    const r = 4 * s;
-    if (link[r + 3]! >= 0) this.emit(s);
-    else if (link[r + 1]! >= 0) this.emit(link[r + 1]!);
-    return s;
+    const { link, vocabRec } = this;
+    let s = this.s, info = this.sInfo;
+    for (;;) {
+      if (s === 0) {
+        const r = w * V;
+        const t = vocabRec[r + 3]!;
+        this.s = t < 0 ? 0 : t;
+        if (t < 0) return;
+        this.sInfo = vocabRec[r + 5]!;
+        const head = vocabRec[r + 4]!;
+        if (head >= 0) this.record(head);
+        return;
+      }
+      if (info >= 2) {
+        const r = this.edgeRecord(s, w);
+        if (r >= 0) {
+          const t = this.edges[r + 2]!;
+          this.s = t;
+          this.sInfo = this.edges[r + 3]!;
+          const L = 4 * t;
+          if (link[L + 3]! >= 0) this.emit(t);
+          else if (link[L + 1]! >= 0) this.emit(link[L + 1]!);
+          return;
+        }
+      }
+      if (info & 1) s = 0; // a child of the root fails to the root
+      else {
+        s = link[4 * s]!;
+        info = link[4 * s + 2]!;
+      }
+    }
+  }
+
+  /** Index of the edge record for (s, w), or -1. */
+  private edgeRecord(s: number, w: number): number {
+    const { edges, edgeMask } = this;
+    let slot = edgeSlot(s, w, edgeMask);
+    for (;;) {
+      const r = slot * 4;
+      const es = edges[r]!;
+      if (es === -1) return -1;
+      if (es === s && edges[r + 1] === w) return r;
+      slot = (slot + 1) & edgeMask;
+    }
+  }
+
+  /** Record the entries of one pattern list (once per text). */
+  private record(id: number): void {
+    const { stamp, epoch, patNext } = this;
+    for (; id >= 0; id = patNext[id]!) {
+      if (stamp[id] === epoch) continue;
+      stamp[id] = epoch;
+      if (this.found === this.buf.length) {
+        const grown = new Uint32Array(this.found * 2);
+        grown.set(this.buf);
+        this.buf = grown;
+      }
+      this.buf[this.found++] = id;
+    }
   }
 
   /** Record every entry on the output chain starting at terminal state o (once per text). */
   private emit(o: number): void {
-    const { stamp, epoch, patNext, link } = this;
-    for (; o >= 0; o = link[4 * o + 1]!) {
-      for (let id = link[4 * o + 3]!; id >= 0; id = patNext[id]!) {
-        if (stamp[id] === epoch) continue;
-        stamp[id] = epoch;
-        if (this.found === this.buf.length) {
-          const grown = new Uint32Array(this.found * 2);
-          grown.set(this.buf);
-          this.buf = grown;
-        }
-        this.buf[this.found++] = id;
-      }
-    }
+    const link = this.link;
+    for (; o >= 0; o = link[4 * o + 1]!) this.record(link[4 * o + 3]!);
   }
 
   match(text: string): Uint32Array {
@@ -338,7 +397,7 @@ class WordAhoCorasick implements Matcher {
       this.epoch = 1;
     }
     this.found = 0;
-    let s = 0;
+    this.s = 0;
     let start = 0, h = FNV_OFFSET;
     const len = text.length;
     for (let i = 0; i < len; i++) {
@@ -349,13 +408,13 @@ class WordAhoCorasick implements Matcher {
         continue;
       }
       // The token before this separator or mark (possibly empty).
-      s = this.feed(s, this.lookup(text, start, i, h));
+      this.feed(this.lookup(text, start, i, h));
       // A wrapped mark is a one-character token of its own.
-      if (kind === 1) s = this.feed(s, this.lookup(text, i, i + 1, Math.imul(FNV_OFFSET ^ c, FNV_PRIME)));
+      if (kind === 1) this.feed(this.lookup(text, i, i + 1, Math.imul(FNV_OFFSET ^ c, FNV_PRIME)));
       start = i + 1;
       h = FNV_OFFSET;
     }
-    this.feed(s, this.lookup(text, start, len, h));
+    this.feed(this.lookup(text, start, len, h));
     // Insertion sort: a text matches few entries, and this beats TypedArray#sort's call overhead.
     const buf = this.buf, n = this.found;
     if (n > 32) return buf.slice(0, n).sort();
