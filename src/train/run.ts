@@ -22,6 +22,7 @@ import {
 import { loadTokenizer } from "../text/index.js";
 import { InputError } from "../util/errors.js";
 import { AdamW } from "./adamw.js";
+import { onlineBalanceFilter } from "./balance.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
 import { trainLoop, type BatchSource, type LoopResult, type StepInfo } from "./loop.js";
@@ -157,6 +158,8 @@ export interface RunResult extends LoopResult {
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
   const mc = resolveModelConfig(cfg);
   const selection = cfg.data.selection ? readSelection(cfg.data.selection) : undefined;
+  const balance = cfg.data.balance ? await onlineBalanceFilter(cfg.data.balance) : null;
+  if (balance?.badLines) console.error(`clipts train: data.balance.matches: skipped ${balance.badLines} unreadable lines`);
   const ck = opts.resume ? await loadCheckpoint(resolveCheckpoint(opts.resume, cfg.checkpoint.dir)) : null;
   if (ck && JSON.stringify(ck.state.model) !== JSON.stringify(mc)) {
     throw new InputError(`--resume ${ck.file}: the checkpoint's model differs from the config's model`);
@@ -185,6 +188,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     workers: cfg.data.workers,
     resampled: cfg.data.resampled,
     selection,
+    sampler: balance?.filter,
     mean: cfg.data.mean,
     std: cfg.data.std,
     resumeFrom: ck ? (ck.state.loader as LoaderState) : undefined,

@@ -69,6 +69,9 @@ describe("train config", () => {
     expect(c.train.schedule).toBe("const");
     expect(c.data.resampled).toBe(true);
     expect(c.train.grad_clip_norm).toBe(1);
+    const b = loadConfig(write(base), ["data.balance={matches: m.jsonl, counts: c.json, threshold: 20000}"]);
+    expect(b.data.balance).toEqual({ matches: "m.jsonl", counts: "c.json", threshold: 20000, seed: 0 });
+    expect(errorOf(() => loadConfig(write(base), ["data.balance={matches: m.jsonl, counts: c.json, t: 1}"]))).toContain("data.balance.t: unknown key");
   });
 
   it("rejects bad overrides with the key path", () => {
