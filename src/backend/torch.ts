@@ -1,0 +1,76 @@
+// Entry point of the "torch" tfjs backend (libtorch through an N-API addon).
+// src/backend/index.ts imports this module dynamically; importing it has no
+// side effects until registerTorchBackend() is called.
+import * as tf from "@tensorflow/tfjs-core";
+import { TorchBackend, type TorchDevice } from "./torch-backend.js";
+import { registerTorchFusedKernels } from "./torch-fused.js";
+import { TORCH_BACKEND_NAME, torchKernelConfigs } from "./torch-kernels.js";
+import { loadTorchAddon } from "./torch-native.js";
+
+export { TorchBackend } from "./torch-backend.js";
+export { TORCH_BACKEND_NAME, torchKernelNames } from "./torch-kernels.js";
+export * from "./torch-fused.js";
+
+export interface TorchBackendOptions {
+  /** "cpu" (default) or a CUDA device such as "cuda:0". */
+  device?: TorchDevice;
+  /** ATen intra-op threads (default: libtorch's choice). */
+  threads?: number;
+  /** TF32 for float32 matmuls on CUDA (default true, as PyTorch's autocast-free speed setting). */
+  tf32?: boolean;
+  /** Compute matmuls and attention in bfloat16 (results stay float32 tensors). */
+  bf16?: boolean;
+  /** Backend priority for tfjs' automatic choice (default 0: only used when set explicitly). */
+  priority?: number;
+}
+
+let registeredDevice: string | undefined;
+
+/** Whether the addon is built and loadable, and why not. */
+export function torchAvailable(): { available: boolean; reason: string } {
+  const { addon, reason } = loadTorchAddon();
+  return { available: addon !== null, reason };
+}
+
+/**
+ * Registers the tfjs backend "torch" and all its kernels. Returns false when
+ * the addon is not built (see torchAvailable().reason); throws when the
+ * requested device is not usable (e.g. "cuda:0" on a CPU-only libtorch).
+ * Call tf.setBackend("torch") afterwards.
+ */
+export function registerTorchBackend(opts: TorchBackendOptions = {}): boolean {
+  const { addon } = loadTorchAddon();
+  if (!addon) return false;
+  const device = opts.device ?? "cpu";
+  if (registeredDevice !== undefined) {
+    if (registeredDevice !== device) {
+      throw new Error(`torch backend already registered on ${registeredDevice}; cannot switch to ${device}`);
+    }
+    addon.configure({ bf16: opts.bf16 ?? false, ...(opts.threads ? { threads: opts.threads } : {}) });
+    return true;
+  }
+  // Validate the device now so a bad option fails before any work starts.
+  addon.configure({
+    device,
+    tf32: opts.tf32 ?? true,
+    bf16: opts.bf16 ?? false,
+    ...(opts.threads ? { threads: opts.threads } : {}),
+  });
+  tf.registerBackend(TORCH_BACKEND_NAME, () => new TorchBackend(addon, device), opts.priority ?? 0);
+  for (const k of torchKernelConfigs()) tf.registerKernel(k);
+  registerTorchFusedKernels();
+  registeredDevice = device;
+  return true;
+}
+
+/** Live tensors inside the addon (for leak checks). */
+export function torchNativeMemory(): { live: number; bytes: number } {
+  const { addon } = loadTorchAddon();
+  if (!addon) throw new Error(loadTorchAddon().reason);
+  return addon.memory();
+}
+
+/** Blocks until queued device work is done (benchmarks). */
+export function torchSync(): void {
+  loadTorchAddon().addon?.sync();
+}
