@@ -228,6 +228,7 @@ enum Unary {
   U_NEG, U_EXP, U_LOG, U_LOG1P, U_SQRT, U_RSQRT, U_SQUARE, U_ABS, U_SIGN, U_TANH, U_SIGMOID,
   U_ERF, U_RELU, U_SOFTPLUS, U_RECIPROCAL, U_NOT, U_FLOOR, U_CEIL, U_ROUND, U_SIN, U_COS,
   U_EXPM1, U_ISNAN, U_ISINF, U_ISFINITE, U_RELU6, U_ELU, U_SELU, U_ZEROS_LIKE, U_ONES_LIKE, U_CLONE,
+  U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH, U_COSH, U_ASINH, U_ACOSH, U_ATANH,
 };
 
 Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
@@ -265,6 +266,15 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
     case U_ZEROS_LIKE: y = at::zeros_like(x); break;
     case U_ONES_LIKE: y = at::ones_like(x); break;
     case U_CLONE: y = x.clone(); break;
+    case U_TAN: y = at::tan(x); break;
+    case U_ASIN: y = at::asin(x); break;
+    case U_ACOS: y = at::acos(x); break;
+    case U_ATAN: y = at::atan(x); break;
+    case U_SINH: y = at::sinh(x); break;
+    case U_COSH: y = at::cosh(x); break;
+    case U_ASINH: y = at::asinh(x); break;
+    case U_ACOSH: y = at::acosh(x); break;
+    case U_ATANH: y = at::atanh(x); break;
     default: throw std::runtime_error("torch addon: unknown unary op");
   }
   return put(info.Env(), y);
@@ -444,14 +454,19 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   return put(info.Env(), flag(info[2]) ? at::log_softmax(x, d) : at::softmax(x, d));
 }
 
-// (x, axis, exclusive, reverse)
+// (x, axis, exclusive, reverse, product)
 Napi::Value Cumsum(const Napi::CallbackInfo& info) {
   auto x = get(info[0]);
   int64_t ax = i64(info[1]);
-  bool exclusive = flag(info[2]), reverse = flag(info[3]);
+  bool exclusive = flag(info[2]), reverse = flag(info[3]), product = flag(info[4]);
   if (reverse) x = x.flip({ax});
-  auto y = at::cumsum(x, ax);
-  if (exclusive) y = y - x;
+  if (exclusive) {
+    // Shift by one along the axis, filling with the identity (0 or 1).
+    std::vector<int64_t> pad(2 * (x.dim() - ax), 0);
+    pad[pad.size() - 2] = 1;
+    x = at::constant_pad_nd(x, pad, product ? 1 : 0).narrow(ax, 0, x.size(ax));
+  }
+  auto y = product ? at::cumprod(x, ax) : at::cumsum(x, ax);
   if (reverse) y = y.flip({ax});
   return put(info.Env(), y);
 }
@@ -686,6 +701,42 @@ Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   return put(info.Env(), at::gelu_backward(get(info[0]), get(info[1]), flag(info[2]) ? "tanh" : "none"));
 }
 
+// QuickGELU x·σ(1.702x): (x) and (dy, x)
+Napi::Value QuickGelu(const Napi::CallbackInfo& info) {
+  const auto& x = get(info[0]);
+  return put(info.Env(), x * at::sigmoid(x * 1.702));
+}
+Napi::Value QuickGeluBackward(const Napi::CallbackInfo& info) {
+  const auto& dy = get(info[0]);
+  const auto& x = get(info[1]);
+  auto s = at::sigmoid(x * 1.702);
+  return put(info.Env(), dy * (s + x * 1.702 * s * (1 - s)));
+}
+
+// y = x·Wᵀ + b with W [out, in] (PyTorch layout): (x, w, b|-1)
+Napi::Value Linear(const Napi::CallbackInfo& info) {
+  const auto& x = get(info[0]);
+  const auto& w = get(info[1]);
+  auto b = opt(info[2]);
+  if (S.bf16) {
+    auto y = at::linear(x.to(at::kBFloat16), w.to(at::kBFloat16), b ? c10::optional<at::Tensor>(b->to(at::kBFloat16)) : c10::nullopt);
+    return put(info.Env(), y.to(at::kFloat));
+  }
+  return put(info.Env(), at::linear(x, w, b));
+}
+
+// (dy, x, w, hasBias) -> [dx, dw, db?]
+Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
+  const auto& dy = get(info[0]);
+  const auto& x = get(info[1]);
+  const auto& w = get(info[2]);
+  auto dy2 = dy.reshape({-1, dy.size(-1)});
+  auto x2 = x.reshape({-1, x.size(-1)});
+  std::vector<at::Tensor> out{mm(dy, w, false, false), mm(dy2, x2, true, false)};
+  if (flag(info[3])) out.push_back(dy2.sum(0));
+  return putMany(info.Env(), out);
+}
+
 // Attention on [B, H, L, D] tensors: (q, k, v, causal, mask|-1, scale)
 // -> [out, probs]. Math formulation; probs are kept for the backward.
 Napi::Value Attention(const Napi::CallbackInfo& info) {
@@ -697,7 +748,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   if (mask) s = mask->scalar_type() == at::kBool ? s.masked_fill(mask->logical_not(), -INFINITY) : s + *mask;
   if (causal) {
     auto L = s.size(-2), M = s.size(-1);
-    auto upper = at::ones({L, M}, s.options().dtype(at::kBool)).triu(1);
+    auto upper = at::ones({L, M}, s.options().dtype(at::kBool)).triu(1 + M - L);
     s = s.masked_fill(upper, -INFINITY);
   }
   auto p = at::softmax(s, -1);
@@ -786,6 +837,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("layerNormBackward", LayerNormBackward);
   EXPORT("gelu", Gelu);
   EXPORT("geluBackward", GeluBackward);
+  EXPORT("quickGelu", QuickGelu);
+  EXPORT("quickGeluBackward", QuickGeluBackward);
+  EXPORT("linear", Linear);
+  EXPORT("linearBackward", LinearBackward);
   EXPORT("attention", Attention);
   EXPORT("attentionBackward", AttentionBackward);
   EXPORT("softmaxCrossEntropy", SoftmaxCrossEntropy);

@@ -19,6 +19,11 @@ const fused: Array<[string, Fn]> = [
       .map((m) => b.out(m))],
   ["TorchGelu", (x, b, at) => b.out(b.native.gelu(b.id(x.x), !!at.approximate))],
   ["TorchGeluGrad", (x, b, at) => b.out(b.native.geluBackward(b.id(x.dy), b.id(x.x), !!at.approximate))],
+  ["TorchQuickGelu", (x, b) => b.out(b.native.quickGelu(b.id(x.x)))],
+  ["TorchQuickGeluGrad", (x, b) => b.out(b.native.quickGeluBackward(b.id(x.dy), b.id(x.x)))],
+  ["TorchLinear", (x, b) => b.out(b.native.linear(b.id(x.x), b.id(x.w), x.b ? b.id(x.b) : -1))],
+  ["TorchLinearGrad", (x, b, at) =>
+    b.native.linearBackward(b.id(x.dy), b.id(x.x), b.id(x.w), !!at.hasBias).map((m) => b.out(m))],
   ["TorchAttention", (x, b, at) =>
     b.native
       .attention(b.id(x.q), b.id(x.k), b.id(x.v), !!at.causal, x.mask ? b.id(x.mask) : -1, at.scale)
@@ -82,6 +87,34 @@ export function torchGelu(x: tf.Tensor, approximate = false): tf.Tensor {
   return f(x);
 }
 
+/** QuickGELU x·σ(1.702x), as OpenAI CLIP. */
+export function torchQuickGelu(x: tf.Tensor): tf.Tensor {
+  const f = tf.customGrad((xx, save) => {
+    const [y] = run("TorchQuickGelu", { x: xx as tf.Tensor });
+    (save as tf.GradSaveFunc)([xx as tf.Tensor]);
+    return { value: y, gradFunc: (dy, saved) => run("TorchQuickGeluGrad", { dy: dy as tf.Tensor, x: saved[0] })[0] };
+  });
+  return f(x);
+}
+
+/** y = x·Wᵀ + b over the last axis of x, W [out, in] (PyTorch layout); one addmm forward, one call backward. */
+export function torchLinear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const hasBias = b !== undefined;
+  const f = tf.customGrad((...args) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [xx, ww, bb] = args.slice(0, -1) as tf.Tensor[];
+    const inputs: Record<string, tf.Tensor> = { x: xx, w: ww };
+    if (bb) inputs.b = bb;
+    const [y] = run("TorchLinear", inputs);
+    save([xx, ww]);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => run("TorchLinearGrad", { dy: dy as tf.Tensor, x: saved[0], w: saved[1] }, { hasBias }),
+    };
+  });
+  return hasBias ? f(x, w, b) : f(x, w);
+}
+
 export interface TorchAttentionOptions {
   causal?: boolean;
   /** Boolean keep-mask or additive float mask, broadcastable to [B, H, Lq, Lk]; not differentiated. */
@@ -127,4 +160,20 @@ export function torchSoftmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor)
     };
   });
   return f(logits) as tf.Tensor1D;
+}
+
+/**
+ * The fused implementations keyed by the model's op names
+ * (src/model/ops/registry.ts OpName), with the model's signatures.
+ */
+export function torchFusedOps(): Record<string, (...args: any[]) => tf.Tensor> {
+  return {
+    layerNorm: (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number) => torchLayerNorm(x, gamma, beta, eps),
+    attention: (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, causal: boolean, scale: number) =>
+      torchAttention(q, k, v, { causal, scale }),
+    gelu: (x: tf.Tensor) => torchGelu(x, false),
+    quickGelu: (x: tf.Tensor) => torchQuickGelu(x),
+    softmaxCrossEntropy: (logits: tf.Tensor2D, labels: tf.Tensor1D) => torchSoftmaxCrossEntropy(logits, labels),
+    linear: (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor) => torchLinear(x, w, b),
+  };
 }

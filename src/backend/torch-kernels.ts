@@ -113,12 +113,20 @@ for (const [name, isMin] of [["ArgMax", false], ["ArgMin", true]] as const) {
   });
 }
 def("Softmax", ({ x, b, at }) => b.out(b.native.softmax(b.id(x.logits), at.dim ?? -1, false)));
-def("Cumsum", ({ x, b, at }) => b.out(b.native.cumsum(b.id(x.x), at.axis, !!at.exclusive, !!at.reverse)));
+def("Cumsum", ({ x, b, at }) => b.out(b.native.cumsum(b.id(x.x), at.axis, !!at.exclusive, !!at.reverse, false)));
+def("Cumprod", ({ x, b, at }) => b.out(b.native.cumsum(b.id(x.x), at.axis, !!at.exclusive, !!at.reverse, true)));
 
 // ------------------------------------------------------------ shape ops ---
 def("Reshape", ({ x, b, at }) => {
   const shape = util.inferFromImplicitShape(at.shape, util.sizeFromShape(x.x.shape));
   return b.out(b.native.reshape(b.id(x.x), shape));
+});
+def("ExpandDims", ({ x, b, at }) => {
+  const rank = x.input.shape.length;
+  const axis = at.dim < 0 ? at.dim + rank + 1 : at.dim;
+  const shape = x.input.shape.slice();
+  shape.splice(axis, 0, 1);
+  return b.out(b.native.reshape(b.id(x.input), shape));
 });
 def("Transpose", ({ x, b, at }) => b.out(b.native.transpose(b.id(x.x), at.perm)));
 def("BroadcastTo", ({ x, b, at }) => b.out(b.native.broadcastTo(b.id(x.x), at.shape)));
@@ -170,6 +178,12 @@ def("Range", ({ b, at }) => {
   const empty = start === stop || (start < stop && step < 0) || (stop < start && step > 1);
   const n = empty ? 0 : Math.abs(Math.ceil((stop - start) / step));
   return b.out(b.native.range(start, step, n, dtypeCode(at.dtype ?? "float32")));
+});
+
+def("LinSpace", ({ b, at }) => {
+  const { start, stop, num } = at as { start: number; stop: number; num: number };
+  const step = num > 1 ? (stop - start) / (num - 1) : 0;
+  return b.out(b.native.range(start, step, num, dtypeCode("float32")));
 });
 
 // ------------------------------------------------------- gather/scatter ---

@@ -16,7 +16,8 @@ export const UNARY = {
   Neg: 0, Exp: 1, Log: 2, Log1p: 3, Sqrt: 4, Rsqrt: 5, Square: 6, Abs: 7, Sign: 8, Tanh: 9, Sigmoid: 10,
   Erf: 11, Relu: 12, Softplus: 13, Reciprocal: 14, LogicalNot: 15, Floor: 16, Ceil: 17, Round: 18, Sin: 19,
   Cos: 20, Expm1: 21, IsNan: 22, IsInf: 23, IsFinite: 24, Relu6: 25, Elu: 26, Selu: 27, ZerosLike: 28,
-  OnesLike: 29, Clone: 30,
+  OnesLike: 29, Clone: 30, Tan: 31, Asin: 32, Acos: 33, Atan: 34, Sinh: 35, Cosh: 36, Asinh: 37, Acosh: 38,
+  Atanh: 39,
 } as const;
 
 export const BINARY = {
@@ -52,7 +53,7 @@ export interface TorchAddon {
   reduce(code: number, x: Id, axes: number[], keepDims: boolean, outDtype: number): Meta;
   argReduce(isMin: boolean, x: Id, axis: number): Meta;
   softmax(x: Id, dim: number, log: boolean): Meta;
-  cumsum(x: Id, axis: number, exclusive: boolean, reverse: boolean): Meta;
+  cumsum(x: Id, axis: number, exclusive: boolean, reverse: boolean, product: boolean): Meta;
   reshape(x: Id, shape: number[]): Meta;
   transpose(x: Id, perm: number[]): Meta;
   broadcastTo(x: Id, shape: number[]): Meta;
@@ -83,6 +84,10 @@ export interface TorchAddon {
   layerNormBackward(dy: Id, x: Id, mean: Id, rstd: Id, gamma: Id, beta: Id): Meta[];
   gelu(x: Id, tanh: boolean): Meta;
   geluBackward(dy: Id, x: Id, tanh: boolean): Meta;
+  quickGelu(x: Id): Meta;
+  quickGeluBackward(dy: Id, x: Id): Meta;
+  linear(x: Id, w: Id, b: Id): Meta;
+  linearBackward(dy: Id, x: Id, w: Id, hasBias: boolean): Meta[];
   attention(q: Id, k: Id, v: Id, causal: boolean, mask: Id, scale: number): Meta[];
   attentionBackward(dOut: Id, q: Id, k: Id, v: Id, probs: Id, scale: number): Meta[];
   softmaxCrossEntropy(logits: Id, labels: Id): Meta[];

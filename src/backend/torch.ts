@@ -3,7 +3,7 @@
 // side effects until registerTorchBackend() is called.
 import * as tf from "@tensorflow/tfjs-core";
 import { TorchBackend, type TorchDevice } from "./torch-backend.js";
-import { registerTorchFusedKernels } from "./torch-fused.js";
+import { registerTorchFusedKernels, torchFusedOps } from "./torch-fused.js";
 import { TORCH_BACKEND_NAME, torchKernelConfigs } from "./torch-kernels.js";
 import { loadTorchAddon } from "./torch-native.js";
 
@@ -20,11 +20,30 @@ export interface TorchBackendOptions {
   tf32?: boolean;
   /** Compute matmuls and attention in bfloat16 (results stay float32 tensors). */
   bf16?: boolean;
+  /** Leave the model's fused-op registry alone (tests compare fused vs reference). */
+  noFusedOps?: boolean;
   /** Backend priority for tfjs' automatic choice (default 0: only used when set explicitly). */
   priority?: number;
 }
 
 let registeredDevice: string | undefined;
+
+// The model's fused-op registry (src/model/ops/registry.ts), when this build
+// has it: the torch backend then plugs its fused forward+backward ops in. A
+// computed specifier keeps this module compiling without the model folder.
+type Registry = { registerFusedOp(backend: string, op: string, impl: (...a: any[]) => unknown): void };
+const registrySpec = "../model/ops/registry.js";
+const registry: Registry | null = await import(registrySpec).then(
+  (m: Registry) => (typeof m.registerFusedOp === "function" ? m : null),
+  () => null,
+);
+
+/** Registers the fused ops with the model's registry; false when there is none. */
+export function registerTorchFusedOps(reg: Registry | null = registry): boolean {
+  if (!reg) return false;
+  for (const [op, impl] of Object.entries(torchFusedOps())) reg.registerFusedOp(TORCH_BACKEND_NAME, op, impl);
+  return true;
+}
 
 /** Whether the addon is built and loadable, and why not. */
 export function torchAvailable(): { available: boolean; reason: string } {
@@ -59,6 +78,7 @@ export function registerTorchBackend(opts: TorchBackendOptions = {}): boolean {
   tf.registerBackend(TORCH_BACKEND_NAME, () => new TorchBackend(addon, device), opts.priority ?? 0);
   for (const k of torchKernelConfigs()) tf.registerKernel(k);
   registerTorchFusedKernels();
+  if (!opts.noFusedOps) registerTorchFusedOps();
   registeredDevice = device;
   return true;
 }

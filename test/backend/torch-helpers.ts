@@ -2,6 +2,8 @@
 // torch backend with identical inputs, and compares results.
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+// tfjs-core alone registers no gradients; the tfjs package does (as the model does).
+import "@tensorflow/tfjs";
 import { expect } from "vitest";
 import { Rng } from "../../src/util/hash.js";
 

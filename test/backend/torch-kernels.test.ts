@@ -37,6 +37,7 @@ const unary: Case[] = [
   ["reciprocal", (m) => tf.reciprocal(pos(m, [9]))],
   ["floor/ceil/round", (m) => { const x = m.rand([12], -5, 5); return [tf.floor(x), tf.ceil(x), tf.round(x), tf.round(tf.tensor1d([0.5, 1.5, 2.5, -0.5]))]; }],
   ["sin/cos/expm1", (m) => { const x = m.rand([12], -3, 3); return [tf.sin(x), tf.cos(x), tf.expm1(x)]; }],
+  ["trig and hyperbolic", (m) => { const x = m.rand([8], -0.9, 0.9); return [tf.tan(x), tf.asin(x), tf.acos(x), tf.atan(x), tf.sinh(x), tf.cosh(x), tf.asinh(x), tf.atanh(x), tf.acosh(tf.add(pos(m, [4]), 1))]; }],
   ["isNaN/isInf/isFinite", () => { const x = tf.tensor1d([1, NaN, Infinity, -Infinity, 0]); return [tf.isNaN(x), tf.isInf(x), tf.isFinite(x)]; }],
   ["logicalNot", (m) => tf.logicalNot(m.bool([7]))],
   ["zerosLike/onesLike", (m) => [tf.zerosLike(m.rand([2, 3])), tf.onesLike(m.int([4], 0, 3))]],
@@ -93,10 +94,13 @@ const reductions: Case[] = [
   ["any/all", (m) => { const x = m.bool([4, 3]); return [tf.any(x, 1), tf.all(x, 0), tf.any(x)]; }],
   ["argMax/argMin with ties", (m) => { const x = m.int([6, 5], 0, 3); return [tf.argMax(x, 1), tf.argMin(x, 0), tf.argMax(m.rand([4, 7]), -1)]; }],
   ["softmax/logSoftmax", (m) => { const x = m.rand([3, 7], -5, 5); return [tf.softmax(x), tf.logSoftmax(x)]; }],
+  ["cumprod variants", (m) => { const x = m.rand([3, 5], 0.5, 1.5); return [tf.cumprod(x, 1), tf.cumprod(x, 1, true), tf.cumprod(x, 1, false, true), tf.cumprod(x, 1, true, true)]; }],
   ["cumsum variants", (m) => { const x = m.rand([3, 5]); return [tf.cumsum(x, 1), tf.cumsum(x, 1, true), tf.cumsum(x, 1, false, true), tf.cumsum(x, 0, true, true)]; }],
 ];
 
 const shapes: Case[] = [
+  ["expandDims/squeeze", (m) => [tf.expandDims(m.rand([3, 4]), 1), tf.expandDims(m.rand([3, 4]), -1), tf.squeeze(m.rand([3, 1, 4, 1]))]],
+  ["linspace", () => [tf.linspace(0, 1, 7), tf.linspace(3, -2, 4)]],
   ["reshape", (m) => tf.reshape(m.rand([3, 4]), [2, -1, 3])],
   ["transpose", (m) => [tf.transpose(m.rand([2, 3, 4]), [2, 0, 1]), tf.transpose(m.rand([3, 4]))]],
   ["transposed then elementwise", (m) => tf.add(tf.transpose(m.rand([3, 4])), m.rand([4, 3]))],
