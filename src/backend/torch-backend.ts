@@ -9,6 +9,20 @@ import { CODE_DTYPE, DTYPE_CODE, type Meta, type TorchAddon } from "./torch-nati
 interface Entry {
   id: number;
   refCount: number;
+  /** Shape of the addon tensor `id`. */
+  shape: number[];
+  /**
+   * Reshaped views keyed by shape. Reshape shares the dataId (as tfjs' cpu
+   * backend does, and as some tfjs code relies on), so a TensorInfo may carry
+   * a different shape than the stored tensor.
+   */
+  views?: Map<string, number>;
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export type TorchDevice = "cpu" | `cuda:${number}` | "cuda";
@@ -34,14 +48,22 @@ export class TorchBackend extends KernelBackend {
   id(t: TensorInfo): number {
     const e = this.data.get(t.dataId);
     if (!e) throw new Error("torch backend: tensor data not found (disposed, or created on another backend)");
-    return e.id;
+    if (sameShape(e.shape, t.shape)) return e.id;
+    const key = t.shape.join(",");
+    let v = e.views?.get(key);
+    if (v === undefined) {
+      v = this.native.reshape(e.id, t.shape)[0];
+      (e.views ??= new Map()).set(key, v);
+    }
+    return v;
   }
 
   /** Wraps an addon result as a TensorInfo owned by this backend. */
   out(m: Meta): TensorInfo {
     const dataId = {};
-    this.data.set(dataId, { id: m[0], refCount: 1 });
-    return { dataId, dtype: CODE_DTYPE[m[1]], shape: m.slice(2) };
+    const shape = m.slice(2);
+    this.data.set(dataId, { id: m[0], refCount: 1, shape });
+    return { dataId, dtype: CODE_DTYPE[m[1]], shape };
   }
 
   /** Like out(), but reports `dtype` (the addon only knows float32/int32/bool). */
@@ -51,12 +73,12 @@ export class TorchBackend extends KernelBackend {
 
   override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
     const dataId = {};
-    this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount: 1 });
+    this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount: 1, shape: shape.slice() });
     return dataId;
   }
 
   override move(dataId: DataId, values: BackendValues, shape: number[], dtype: DataType, refCount: number): void {
-    this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount });
+    this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount, shape: shape.slice() });
   }
 
   private upload(values: BackendValues, shape: number[], dtype: DataType): number {
@@ -94,6 +116,7 @@ export class TorchBackend extends KernelBackend {
       e.refCount--;
       if (!force && e.refCount > 0) return false;
       this.native.free(e.id);
+      if (e.views) for (const v of e.views.values()) this.native.free(v);
       this.data.delete(dataId);
     }
     return true;

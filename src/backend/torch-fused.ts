@@ -115,6 +115,23 @@ export function torchLinear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tenso
   return hasBias ? f(x, w, b) : f(x, w);
 }
 
+/** Rows of table [V, W] at int32 ids [...] -> [..., W]; backward is one index_add. */
+export function torchEmbedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
+  const [vocab, width] = table.shape;
+  // ids are a customGrad input (zero gradient) so the tape keeps them alive.
+  const f = tf.customGrad((t, i, save) => {
+    (save as tf.GradSaveFunc)([i as tf.Tensor]);
+    return {
+      value: tf.gather(t as tf.Tensor, i as tf.Tensor),
+      gradFunc: (dy, saved) => [
+        tf.unsortedSegmentSum(tf.reshape(dy as tf.Tensor, [-1, width]), tf.reshape(saved[0], [-1]), vocab),
+        tf.zerosLike(saved[0]),
+      ],
+    };
+  });
+  return f(table, ids);
+}
+
 export interface TorchAttentionOptions {
   causal?: boolean;
   /** Boolean keep-mask or additive float mask, broadcastable to [B, H, Lq, Lk]; not differentiated. */
@@ -130,19 +147,25 @@ export function torchAttention(
   const scale = opts.scale ?? 1 / Math.sqrt(q.shape[3]);
   const causal = opts.causal ?? false;
   const mask = opts.mask;
-  const f = tf.customGrad((qq, kk, vv, save) => {
-    const inputs: Record<string, tf.Tensor> = { q: qq as tf.Tensor, k: kk as tf.Tensor, v: vv as tf.Tensor };
-    if (mask) inputs.mask = mask;
+  // A mask is a customGrad input (zero gradient), not a closure, so the tape
+  // keeps it alive until the backward pass.
+  const f = tf.customGrad((...args) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [qq, kk, vv, mm] = args.slice(0, -1) as tf.Tensor[];
+    const inputs: Record<string, tf.Tensor> = { q: qq, k: kk, v: vv };
+    if (mm) inputs.mask = mm;
     const [out, probs] = run("TorchAttention", inputs, { causal, scale });
-    (save as tf.GradSaveFunc)([qq as tf.Tensor, kk as tf.Tensor, vv as tf.Tensor, probs]);
+    save([qq, kk, vv, probs]);
     return {
       value: out,
       gradFunc: (dy, saved) => {
         const [sq, sk, sv, sp] = saved;
-        return run("TorchAttentionGrad", { dy: dy as tf.Tensor, q: sq, k: sk, v: sv, probs: sp }, { scale });
+        const g = run("TorchAttentionGrad", { dy: dy as tf.Tensor, q: sq, k: sk, v: sv, probs: sp }, { scale });
+        return mm ? [...g, tf.zerosLike(mm)] : g;
       },
     };
   });
+  if (mask) return f(q, k, v, mask) as tf.Tensor4D;
   return f(q, k, v) as tf.Tensor4D;
 }
 
@@ -151,15 +174,20 @@ export function torchAttention(
  * or float targets [N, C] (targets are not differentiated).
  */
 export function torchSoftmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1D {
-  const f = tf.customGrad((z, save) => {
-    const [loss, logProbs] = run("TorchSoftmaxCE", { logits: z as tf.Tensor, labels });
-    (save as tf.GradSaveFunc)([logProbs]);
+  // labels are a customGrad input (with a zero gradient) rather than a closure
+  // so the tape keeps them alive until the backward pass.
+  const f = tf.customGrad((z, y, save) => {
+    const [loss, logProbs] = run("TorchSoftmaxCE", { logits: z as tf.Tensor, labels: y as tf.Tensor });
+    (save as tf.GradSaveFunc)([logProbs, y as tf.Tensor]);
     return {
       value: loss,
-      gradFunc: (dy, saved) => run("TorchSoftmaxCEGrad", { dy: dy as tf.Tensor, logProbs: saved[0], labels })[0],
+      gradFunc: (dy, saved) => [
+        run("TorchSoftmaxCEGrad", { dy: dy as tf.Tensor, logProbs: saved[0], labels: saved[1] })[0],
+        tf.zerosLike(saved[1]),
+      ],
     };
   });
-  return f(logits) as tf.Tensor1D;
+  return f(logits, labels) as tf.Tensor1D;
 }
 
 /**
@@ -175,5 +203,6 @@ export function torchFusedOps(): Record<string, (...args: any[]) => tf.Tensor> {
     quickGelu: (x: tf.Tensor) => torchQuickGelu(x),
     softmaxCrossEntropy: (logits: tf.Tensor2D, labels: tf.Tensor1D) => torchSoftmaxCrossEntropy(logits, labels),
     linear: (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor) => torchLinear(x, w, b),
+    embedding: (table: tf.Tensor2D, ids: tf.Tensor) => torchEmbedding(table, ids),
   };
 }

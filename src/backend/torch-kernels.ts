@@ -117,9 +117,13 @@ def("Cumsum", ({ x, b, at }) => b.out(b.native.cumsum(b.id(x.x), at.axis, !!at.e
 def("Cumprod", ({ x, b, at }) => b.out(b.native.cumsum(b.id(x.x), at.axis, !!at.exclusive, !!at.reverse, true)));
 
 // ------------------------------------------------------------ shape ops ---
+// Reshape shares the dataId like tfjs' cpu backend: no addon call until a
+// kernel needs the new shape (then TorchBackend.id makes a cached view).
 def("Reshape", ({ x, b, at }) => {
   const shape = util.inferFromImplicitShape(at.shape, util.sizeFromShape(x.x.shape));
-  return b.out(b.native.reshape(b.id(x.x), shape));
+  util.assert(util.sizeFromShape(shape) === util.sizeFromShape(x.x.shape), () => `Reshape: cannot reshape [${x.x.shape}] to [${shape}]`);
+  b.incRef(x.x.dataId);
+  return { dataId: x.x.dataId, shape, dtype: x.x.dtype };
 });
 def("ExpandDims", ({ x, b, at }) => {
   const rank = x.input.shape.length;

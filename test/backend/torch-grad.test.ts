@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   registerTorchBackend, torchAttention, torchAvailable, torchGelu, torchLayerNorm, torchLinear, torchNativeMemory,
-  torchQuickGelu, torchSoftmaxCrossEntropy,
+  torchQuickGelu, torchSoftmaxCrossEntropy, torchEmbedding,
 } from "../../src/backend/torch.js";
 import { check, type Inputs } from "./torch-helpers.js";
 
@@ -105,6 +105,25 @@ describe.skipIf(!available)(`torch gradients${suffix}`, () => {
         return tf.sum(tf.mul(tf.add(a, tf.mul(t, 0.5)), w));
       }, [x]);
     }, 1e-4, 1e-5));
+
+  it("fused embedding (2-D ids, repeated rows) forward + gradients", () =>
+    check((m: Inputs) => {
+      const table = m.rand([10, 4]), ids = m.int([3, 5], 0, 10), w = m.rand([3, 5, 4]);
+      return valueAndGrads((t) => {
+        const e = onTorch() ? torchEmbedding(t as tf.Tensor2D, ids) : tf.gather(t, ids);
+        return tf.sum(tf.mul(e, w));
+      }, [table]);
+    }));
+
+  it("tensors used after their reshaped alias is disposed keep working (shared dataId)", async () => {
+    await tf.setBackend("torch");
+    const ids = tf.tensor2d([[1, 2], [3, 4]], undefined, "int32");
+    const flat = tf.tidy(() => tf.reshape(ids, [-1]));
+    const twice = tf.mul(flat, 2);
+    expect(Array.from(twice.dataSync())).toEqual([2, 4, 6, 8]);
+    expect(Array.from(tf.reshape(flat, [2, 2]).dataSync())).toEqual([1, 2, 3, 4]);
+    tf.dispose([ids, flat, twice]);
+  });
 
   it("fused QuickGELU forward + gradients", () =>
     check((m: Inputs) => {
