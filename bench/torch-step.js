@@ -5,7 +5,7 @@
 //
 // Usage (after `npm run build` and `node scripts/build-native.js`):
 //   node bench/torch-step.js [--batch 32] [--steps 5] [--device cpu|cuda:0] [--bf16]
-//     [--python /usr/bin/python3] [--fused 0|1]
+//     [--python /usr/bin/python3] [--fused 0|1] [--model tiny|ViT-B-16|...] [--warmup 2]
 // Without the model modules (dist/model, dist/loss) it times a transformer
 // block's worth of ops instead and says so.
 import { spawnSync } from "node:child_process";
@@ -25,6 +25,8 @@ const device = arg("device", "cpu");
 const bf16 = process.argv.includes("--bf16");
 const python = arg("python", "/usr/bin/python3");
 const fused = arg("fused", "1") !== "0";
+const modelName = arg("model", "tiny");
+const warmup = Number(arg("warmup", 2));
 
 const torchMod = await import("../dist/backend/torch.js");
 if (!torchMod.registerTorchBackend({ device, bf16, noFusedOps: !fused })) {
@@ -72,13 +74,15 @@ function makeAdamW(params, lr = 5e-4, wd = 0.2, b1 = 0.9, b2 = 0.98, eps = 1e-6)
   };
 }
 
-let stepMs, what;
+let stepMs, what, dims = "";
 if (modelMod && lossMod) {
-  what = `tiny CLIP step, batch ${batch}${fused ? ", fused ops" : ", reference ops"}`;
-  const model = modelMod.createModel("tiny", { seed: 0 });
+  what = `${modelName} CLIP step, batch ${batch}${fused ? ", fused ops" : ", reference ops"}`;
+  const model = modelMod.createModel(modelName, { seed: 0 });
+  dims = JSON.stringify(model.config);
   const s = model.config.vision.imageSize, ctx = model.config.text.contextLength;
   const images = tf.randomNormal([batch, s, s, 3]);
-  const tokData = new Int32Array(batch * ctx).map((_, i) => (i % ctx === 20 ? 49407 : 1 + ((i * 7919) % 49000)));
+  const eot = Math.floor((ctx * 2) / 3);
+  const tokData = new Int32Array(batch * ctx).map((_, i) => (i % ctx === eot ? 49407 : 1 + ((i * 7919) % 49000)));
   const tokens = tf.tensor2d(tokData, [batch, ctx], "int32");
   const vars = [...model.params.values()];
   const adamw = makeAdamW(model.params);
@@ -88,7 +92,7 @@ if (modelMod && lossMod) {
     adamw(byName);
     value.dataSync(); // a trainer reads the loss every step
     tf.dispose([value, ...Object.values(grads)]);
-  }, 2, steps);
+  }, warmup, steps);
 } else {
   // Transformer-block-sized op sequence: LN, QKV, attention, proj, MLP, with grads.
   what = `transformer-block op sequence (model modules absent), tokens ${batch}x65, width 192`;
@@ -116,7 +120,8 @@ const mmMs = timeIt(() => tf.matMul(a, b).dispose(), 1, 10);
 const gflops = (2 * 1024 ** 3) / (mmMs / 1000) / 1e9;
 
 const info = spawnSync(python, [join(here, "torch-step.py"), "--batch", String(batch), "--steps", String(steps),
-  "--device", device.startsWith("cuda") ? "cuda" : "cpu", ...(bf16 ? ["--bf16"] : [])], { encoding: "utf8" });
+  "--device", device.startsWith("cuda") ? "cuda" : "cpu", "--warmup", String(warmup), ...(bf16 ? ["--bf16"] : []),
+  ...(dims ? ["--dims", dims] : [])], { encoding: "utf8" });
 let ref = null;
 if (info.status === 0) ref = JSON.parse(info.stdout.trim().split("\n").pop());
 else console.log(`PyTorch reference failed: ${info.stderr.trim().split("\n").pop()}`);
@@ -124,6 +129,7 @@ else console.log(`PyTorch reference failed: ${info.stderr.trim().split("\n").pop
 const f = (x) => (x === undefined ? "-" : x.toFixed(1));
 console.log(`torch backend (${device}${bf16 ? ", bf16" : ""}) vs PyTorch ${ref?.torch ?? "?"}; ${what}`);
 console.log(`${"".padEnd(26)}${"torch backend".padStart(14)}${"PyTorch".padStart(10)}${"ratio".padStart(8)}`);
+if (ref) console.log(`PyTorch attention: ${ref.sdpa ? "F.scaled_dot_product_attention" : "math (softmax(QK^T)V)"}, threads ${ref.threads}`);
 console.log(`${"ms/step".padEnd(26)}${f(stepMs).padStart(14)}${f(ref?.step_ms).padStart(10)}${(ref ? (stepMs / ref.step_ms).toFixed(2) + "x" : "-").padStart(8)}`);
 console.log(`${"matmul 1024^3 GFLOP/s".padEnd(26)}${f(gflops).padStart(14)}${f(ref?.matmul_gflops).padStart(10)}${(ref ? (ref.matmul_gflops / gflops).toFixed(2) + "x" : "-").padStart(8)}`);
 if (!modelMod || !lossMod) console.log("note: PyTorch column is the full tiny CLIP step; torch column is one block (not comparable)");
