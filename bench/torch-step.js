@@ -119,7 +119,9 @@ const a = tf.randomNormal([1024, 1024]), b = tf.randomNormal([1024, 1024]);
 const mmMs = timeIt(() => tf.matMul(a, b).dispose(), 1, 10);
 const gflops = (2 * 1024 ** 3) / (mmMs / 1000) / 1e9;
 
+const nativeInfo = torchMod.torchInfo();
 const info = spawnSync(python, [join(here, "torch-step.py"), "--batch", String(batch), "--steps", String(steps),
+  "--threads", String(nativeInfo.threads),
   "--device", device.startsWith("cuda") ? "cuda" : "cpu", "--warmup", String(warmup), ...(bf16 ? ["--bf16"] : []),
   ...(dims ? ["--dims", dims] : [])], { encoding: "utf8" });
 let ref = null;
@@ -127,7 +129,7 @@ if (info.status === 0) ref = JSON.parse(info.stdout.trim().split("\n").pop());
 else console.log(`PyTorch reference failed: ${info.stderr.trim().split("\n").pop()}`);
 
 const f = (x) => (x === undefined ? "-" : x.toFixed(1));
-console.log(`torch backend (${device}${bf16 ? ", bf16" : ""}) vs PyTorch ${ref?.torch ?? "?"}; ${what}`);
+console.log(`torch backend (${device}${bf16 ? ", bf16" : ""}, ${nativeInfo.threads} threads) vs PyTorch ${ref?.torch ?? "?"}; ${what}`);
 console.log(`${"".padEnd(26)}${"torch backend".padStart(14)}${"PyTorch".padStart(10)}${"ratio".padStart(8)}`);
 if (ref) console.log(`PyTorch attention: ${ref.sdpa ? "F.scaled_dot_product_attention" : "math (softmax(QK^T)V)"}, threads ${ref.threads}`);
 console.log(`${"ms/step".padEnd(26)}${f(stepMs).padStart(14)}${f(ref?.step_ms).padStart(10)}${(ref ? (stepMs / ref.step_ms).toFixed(2) + "x" : "-").padStart(8)}`);

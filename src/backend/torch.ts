@@ -94,3 +94,10 @@ export function torchNativeMemory(): { live: number; bytes: number } {
 export function torchSync(): void {
   loadTorchAddon().addon?.sync();
 }
+
+/** Addon facts: CUDA availability, device, intra-op threads, bf16 mode. */
+export function torchInfo(): { cuda: boolean; device: string; threads: number; bf16: boolean } {
+  const { addon, reason } = loadTorchAddon();
+  if (!addon) throw new Error(reason);
+  return addon.info();
+}
