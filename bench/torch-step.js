@@ -5,7 +5,8 @@
 //
 // Usage (after `npm run build` and `node scripts/build-native.js`):
 //   node bench/torch-step.js [--batch 32] [--steps 5] [--device cpu|cuda:0] [--bf16]
-//     [--python /usr/bin/python3] [--fused 0|1] [--model tiny|ViT-B-16|...] [--warmup 2]
+//     [--python /usr/bin/python3] [--pyscript bench/torch-step.py] [--fused 0|1]
+//     [--model tiny|ViT-B-16|...] [--warmup 2]
 // Without the model modules (dist/model, dist/loss) it times a transformer
 // block's worth of ops instead and says so.
 import { spawnSync } from "node:child_process";
@@ -24,6 +25,7 @@ const steps = Number(arg("steps", 5));
 const device = arg("device", "cpu");
 const bf16 = process.argv.includes("--bf16");
 const python = arg("python", "/usr/bin/python3");
+const pyscript = arg("pyscript", join(here, "torch-step.py"));
 const fused = arg("fused", "1") !== "0";
 const modelName = arg("model", "tiny");
 const warmup = Number(arg("warmup", 2));
@@ -38,6 +40,10 @@ await tf.setBackend("torch");
 const tryImport = async (p) => import(p).catch(() => null);
 const modelMod = await tryImport("../dist/model/index.js");
 const lossMod = await tryImport("../dist/loss/index.js");
+// Register the fused ops with the registry this script's model uses (in a
+// bundle, torch.js cannot find it by relative path).
+const registry = await tryImport("../dist/model/ops/registry.js");
+if (registry && fused) torchMod.registerTorchFusedOps(registry);
 
 function timeIt(fn, warmup, n) {
   for (let i = 0; i < warmup; i++) fn();
@@ -120,7 +126,7 @@ const mmMs = timeIt(() => tf.matMul(a, b).dispose(), 1, 10);
 const gflops = (2 * 1024 ** 3) / (mmMs / 1000) / 1e9;
 
 const nativeInfo = torchMod.torchInfo();
-const info = spawnSync(python, [join(here, "torch-step.py"), "--batch", String(batch), "--steps", String(steps),
+const info = spawnSync(python, [pyscript, "--batch", String(batch), "--steps", String(steps),
   "--threads", String(nativeInfo.threads),
   "--device", device.startsWith("cuda") ? "cuda" : "cpu", "--warmup", String(warmup), ...(bf16 ? ["--bf16"] : []),
   ...(dims ? ["--dims", dims] : [])], { encoding: "utf8" });
@@ -133,5 +139,9 @@ console.log(`torch backend (${device}${bf16 ? ", bf16" : ""}, ${nativeInfo.threa
 console.log(`${"".padEnd(26)}${"torch backend".padStart(14)}${"PyTorch".padStart(10)}${"ratio".padStart(8)}`);
 if (ref) console.log(`PyTorch attention: ${ref.sdpa ? "F.scaled_dot_product_attention" : "math (softmax(QK^T)V)"}, threads ${ref.threads}`);
 console.log(`${"ms/step".padEnd(26)}${f(stepMs).padStart(14)}${f(ref?.step_ms).padStart(10)}${(ref ? (stepMs / ref.step_ms).toFixed(2) + "x" : "-").padStart(8)}`);
+if (modelMod && lossMod) {
+  const sps = (ms) => (ms === undefined ? undefined : (batch * 1000) / ms);
+  console.log(`${"samples/s".padEnd(26)}${f(sps(stepMs)).padStart(14)}${f(sps(ref?.step_ms)).padStart(10)}`);
+}
 console.log(`${"matmul 1024^3 GFLOP/s".padEnd(26)}${f(gflops).padStart(14)}${f(ref?.matmul_gflops).padStart(10)}${(ref ? (ref.matmul_gflops / gflops).toFixed(2) + "x" : "-").padStart(8)}`);
 if (!modelMod || !lossMod) console.log("note: PyTorch column is the full tiny CLIP step; torch column is one block (not comparable)");

@@ -605,15 +605,13 @@ Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
   std::vector<int64_t> rowShape{-1};
   rowShape.insert(rowShape.end(), rest.begin(), rest.end());
   auto rows = x.reshape(rowShape);
-  auto keep = (ids >= 0).logical_and(ids < n);
-  if (!keep.all().item<bool>()) {
-    auto sel = keep.nonzero().reshape({-1});
-    rows = rows.index_select(0, sel);
-    ids = ids.index_select(0, sel);
-  }
+  // Route out-of-range ids to a spare row that is dropped afterwards; this
+  // avoids a data-dependent host sync (checking ids on the host).
+  ids = at::where((ids >= 0).logical_and(ids < n), ids, at::full({}, n, ids.options()));
+  outShape[0] = n + 1;
   auto out = at::zeros(outShape, x.options());
   out.index_add_(0, ids, rows);
-  return put(info.Env(), out);
+  return put(info.Env(), out.narrow(0, 0, n));
 }
 
 // (indices, depth, on, off, dtype): out-of-range indices give an all-off row.

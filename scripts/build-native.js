@@ -10,7 +10,8 @@
 //
 // Usage: node scripts/build-native.js [--direct]
 //   --direct  compile with g++ directly (no node-gyp; needs only the N-API
-//             headers, from $CLIPTS_NODE_API_HEADERS or the Node install).
+//             headers, from $CLIPTS_NODE_API_HEADERS or the Node install, and
+//             node-addon-api's, from $CLIPTS_NODE_ADDON_API or node_modules).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -125,7 +126,7 @@ function buildDirect(t, link) {
     "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION",
     ...(t.abi !== undefined ? [`-D_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
-    `-I${headers}`, `-I${require("node-addon-api").include_dir}`,
+    `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
     ...t.includes.map((i) => `-I${i}`),
     join(nativeDir, "torch_addon.cc"),
     "-o", join(out, "clipts_torch.node"),
