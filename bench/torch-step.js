@@ -37,12 +37,12 @@ if (!torchMod.registerTorchBackend({ device, bf16, noFusedOps: !fused })) {
 }
 await tf.setBackend("torch");
 
-const tryImport = async (p) => import(p).catch(() => null);
-const modelMod = await tryImport("../dist/model/index.js");
-const lossMod = await tryImport("../dist/loss/index.js");
+// Literal specifiers so bench/gpu/prepare.sh's bundler includes them.
+const modelMod = await import("../dist/model/index.js").catch(() => null);
+const lossMod = await import("../dist/loss/index.js").catch(() => null);
 // Register the fused ops with the registry this script's model uses (in a
 // bundle, torch.js cannot find it by relative path).
-const registry = await tryImport("../dist/model/ops/registry.js");
+const registry = await import("../dist/model/ops/registry.js").catch(() => null);
 if (registry && fused) torchMod.registerTorchFusedOps(registry);
 
 function timeIt(fn, warmup, n) {
