@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <napi.h>
+#include <torch/version.h>
 
 #include <cstring>
 #include <string>
@@ -15,6 +16,18 @@
 #include <vector>
 
 namespace {
+
+// c10::optional became an alias of std::optional in PyTorch 2.x (and may be
+// dropped later); Debian's 1.13 has its own class.
+#if TORCH_VERSION_MAJOR >= 2
+template <class T>
+using Opt = std::optional<T>;
+constexpr auto kNone = std::nullopt;
+#else
+template <class T>
+using Opt = c10::optional<T>;
+constexpr auto kNone = c10::nullopt;
+#endif
 
 // tfjs dtype codes shared with src/backend/torch-native.ts.
 enum DType { kF32 = 0, kI32 = 1, kBool = 2 };
@@ -87,8 +100,8 @@ const at::Tensor& get(const Napi::Value& v) {
 }
 
 // Optional tensor argument: a negative id means "absent".
-c10::optional<at::Tensor> opt(const Napi::Value& v) {
-  if (v.IsUndefined() || v.IsNull() || v.As<Napi::Number>().DoubleValue() < 0) return c10::nullopt;
+Opt<at::Tensor> opt(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull() || v.As<Napi::Number>().DoubleValue() < 0) return kNone;
   return get(v);
 }
 
@@ -356,7 +369,7 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
 
 enum Act { A_LINEAR, A_RELU, A_RELU6, A_ELU, A_PRELU, A_LEAKY, A_SIGMOID };
 
-at::Tensor applyAct(at::Tensor y, int act, const c10::optional<at::Tensor>& alpha, double leaky) {
+at::Tensor applyAct(at::Tensor y, int act, const Opt<at::Tensor>& alpha, double leaky) {
   switch (act) {
     case A_LINEAR: return y;
     case A_RELU: return at::relu(y);
@@ -381,7 +394,7 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   auto y = mm(get(info[0]), get(info[1]), flag(info[2]), flag(info[3]));
   auto bias = opt(info[4]);
   if (bias) y = y + *bias;
-  y = applyAct(y, info.Length() > 5 ? int(num(info[5])) : 0, info.Length() > 6 ? opt(info[6]) : c10::nullopt,
+  y = applyAct(y, info.Length() > 5 ? int(num(info[5])) : 0, info.Length() > 6 ? opt(info[6]) : kNone,
                info.Length() > 7 ? num(info[7]) : 0.2);
   return put(info.Env(), y);
 }
@@ -664,7 +677,7 @@ Napi::Value Conv2DBackprop(const Napi::CallbackInfo& info) {
   if (p[0] != p[1] || p[2] != p[3]) throw std::runtime_error("torch addon: asymmetric conv padding in backprop is not supported");
   auto x = xo ? nchw(*xo) : at::empty({inShape[0], inShape[3], inShape[1], inShape[2]}, dy.options());
   auto f = fo ? oihw(*fo) : at::empty({fShape[3], fShape[2], fShape[0], fShape[1]}, dy.options());
-  auto r = at::convolution_backward(dy, x, f, c10::nullopt, st, {p[0], p[2]}, dil, false, {0, 0}, 1,
+  auto r = at::convolution_backward(dy, x, f, kNone, st, {p[0], p[2]}, dil, false, {0, 0}, 1,
                                     {wantInput, !wantInput, false});
   return put(info.Env(), wantInput ? nhwc(std::get<0>(r)) : hwio(std::get<1>(r)));
 }
@@ -717,7 +730,7 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   const auto& w = get(info[1]);
   auto b = opt(info[2]);
   if (S.bf16) {
-    auto y = at::linear(x.to(at::kBFloat16), w.to(at::kBFloat16), b ? c10::optional<at::Tensor>(b->to(at::kBFloat16)) : c10::nullopt);
+    auto y = at::linear(x.to(at::kBFloat16), w.to(at::kBFloat16), b ? Opt<at::Tensor>(b->to(at::kBFloat16)) : kNone);
     return put(info.Env(), y.to(at::kFloat));
   }
   return put(info.Env(), at::linear(x, w, b));

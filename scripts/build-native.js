@@ -122,8 +122,9 @@ function buildDirect(t, link) {
   if (!headers) throw new Error("no node_api.h found (set CLIPTS_NODE_API_HEADERS)");
   const out = join(nativeDir, "build", "Release");
   mkdirSync(out, { recursive: true });
-  const args = [
-    "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
+  const compile = (std) => {
+    const args = [
+    `-std=${std}`, "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION",
     ...(t.abi !== undefined ? [`-D_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
     `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
@@ -131,9 +132,14 @@ function buildDirect(t, link) {
     join(nativeDir, "torch_addon.cc"),
     "-o", join(out, "clipts_torch.node"),
     ...link.ldflags, ...link.libs,
-  ];
-  const r = spawnSync(process.env.CXX || "g++", args, { stdio: ["ignore", "inherit", "inherit"] });
-  if (r.status !== 0) throw new Error(`g++ failed (exit ${r.status})`);
+    ];
+    return spawnSync(process.env.CXX || "g++", args, { stdio: ["ignore", "inherit", "inherit"] }).status;
+  };
+  // Newer PyTorch headers may need C++20; try C++17 first (Debian's 1.13).
+  if (compile("c++17") === 0) return;
+  log("retrying with -std=c++20");
+  const status = compile("c++20");
+  if (status !== 0) throw new Error(`g++ failed (exit ${status})`);
 }
 
 function main() {
