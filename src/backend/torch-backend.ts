@@ -71,6 +71,19 @@ export class TorchBackend extends KernelBackend {
     return { ...this.out(m), dtype };
   }
 
+  /** Whether this tensor's data is shared with no other tfjs tensor (safe to update in place). */
+  exclusive(t: TensorInfo): boolean {
+    const e = this.data.get(t.dataId);
+    if (e === undefined || e.refCount !== 1 || !sameShape(e.shape, t.shape)) return false;
+    // Cached reshaped views share the storage; drop them (recreated on demand)
+    // so the addon's storage-ownership check can pass.
+    if (e.views) {
+      for (const v of e.views.values()) this.native.free(v);
+      e.views = undefined;
+    }
+    return true;
+  }
+
   override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
     const dataId = {};
     this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount: 1, shape: shape.slice() });

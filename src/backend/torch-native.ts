@@ -91,6 +91,10 @@ export interface TorchAddon {
   attention(q: Id, k: Id, v: Id, causal: boolean, mask: Id, scale: number): Meta[];
   attentionBackward(dOut: Id, q: Id, k: Id, v: Id, probs: Id, scale: number): Meta[];
   softmaxCrossEntropy(logits: Id, labels: Id): Meta[];
+  adamw(
+    p: Id, g: Id, m: Id, v: Id, lr: number, b1: number, b2: number, eps: number, wd: number, step: number,
+    inPlace: boolean,
+  ): Meta[] | undefined;
   softmaxCrossEntropyBackward(dLoss: Id, logProbs: Id, labels: Id): Meta;
 }
 

@@ -101,3 +101,41 @@ export function torchInfo(): { cuda: boolean; device: string; threads: number; b
   if (!addon) throw new Error(reason);
   return addon.info();
 }
+
+export interface TorchAdamWOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled decay factor applied as p *= 1 - lr·weightDecay (0 for excluded params). */
+  weightDecay: number;
+  /** 1-based step count for the bias corrections. */
+  step: number;
+}
+
+/**
+ * One AdamW update of `param` with PyTorch's semantics in a single addon call
+ * (in-place ATen ops) instead of ~15 tfjs kernels and their temporaries.
+ * Active backend must be "torch". Variables whose data another tensor shares
+ * are updated through assign() instead, so tfjs' immutability holds.
+ */
+export function torchAdamWUpdate(
+  param: tf.Variable, grad: tf.Tensor, expAvg: tf.Variable, expAvgSq: tf.Variable, o: TorchAdamWOptions,
+): void {
+  const b = tf.backend();
+  if (!(b instanceof TorchBackend)) throw new Error(`torchAdamWUpdate needs the torch backend, not "${tf.getBackend()}"`);
+  const inPlace = b.exclusive(param) && b.exclusive(expAvg) && b.exclusive(expAvgSq);
+  const out = b.native.adamw(
+    b.id(param), b.id(grad), b.id(expAvg), b.id(expAvgSq), o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, inPlace,
+  );
+  if (!out) return; // updated in place (the addon may still decline and return copies)
+  const engine = tf.engine();
+  const [p, m, v] = out.map((meta) => {
+    const info = b.out(meta);
+    return engine.makeTensorFromTensorInfo(info, b) as tf.Tensor;
+  });
+  param.assign(p);
+  expAvg.assign(m);
+  expAvgSq.assign(v);
+  tf.dispose([p, m, v]);
+}

@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   registerTorchBackend, torchAttention, torchAvailable, torchGelu, torchLayerNorm, torchLinear, torchNativeMemory,
-  torchQuickGelu, torchSoftmaxCrossEntropy, torchEmbedding,
+  torchQuickGelu, torchSoftmaxCrossEntropy, torchEmbedding, torchAdamWUpdate,
 } from "../../src/backend/torch.js";
 import { check, type Inputs } from "./torch-helpers.js";
 
@@ -174,6 +174,48 @@ describe.skipIf(!available)(`torch gradients${suffix}`, () => {
         return tf.add(tf.mean(ce(y)), tf.mul(tf.mean(ce(soft)), 0.5));
       }, [z]);
     }, 1e-4, 1e-5));
+
+  it("fused AdamW matches PyTorch's formula in float64 over 3 steps; shared data stays immutable", async () => {
+    await tf.setBackend("torch");
+    const n = 6, o = { lr: 0.05, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 };
+    const p0 = Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+    // Three variables: exclusive data (in place), data shared with another
+    // tensor (must go through assign), and a transposed view (storage shared).
+    const shared = tf.tensor1d(p0);
+    const base2d = tf.tensor2d(p0, [2, 3]);
+    const transposed = tf.transpose(base2d);
+    const cases = [
+      { p: tf.variable(tf.tensor1d(p0)), keep: null as tf.Tensor | null },
+      { p: tf.variable(shared), keep: shared },
+      { p: tf.variable(transposed), keep: base2d },
+    ];
+    const ref = { p: p0.slice(), m: new Array(n).fill(0), v: new Array(n).fill(0) };
+    const states = cases.map((c) => ({ m: tf.variable(tf.zeros(c.p.shape)), v: tf.variable(tf.zeros(c.p.shape)) }));
+    for (let step = 1; step <= 3; step++) {
+      const g = p0.map((x, i) => Math.cos(3 * x + step) * (i + 1));
+      for (let i = 0; i < n; i++) {
+        ref.m[i] = o.beta1 * ref.m[i] + (1 - o.beta1) * g[i];
+        ref.v[i] = o.beta2 * ref.v[i] + (1 - o.beta2) * g[i] * g[i];
+        const denom = Math.sqrt(ref.v[i]) / Math.sqrt(1 - o.beta2 ** step) + o.eps;
+        ref.p[i] = ref.p[i] * (1 - o.lr * o.weightDecay) - (o.lr / (1 - o.beta1 ** step)) * (ref.m[i] / denom);
+      }
+      cases.forEach((c, k) => {
+        // The transposed case's flat order differs: build g in its layout.
+        const gFlat = k === 2 ? [0, 3, 1, 4, 2, 5].map((j) => g[j]) : g;
+        const gt = tf.tensor(gFlat, c.p.shape);
+        torchAdamWUpdate(c.p, gt, states[k].m, states[k].v, { ...o, step });
+        gt.dispose();
+      });
+    }
+    const close = (a: ArrayLike<number>, b: number[]) => b.every((x, i) => Math.abs(a[i] - x) < 1e-5 * (1 + Math.abs(x)));
+    expect(close(cases[0].p.dataSync(), ref.p)).toBe(true);
+    expect(close(cases[1].p.dataSync(), ref.p)).toBe(true);
+    const t = cases[2].p.dataSync();
+    expect(close([0, 2, 4, 1, 3, 5].map((j) => t[j]), ref.p)).toBe(true);
+    expect(Array.from(shared.dataSync())).toEqual(Array.from(new Float32Array(p0)));
+    expect(Array.from(base2d.dataSync())).toEqual(Array.from(new Float32Array(p0)));
+    tf.dispose([shared, base2d, transposed, ...cases.map((c) => c.p), ...states.flatMap((s) => [s.m, s.v])]);
+  });
 
   it("disposing returns tfjs and addon tensor counts to baseline", async () => {
     await tf.setBackend("torch");
