@@ -110,6 +110,25 @@ if (ops) {
   await check("fused embedding fwd+grad", (m) => { const t = m.rand([50, 8]), i = m.int([4, 6], 0, 50); return vg((t) => tf.sum(tf.square(both(f.embedding, ops.embeddingReference)(t, i))), [t]); });
 } else console.log("SKIP fused-op checks: dist/model not built");
 
+// Fused in-place AdamW vs the same update written as tfjs ops on cpu.
+await check("fused AdamW (3 steps) vs tfjs ops", (m) => {
+  const o = { lr: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 };
+  const p = tf.variable(m.rand([64, 32])), mm = tf.variable(tf.zeros([64, 32])), vv = tf.variable(tf.zeros([64, 32]));
+  for (let step = 1; step <= 3; step++) {
+    const g = m.rand([64, 32]);
+    if (tf.getBackend() === "torch") torch.torchAdamWUpdate(p, g, mm, vv, { ...o, step });
+    else {
+      mm.assign(tf.add(tf.mul(mm, o.beta1), tf.mul(g, 1 - o.beta1)));
+      vv.assign(tf.add(tf.mul(vv, o.beta2), tf.mul(tf.square(g), 1 - o.beta2)));
+      const denom = tf.add(tf.div(tf.sqrt(vv), Math.sqrt(1 - o.beta2 ** step)), o.eps);
+      p.assign(tf.sub(tf.mul(p, 1 - o.lr * o.weightDecay), tf.mul(tf.div(mm, denom), o.lr / (1 - o.beta1 ** step))));
+    }
+  }
+  const out = [tf.clone(p), tf.clone(mm), tf.clone(vv)];
+  tf.dispose([p, mm, vv]);
+  return out;
+}, 1e-4, 1e-6);
+
 // bf16 mode: matmuls in bfloat16 (8-bit mantissa) so a loose tolerance.
 await check("bf16 mode matMul", (m) => tf.matMul(m.rand([64, 256]), m.rand([256, 32])), 2e-2, 5e-2,
   (on) => torch.registerTorchBackend({ device, bf16: on }));
