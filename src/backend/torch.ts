@@ -6,6 +6,7 @@ import { TorchBackend, type TorchDevice } from "./torch-backend.js";
 import { registerTorchFusedKernels, torchFusedOps } from "./torch-fused.js";
 import { TORCH_BACKEND_NAME, torchKernelConfigs } from "./torch-kernels.js";
 import { loadTorchAddon } from "./torch-native.js";
+import { registerFusedOp, type OpName } from "../model/ops/registry.js";
 
 export { TorchBackend } from "./torch-backend.js";
 export { TORCH_BACKEND_NAME, torchKernelNames } from "./torch-kernels.js";
@@ -28,20 +29,15 @@ export interface TorchBackendOptions {
 
 let registeredDevice: string | undefined;
 
-// The model's fused-op registry (src/model/ops/registry.ts), when this build
-// has it: the torch backend then plugs its fused forward+backward ops in. A
-// computed specifier keeps this module compiling without the model folder.
-type Registry = { registerFusedOp(backend: string, op: string, impl: (...a: any[]) => unknown): void };
-const registrySpec = "../model/ops/registry.js";
-const registry: Registry | null = await import(registrySpec).then(
-  (m: Registry) => (typeof m.registerFusedOp === "function" ? m : null),
-  () => null,
-);
+// The model's fused-op registry: registering there makes the model use the
+// fused ops whenever "torch" is the active backend.
+type Registry = { registerFusedOp(backend: string, op: OpName, impl: (...a: any[]) => unknown): void };
+const registry: Registry = { registerFusedOp };
 
-/** Registers the fused ops with the model's registry; false when there is none. */
+/** Registers the fused ops with the model's registry (or another one, e.g. a bundle's copy). */
 export function registerTorchFusedOps(reg: Registry | null = registry): boolean {
   if (!reg) return false;
-  for (const [op, impl] of Object.entries(torchFusedOps())) reg.registerFusedOp(TORCH_BACKEND_NAME, op, impl);
+  for (const [op, impl] of Object.entries(torchFusedOps())) reg.registerFusedOp(TORCH_BACKEND_NAME, op as OpName, impl);
   return true;
 }
 
