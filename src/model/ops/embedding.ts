@@ -12,15 +12,21 @@ export type EmbeddingFn = (table: tf.Tensor2D, ids: tf.Tensor) => tf.Tensor;
 
 export const embeddingReference: EmbeddingFn = (table, ids) => {
   const [vocab, width] = table.shape;
-  const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
-  const f = customOp(([t]) => ({
-    value: tf.reshape(tf.gather(t!, flat), [...ids.shape, width]),
-    gradFunc: (dy: tf.Tensor) => {
-      const dy2 = tf.reshape(dy, [-1, width]);
-      return [tf.scatterND(tf.reshape(flat, [-1, 1]), dy2, [vocab, width])];
-    },
-  }));
-  return f(table);
+  // The ids travel as a second input (with a zero gradient) so the backward
+  // reads them from the saved inputs, not from a tensor of the forward that
+  // may already be disposed when the gradient runs.
+  const f = customOp(([t, i], save) => {
+    const flat = tf.reshape(i!, [-1]);
+    save([flat]);
+    return {
+      value: tf.reshape(tf.gather(t!, flat), [...i!.shape, width]),
+      gradFunc: (dy: tf.Tensor, [savedIds]) => {
+        const dy2 = tf.reshape(dy, [-1, width]);
+        return [tf.scatterND(tf.reshape(savedIds!, [-1, 1]), dy2, [vocab, width]), tf.zerosLike(i!)];
+      },
+    };
+  });
+  return f(table, ids);
 };
 
 /** Rows of `table` at `ids`. */
