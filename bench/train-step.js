@@ -5,7 +5,7 @@
 // on the CPU. The PyTorch side is the model stage's reference
 // (bench/model-step-ref.py: open_clip layout, same state-dict shapes checked,
 // torch.optim.Adam), so there is one PyTorch model for both benchmarks.
-// Run after `npm run build`:  node bench/train-step.js [steps=5] [torchThreads=2] [warmup=2] [backends=cpu,wasm]
+// Run after `npm run build`:  node bench/train-step.js [steps=5] [torchThreads=2] [warmup=2] [backends=all available, e.g. cpu,wasm,torch]
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,7 +100,7 @@ if (torch.status === 0) {
 
 const rows = [];
 for (const name of await availableBackends()) {
-  if (only ? !only.includes(name) : name !== "cpu" && name !== "wasm") continue;
+  if (only && !only.includes(name)) continue;
   try {
     const r = await benchBackend(name);
     console.log(`${name}: median ${r.median.toFixed(0)} ms/step`);

@@ -7,6 +7,7 @@ interface TrainArgs {
   set: string[];
   resume?: string;
   backend?: string;
+  device?: string;
   "dry-run": boolean;
   quiet: boolean;
 }
@@ -21,10 +22,15 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option("set", { type: "string", array: true, default: [], describe: "Override a config key: --set train.lr=1e-3 (YAML scalar)" })
       .option("resume", { type: "string", describe: "Continue from 'latest' (in checkpoint.dir) or a checkpoint path" })
       .option("backend", { type: "string", describe: "Shorthand for --set train.backend=NAME (cpu|wasm|torch|tensorflow|auto)" })
+      .option("device", { type: "string", describe: "Shorthand for --set train.device=DEV (torch backend: cpu or cuda:N)" })
       .option("dry-run", { type: "boolean", default: false, describe: "Print the resolved config, parameter count, FLOPs and memory estimate, then exit" })
       .option("quiet", { type: "boolean", default: false, describe: "No progress bar" }) as never,
   handler: async (args) => {
-    const overrides = [...args.set, ...(args.backend ? [`train.backend=${args.backend}`] : [])];
+    const overrides = [
+      ...args.set,
+      ...(args.backend ? [`train.backend=${args.backend}`] : []),
+      ...(args.device ? [`train.device=${args.device}`] : []),
+    ];
     const cfg = loadConfig(args.config, overrides);
     if (args["dry-run"]) {
       console.log(formatDryRun(describeRun(cfg)));

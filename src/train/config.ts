@@ -95,9 +95,12 @@ const trainSchema = z
     grad_clip_norm: z.number().positive().nullable().default(null),
     /** Micro-batches per step; the contrastive matrix always spans the whole batch. */
     accum_freq: positiveInt.default(1),
-    precision: z.enum(["fp32"]).default("fp32"),
+    /** fp32, or bf16 matmul/attention compute on the torch backend (tensors stay float32). */
+    precision: z.enum(["fp32", "bf16"]).default("fp32"),
     seed: z.number().int().default(0),
     backend: z.enum(["auto", "cpu", "wasm", "torch", "tensorflow"]).default("auto"),
+    /** Device of the torch backend: "cpu" or "cuda:N"; null = the backend's default (cpu). */
+    device: z.string().regex(/^(cpu|cuda:\d+)$/, 'expected "cpu" or "cuda:N"').nullable().default(null),
   })
   .refine((t) => (t.samples === undefined) !== (t.steps === undefined), {
     message: "give exactly one of train.samples or train.steps",

@@ -167,7 +167,13 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   if (cfg.eval.every > 0 && !opts.evaluate) {
     console.error("clipts train: eval.every is set but no evaluator is wired into this run; skipping evaluation");
   }
-  const backend = await setBackend(cfg.train.backend);
+  if (cfg.train.precision === "bf16" && cfg.train.backend !== "torch") {
+    throw new InputError(`config: train.precision bf16 needs train.backend torch (got ${cfg.train.backend})`);
+  }
+  const backend = await setBackend(cfg.train.backend, {
+    device: cfg.train.device ?? undefined,
+    bf16: cfg.train.precision === "bf16",
+  });
   const ctx = mc.text.contextLength;
   const tokenizer = await loadTokenizer(
     cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: cfg.data.tokenizer, contextLength: ctx },

@@ -80,6 +80,8 @@ describe("train config", () => {
     expect(errorOf(() => loadConfig(write(base), ["train.lr"]))).toContain("expected key.path=value");
     expect(errorOf(() => applyOverrides({ train: 3 }, ["train.lr=1"]))).toContain("train is not a section");
     expect(errorOf(() => loadConfig(write(base), ["train.schedule=linear"]))).toContain("train.schedule");
+    expect(errorOf(() => loadConfig(write(base), ["train.device=gpu0"]))).toContain('train.device: expected "cpu" or "cuda:N"');
+    expect(loadConfig(write(base), ["train.device=cuda:1"]).train.device).toBe("cuda:1");
   });
 
   it("checks cross-field rules", () => {
