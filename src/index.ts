@@ -7,3 +7,4 @@ export * from "./model/index.js";
 export * from "./loss/index.js";
 export * from "./backend/index.js";
 export * from "./curation/index.js";
+export * from "./train/index.js";
