@@ -49,6 +49,15 @@ export interface TorchOptions {
   bf16?: boolean;
 }
 let torchOptions: TorchOptions = {};
+let torchModule: typeof import("./torch.js") | undefined;
+
+/**
+ * The torch backend's one-call AdamW update when torch is the active backend,
+ * else undefined (the optimizer then uses tfjs ops or a host loop).
+ */
+export function fusedAdamWUpdate(): (typeof import("./torch.js"))["torchAdamWUpdate"] | undefined {
+  return tf.getBackend() === "torch" ? torchModule?.torchAdamWUpdate : undefined;
+}
 
 async function loadTorch(): Promise<void> {
   let mod: typeof import("./torch.js");
@@ -61,6 +70,7 @@ async function loadTorch(): Promise<void> {
   if (!mod.registerTorchBackend({ device, bf16: torchOptions.bf16 })) {
     throw new Error(`backend "torch" is not available: ${mod.torchAvailable().reason}`);
   }
+  torchModule = mod;
 }
 
 const loaders: Record<BackendName, () => Promise<void>> = { cpu: loadCpu, wasm: loadWasm, tensorflow: loadTensorflow, torch: loadTorch };

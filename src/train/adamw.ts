@@ -3,6 +3,7 @@
 // m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2,
 // p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 import * as tf from "@tensorflow/tfjs-core";
+import { fusedAdamWUpdate } from "../backend/index.js";
 
 /**
  * open_clip's rule for parameters without weight decay (main.py `exclude`):
@@ -60,12 +61,19 @@ export class AdamW {
     const bc2Sqrt = Math.sqrt(1 - b2 ** this.step);
     const mode = this.opts.update ?? "auto";
     const host = mode === "host" || (mode === "auto" && HOST_BACKENDS.has(tf.getBackend()));
+    // On the torch backend one addon call per parameter does the whole update.
+    const fused = mode === "auto" ? fusedAdamWUpdate() : undefined;
     for (const [name, p] of this.params) {
       const g = grads.get(name);
       if (!g) continue; // no gradient this step (PyTorch skips params with grad None)
       const m = this.expAvg.get(name)!;
       const v = this.expAvgSq.get(name)!;
       const decay = this.decay.get(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1;
+      if (fused) {
+        const wd = this.decay.get(name) ? weightDecay : 0;
+        fused(p, g, m, v, { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step: this.step });
+        continue;
+      }
       if (host) {
         // ~10 elementwise kernels per parameter cost more than the matmuls of a
         // small model on the CPU; one pass over the arrays does the same math.

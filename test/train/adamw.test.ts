@@ -4,6 +4,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { AdamW, excludedFromDecay } from "../../src/train/adamw.js";
 import { clipByGlobalNorm, globalNorm } from "../../src/train/grads.js";
 import { Rng } from "../../src/util/hash.js";
+import { setBackend } from "../../src/backend/index.js";
+import { torchAvailable } from "../../src/backend/torch.js";
+
+const torch = torchAvailable();
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
@@ -35,7 +39,12 @@ describe("AdamW", () => {
     expect(excludedFromDecay("visual.ln_post.weight2d", [4, 4])).toBe(true);
   });
 
-  it.each(["host", "tensor"] as const)("matches a float64 PyTorch-AdamW reference over 3 steps, decay excluded where it must be (%s update)", (update) => {
+  const cases = ["host", "tensor", ...(torch.available ? (["torch-fused"] as const) : [])] as const;
+  if (!torch.available) it.skip(`torch-fused update: ${torch.reason}`, () => {});
+  it.each(cases)("matches a float64 PyTorch-AdamW reference over 3 steps, decay excluded where it must be (%s update)", async (kind) => {
+    // "torch-fused": the torch backend's one-call update, which AdamW picks by itself there.
+    if (kind === "torch-fused") await setBackend("torch");
+    const update = kind === "torch-fused" ? "auto" : kind;
     const rng = new Rng(7);
     const opts = { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2, update };
     const lrs = [1e-2, 5e-3, 2e-2];
@@ -85,6 +94,7 @@ describe("AdamW", () => {
     opt.dispose();
     for (const p of params.values()) p.dispose();
     expect(tf.memory().numTensors).toBe(before); // the optimizer leaves nothing behind
+    if (kind === "torch-fused") await setBackend("cpu");
   });
 });
 
