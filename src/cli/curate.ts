@@ -1,10 +1,12 @@
 // `clipts curate ...`: MetaCLIP metadata, matching, count merging and balancing.
 // Each subcommand parses arguments and calls one library function.
+import { existsSync, statSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import {
   balanceFile, buildMetadata, matchFile, mergeCountFiles, parseShard, shardFromEnv, METADATA_THRESHOLDS,
+  isShardDir, matchShards, sidecarsIn,
 } from "../curation/index.js";
 
 const list = { type: "string" as const, array: true as const };
@@ -44,12 +46,12 @@ const metadataCommand: CommandModule = {
 
 const matchCommand: CommandModule = {
   command: "match",
-  describe: "Match JSONL {key, text} against the metadata; write {key, entries} per line plus per-shard counts",
+  describe: "Match JSONL {key, text} (or a shard folder's captions) against the metadata; write matches plus counts",
   builder: (y: Argv) =>
     y
       .option("metadata", { type: "string", demandOption: true, describe: "metadata.json (JSON array of strings)" })
-      .option("input", { type: "string", demandOption: true, describe: "JSONL with {\"key\": string, \"text\": string}" })
-      .option("output", { type: "string", demandOption: true, describe: "matches JSONL; {shard} is replaced by the shard index" })
+      .option("input", { type: "string", demandOption: true, describe: "JSONL with {\"key\": string, \"text\": string}, or a shard folder (manifest.json)" })
+      .option("output", { type: "string", demandOption: true, describe: "matches JSONL ({shard} is replaced by the shard index); for a shard folder: the sidecar folder" })
       .option("workers", { type: "number", describe: "worker threads (default: number of cores)" })
       .option("shard", { type: "string", describe: "process shard i/n of the input (0-based, by byte range)" })
       .option("shard-count", { type: "number", describe: "n shards; index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
@@ -57,6 +59,12 @@ const matchCommand: CommandModule = {
   handler: async (a) => {
     if (a.shard !== undefined && a["shard-count"] !== undefined) throw new InputError("give --shard or --shard-count, not both");
     const shard = a.shard !== undefined ? parseShard(a.shard as string) : a["shard-count"] !== undefined ? shardFromEnv(a["shard-count"] as number) : undefined;
+    if (isShardDir(a.input as string)) {
+      const r = await matchShards({ metadata: a.metadata as string, shards: a.input as string, output: a.output as string, shard, quiet: a.quiet as boolean });
+      const s = r.stats;
+      console.error(`${s.rows} rows of ${s.shards} shards matched (${s.matched} with a match, ${s.badRows} bad rows); sidecars and counts in ${a.output}`);
+      return;
+    }
     const r = await matchFile({
       metadata: a.metadata as string, input: a.input as string, output: a.output as string,
       workers: a.workers as number | undefined, shard, quiet: a.quiet as boolean,
@@ -86,7 +94,8 @@ const balanceCommand: CommandModule = {
   builder: (y: Argv) =>
     y
       .option("metadata", { type: "string", demandOption: true })
-      .option("matches", { type: "string", demandOption: true, describe: "JSONL {key, entries} from `curate match`" })
+      .option("matches", { type: "string", demandOption: true, describe: "JSONL {key, entries} from `curate match`, or its sidecar folder for shards (writes selection.json for the loader)" })
+      .option("shard", { type: "string", describe: "with a sidecar folder: balance sidecars i, i+n, ... (i/n, 0-based); use --counts with the merged global counts" })
       .option("t", { type: "number", demandOption: true, describe: "head/tail threshold (MetaCLIP 400M: 20000)" })
       .option("seed", { type: "number", default: 0 })
       .option("output", { type: "string", demandOption: true, describe: "output folder" })
@@ -94,12 +103,16 @@ const balanceCommand: CommandModule = {
       .option("tail-share", { type: "number", array: true, describe: "tail shares to report t for (p_to_t)" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
+    const m = a.matches as string;
+    const dir = existsSync(m) && statSync(m).isDirectory();
+    if (!dir && a.shard !== undefined) throw new InputError("--shard on balance needs --matches to be a sidecar folder");
+    const matches = dir ? await sidecarsIn(m, a.shard !== undefined ? parseShard(a.shard as string) : undefined) : m;
     const r = await balanceFile({
-      metadata: a.metadata as string, matches: a.matches as string, t: a.t as number, seed: a.seed as number,
+      metadata: a.metadata as string, matches, t: a.t as number, seed: a.seed as number,
       output: a.output as string, counts: a.counts as string | undefined, tailShares: a["tail-share"] as number[] | undefined,
       quiet: a.quiet as boolean,
     });
-    console.error(`kept ${r.text.kept} of ${r.text.texts} texts (${r.text.matched} matched); data card ${r.files.datacard}`);
+    console.error(`kept ${r.text.kept} of ${r.text.texts} texts (${r.text.matched} matched); data card ${r.files.datacard}${r.files.selection ? `; selection ${r.files.selection}` : ""}`);
   },
 };
 

@@ -17,7 +17,8 @@ import { loadMetadata } from "./metadata.js";
 
 export interface BalanceOptions {
   metadata: string;
-  matches: string;
+  /** A matches JSONL file, or several (the per-shard sidecars of matchShards). */
+  matches: string | string[];
   t: number;
   seed: number;
   output: string;
@@ -29,13 +30,13 @@ export interface BalanceOptions {
 
 export interface BalanceResult {
   dir: string;
-  files: { counts: string; keptCounts: string; kept: string; datacard: string; plot: string };
+  files: { counts: string; keptCounts: string; kept: string; datacard: string; plot: string; selection?: string };
   counts: Float64Array;
   text: TextStats;
   card: ReturnType<typeof datacard>;
 }
 
-type Parsed = { key: string; entries: number[] } | { bad: keyof TextStats & ("invalidJson" | "missingKey" | "badEntries" | "invalidUtf8"); why: string } | null;
+type Parsed = { key: string; entries: number[]; shard?: string; row?: number } | { bad: keyof TextStats & ("invalidJson" | "missingKey" | "badEntries" | "invalidUtf8"); why: string } | null;
 
 /** Parse and check one matches line; null for a blank line. */
 function parseLine(raw: string, badUtf8: boolean, n: number): Parsed {
@@ -47,7 +48,7 @@ function parseLine(raw: string, badUtf8: boolean, n: number): Parsed {
   } catch {
     return { bad: "invalidJson", why: "invalid JSON" };
   }
-  const o = (v !== null && typeof v === "object" ? v : {}) as { key?: unknown; entries?: unknown };
+  const o = (v !== null && typeof v === "object" ? v : {}) as { key?: unknown; entries?: unknown; shard?: unknown; row?: unknown };
   if (typeof o.key !== "string") return { bad: "missingKey", why: `"key" missing or not a string` };
   const e = o.entries;
   if (!Array.isArray(e)) return { bad: "badEntries", why: `"entries" missing or not an array` };
@@ -61,21 +62,28 @@ function parseLine(raw: string, badUtf8: boolean, n: number): Parsed {
   }
   // Matches from other tools may be unordered or repeat ids; each entry counts once per text.
   const entries = ascending ? (e as number[]) : [...new Set(e as number[])].sort((a, b) => a - b);
-  return { key: o.key, entries };
+  // Sidecars of shards also say where the row is, for the loader's selection.
+  const at = typeof o.shard === "string" && Number.isInteger(o.row) ? { shard: o.shard, row: o.row as number } : {};
+  return { key: o.key, entries, ...at };
 }
 
-async function* parsedLines(file: string, n: number, label: string, quiet?: boolean) {
-  const size = await fileSize(file);
-  const bar = progress(label, size, { unit: "B", quiet });
+async function* parsedLines(files: string[], n: number, label: string, quiet?: boolean) {
+  let total = 0;
+  for (const f of files) total += await fileSize(f);
+  const bar = progress(label, total, { unit: "B", quiet });
+  let done = 0;
   try {
-    for await (const batch of readLineBatches(file)) {
-      let b = 0;
-      for (let j = 0; j < batch.lines.length; j++) {
-        const bad = batch.badUtf8[b] === j;
-        if (bad) b++;
-        yield { line: batch.firstLine + j, parsed: parseLine(batch.lines[j]!, bad, n) };
+    for (const file of files) {
+      for await (const batch of readLineBatches(file)) {
+        let b = 0;
+        for (let j = 0; j < batch.lines.length; j++) {
+          const bad = batch.badUtf8[b] === j;
+          if (bad) b++;
+          yield { file, line: batch.firstLine + j, parsed: parseLine(batch.lines[j]!, bad, n) };
+        }
+        bar.update(done + batch.bytesDone);
       }
-      bar.update(batch.bytesDone);
+      done += await fileSize(file);
     }
   } finally {
     bar.stop();
@@ -88,18 +96,19 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new InputError(`--seed must be a non-negative integer, got ${o.seed}`);
   const entries = await loadMetadata(o.metadata);
   const n = entries.length;
-  await fileSize(o.matches);
+  const matchFiles = typeof o.matches === "string" ? [o.matches] : o.matches;
+  for (const f of matchFiles) await fileSize(f);
   let counts: Float64Array;
   if (o.counts) {
     counts = await readCounts(o.counts, n);
   } else {
     counts = new Float64Array(n);
-    for await (const { parsed } of parsedLines(o.matches, n, "count", o.quiet)) {
+    for await (const { parsed } of parsedLines(matchFiles, n, "count", o.quiet)) {
       if (parsed && "entries" in parsed) for (const e of parsed.entries) counts[e]!++;
     }
   }
 
-  const files = {
+  const files: BalanceResult["files"] = {
     counts: path.join(o.output, "entry_counts.json"),
     keptCounts: path.join(o.output, "kept_entry_counts.json"),
     kept: path.join(o.output, "kept.jsonl"),
@@ -110,8 +119,11 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
   const keptCounts = new Float64Array(n);
   const tx = emptyTextStats();
   const writer = new AtomicWriter(files.kept);
+  // Kept rows by shard, when the matches say where their rows are.
+  const selection: Record<string, number[]> = {};
+  let located = false;
   try {
-    for await (const { line, parsed } of parsedLines(o.matches, n, "balance", o.quiet)) {
+    for await (const { file, line, parsed } of parsedLines(matchFiles, n, "balance", o.quiet)) {
       if (parsed === null) {
         tx.blank++;
         continue;
@@ -119,7 +131,7 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
       tx.lines++;
       if ("bad" in parsed) {
         tx[parsed.bad]++;
-        if (tx.examples.length < MAX_EXAMPLES) tx.examples.push(`line ${line}: ${parsed.why}`);
+        if (tx.examples.length < MAX_EXAMPLES) tx.examples.push(`${file}:${line}: ${parsed.why}`);
         continue;
       }
       const es = parsed.entries;
@@ -134,6 +146,10 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
       if (!balancer.keep(parsed.key, es)) continue;
       tx.kept++;
       for (const e of es) keptCounts[e]!++;
+      if (parsed.shard !== undefined) {
+        located = true;
+        (selection[parsed.shard] ??= []).push(parsed.row!);
+      }
       await writer.write(`{"key":${JSON.stringify(parsed.key)}}\n`);
     }
     await writer.commit();
@@ -142,14 +158,18 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
     throw err;
   }
 
-  const matchStatsFile = sidecarPaths(o.matches).stats;
+  if (located) {
+    files.selection = path.join(o.output, "selection.json");
+    await writeJsonAtomic(files.selection, selection);
+  }
+  const matchStatsFile = sidecarPaths(matchFiles[0]!).stats;
   const matchStage = existsSync(matchStatsFile) ? JSON.parse(await fs.readFile(matchStatsFile, "utf8")) : undefined;
   const card = datacard({
     entries, counts, keptCounts, t: o.t, seed: o.seed, text: tx, tailShares: o.tailShares,
     countsSource: o.counts ?? "this run",
     extra: {
       metadata: { file: o.metadata, entries: n },
-      matches: o.matches,
+      matches: matchFiles.length === 1 ? matchFiles[0] : `${matchFiles.length} sidecars`,
       files,
       ...(matchStage ? { matchStage } : {}),
     },

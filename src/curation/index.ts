@@ -14,3 +14,4 @@ export {
   type MatchOptions, type MatchResult, type MatchFileStats,
 } from "./match-file.js";
 export { balanceFile, type BalanceOptions, type BalanceResult } from "./balance-file.js";
+export { matchShards, sidecarsIn, sidecarOf, isShardDir, type MatchShardsOptions, type MatchShardsResult } from "./shard-match.js";
