@@ -1,0 +1,194 @@
+// Text -> token ids for CLIP (OpenAI BPE) and for any Hugging Face
+// tokenizer.json (e.g. multilingual SigLIP-style models), both run by
+// @huggingface/tokenizers. Batches come out as int32 rows of a fixed context.
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { InputError } from "../util/errors.js";
+import { basicClean, clipClean, whitespaceClean } from "./clean.js";
+import { CLIP_EOT, CLIP_SOT } from "./clip-json.js";
+
+export type TokenizerSpec =
+  | {
+      kind: "clip";
+      /** Default 77. */
+      contextLength?: number;
+      /** Override the shipped tokenizer.json (plain or .gz). */
+      path?: string;
+    }
+  | {
+      kind: "hf";
+      /** Path of a tokenizer.json (plain or .gz); tokenizer_config.json beside it is read if present. */
+      path: string;
+      /** Default 64 (SigLIP). */
+      contextLength?: number;
+      /** Padding id; default: the config's pad_token, else tokenizer.json padding.pad_id, else 0. */
+      padId?: number;
+      /** Apply OpenAI's clean-up (ftfy-like fix, whitespace collapse) before encoding. Default true. */
+      clean?: boolean;
+      /** Lowercase before encoding (open_clip does for SigLIP's canonicalize). Default false. */
+      lowercase?: boolean;
+    };
+
+export interface TextTokenizer {
+  readonly kind: "clip" | "hf";
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  /** Start-of-text id, or -1 when the tokenizer adds none. */
+  readonly sotId: number;
+  /** End-of-text id, kept last on truncation; -1 when the tokenizer adds none. */
+  readonly eotId: number;
+  readonly padId: number;
+  /** Ids of one text including the special tokens, not truncated. */
+  encode(text: string): number[];
+  /** Rows of `contextLength` ids (row-major [texts.length, contextLength]), padded with padId. */
+  tokenize(texts: string[], contextLength?: number): Int32Array;
+  /** Ids back to text (special tokens dropped). */
+  decode(ids: ArrayLike<number>): string;
+}
+
+/** The shipped CLIP tokenizer.json (built by scripts/build-clip-tokenizer.mjs). */
+export function clipTokenizerJsonPath(): string {
+  // Two levels up from src/text or dist/text is the package root.
+  return fileURLToPath(new URL("../../data/clip-bpe-tokenizer.json", import.meta.url));
+}
+
+async function readJsonMaybeGz(file: string, what: string): Promise<Record<string, unknown>> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (err) {
+    throw new InputError(`${what} ${file}: cannot read (${(err as Error).message})`);
+  }
+  if (buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipSync(buf);
+  try {
+    const v = JSON.parse(buf.toString("utf8"));
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not a JSON object");
+    return v;
+  } catch (err) {
+    throw new InputError(`${what} ${file}: invalid JSON (${(err as Error).message})`);
+  }
+}
+
+function checkContext(n: number, key: string): number {
+  if (!Number.isInteger(n) || n < 2) throw new InputError(`tokenizer ${key}: must be an integer >= 2, got ${n}`);
+  return n;
+}
+
+/**
+ * Pack id lists into [n, ctx] rows. Longer lists are cut to ctx and, when
+ * `eot` >= 0 and the list ended with it, the last slot is set back to eot
+ * (open_clip's truncation), so every row still ends its text with eot.
+ */
+export function packRows(lists: number[][], ctx: number, padId: number, eot: number): Int32Array {
+  const out = new Int32Array(lists.length * ctx).fill(padId);
+  lists.forEach((ids, r) => {
+    const n = Math.min(ids.length, ctx);
+    out.set(ids.length > ctx ? ids.slice(0, ctx) : ids, r * ctx);
+    if (ids.length > ctx && eot >= 0 && ids[ids.length - 1] === eot) out[r * ctx + n - 1] = eot;
+  });
+  return out;
+}
+
+class HfBackedTokenizer implements TextTokenizer {
+  constructor(
+    readonly kind: "clip" | "hf",
+    private readonly hf: HfTokenizer,
+    readonly vocabSize: number,
+    readonly contextLength: number,
+    readonly sotId: number,
+    readonly eotId: number,
+    readonly padId: number,
+    private readonly prepare: (text: string) => string,
+  ) {}
+
+  encode(text: string): number[] {
+    if (typeof text !== "string") throw new InputError(`tokenizer: expected a string, got ${typeof text}`);
+    return this.hf.encode(this.prepare(text)).ids;
+  }
+
+  tokenize(texts: string[], contextLength = this.contextLength): Int32Array {
+    checkContext(contextLength, "contextLength");
+    return packRows(
+      texts.map((t) => this.encode(t)),
+      contextLength,
+      this.padId,
+      this.eotId,
+    );
+  }
+
+  decode(ids: ArrayLike<number>): string {
+    // A packed row ends at its first eot; what follows is padding.
+    let list = Array.from(ids);
+    const end = this.eotId >= 0 ? list.indexOf(this.eotId) : -1;
+    if (end >= 0) list = list.slice(0, end + 1);
+    else while (list.length > 0 && list[list.length - 1] === this.padId) list.pop();
+    if (list.length === 0) return "";
+    return this.hf.decode(list, { skip_special_tokens: true }).trim();
+  }
+}
+
+async function loadClip(spec: Extract<TokenizerSpec, { kind: "clip" }>): Promise<TextTokenizer> {
+  const ctx = checkContext(spec.contextLength ?? 77, "contextLength");
+  const file = spec.path ?? clipTokenizerJsonPath();
+  const json = await readJsonMaybeGz(file, "CLIP tokenizer");
+  const hf = new HfTokenizer(json, { clean_up_tokenization_spaces: false });
+  const sot = hf.token_to_id(CLIP_SOT);
+  const eot = hf.token_to_id(CLIP_EOT);
+  if (sot === undefined || eot === undefined) throw new InputError(`CLIP tokenizer ${file}: lacks ${CLIP_SOT} / ${CLIP_EOT}`);
+  const vocabSize = hf.get_vocab(true).size;
+  // open_clip pads CLIP token rows with 0 (which is also the id of "!").
+  return new HfBackedTokenizer("clip", hf, vocabSize, ctx, sot, eot, 0, clipClean);
+}
+
+function tokenId(hf: HfTokenizer, token: unknown): number | undefined {
+  const content = typeof token === "string" ? token : (token as { content?: string } | null)?.content;
+  return typeof content === "string" ? hf.token_to_id(content) : undefined;
+}
+
+async function loadHf(spec: Extract<TokenizerSpec, { kind: "hf" }>): Promise<TextTokenizer> {
+  const ctx = checkContext(spec.contextLength ?? 64, "contextLength");
+  const json = await readJsonMaybeGz(spec.path, "tokenizer.json");
+  if (typeof json.model !== "object" || json.model === null) throw new InputError(`tokenizer.json ${spec.path}: no "model" section`);
+  const cfgPath = path.join(path.dirname(spec.path), "tokenizer_config.json");
+  const config = existsSync(cfgPath) ? await readJsonMaybeGz(cfgPath, "tokenizer_config.json") : {};
+  let hf: HfTokenizer;
+  try {
+    hf = new HfTokenizer(json, config);
+  } catch (err) {
+    throw new InputError(`tokenizer.json ${spec.path}: unsupported by @huggingface/tokenizers (${(err as Error).message})`);
+  }
+  const padding = json.padding as { pad_id?: number } | null | undefined;
+  const padId = spec.padId ?? tokenId(hf, config.pad_token) ?? padding?.pad_id ?? 0;
+  // Which specials the post-processor adds: encode an empty text and look.
+  const specials = hf.encode("").ids;
+  const eos = tokenId(hf, config.eos_token);
+  const bos = tokenId(hf, config.bos_token);
+  const eotId = eos !== undefined && specials.includes(eos) ? eos : specials.length > 0 ? specials[specials.length - 1]! : -1;
+  const sotId = bos !== undefined && specials[0] === bos ? bos : specials.length > 1 ? specials[0]! : -1;
+  const clean = spec.clean ?? true;
+  const lower = spec.lowercase ?? false;
+  const prepare = (t: string) => {
+    let s = clean ? clipCleanKeepCase(t) : t;
+    if (lower) s = s.toLowerCase();
+    return s;
+  };
+  return new HfBackedTokenizer("hf", hf, hf.get_vocab(true).size, ctx, sotId, eotId, padId, prepare);
+}
+
+function clipCleanKeepCase(t: string): string {
+  return whitespaceClean(basicClean(t));
+}
+
+/** Load a tokenizer; a bad spec or file fails with an InputError naming it. */
+export async function loadTokenizer(spec: TokenizerSpec): Promise<TextTokenizer> {
+  if (spec.kind === "clip") return loadClip(spec);
+  if (spec.kind === "hf") {
+    if (typeof spec.path !== "string" || spec.path === "") throw new InputError(`tokenizer path: required for kind "hf"`);
+    return loadHf(spec);
+  }
+  throw new InputError(`tokenizer kind: expected "clip" or "hf", got ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+}
