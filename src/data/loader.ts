@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import { DecodePool, type DecodeResult } from "./decode-worker-pool.js";
-import { readManifest } from "./loader-shards.js";
+import { listShards } from "./shards.js";
 import { SampleStream, type OrderOptions, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
 import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "./transforms.js";
 import type { Batch, Manifest } from "./types.js";
@@ -50,6 +50,11 @@ export interface LoaderOptions {
   alpha?: Triple | "drop";
   limitInputPixels?: number;
   resumeFrom?: LoaderState;
+  /**
+   * Stream positions are remembered every this many rows (default 512); a
+   * resume re-reads at most this many rows' order (no decoding) to catch up.
+   */
+  snapshotEvery?: number;
 }
 
 export interface LoaderBatch extends Batch {
@@ -79,6 +84,8 @@ export interface LoaderStats {
   byShard: Record<string, { skipped: number; byReason: Partial<Record<SkipReason, number>> }>;
   /** The first MAX_SKIPPED_KEYS skipped samples (all are counted above). */
   skippedSamples: SkippedSample[];
+  /** Shards cut short: rows lost (not in the counts above; their readable rows are used). */
+  truncatedShards: Record<string, { lostRows: number | null; reason: string }>;
 }
 
 /** JSON-serializable position of a loader, taken between batches. */
@@ -94,8 +101,6 @@ export interface LoaderState {
 }
 
 export const MAX_SKIPPED_KEYS = 1000;
-/** A stream snapshot is kept every this many items; resume replays at most this many rows. */
-const SNAPSHOT_EVERY = 512;
 
 interface Pending {
   item: StreamItem;
@@ -103,7 +108,7 @@ interface Pending {
 }
 
 function emptyStats(): LoaderStats {
-  return { samples: 0, batches: 0, skipped: 0, byReason: {}, byShard: {}, skippedSamples: [] };
+  return { samples: 0, batches: 0, skipped: 0, byReason: {}, byShard: {}, skippedSamples: [], truncatedShards: {} };
 }
 
 export class Loader implements AsyncIterable<LoaderBatch> {
@@ -162,6 +167,10 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       epochs: o.epochs ?? 1,
       selection: o.selection,
       sampler: o.sampler,
+      // Recorded by file (not added up), so re-opening a shard does not count twice.
+      onShardSkip: (info) => {
+        this.statsNow.truncatedShards[info.shard] = { lostRows: info.rows, reason: info.reason };
+      },
     };
     this.statsNow = o.resumeFrom ? structuredClone(o.resumeFrom.stats) : emptyStats();
   }
@@ -207,7 +216,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   async *[Symbol.asyncIterator](): AsyncGenerator<LoaderBatch> {
     if (this.started) throw new Error("a Loader can be iterated once; create a new one (resumeFrom: state()) to continue");
     this.started = true;
-    this.manifest = await readManifest(this.o.dir);
+    this.manifest = await listShards(this.o.dir);
     let stream: SampleStream;
     const resume = this.o.resumeFrom;
     if (resume) {
@@ -228,6 +237,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     }
     const pool = new DecodePool(this.spec, this.o.workers);
     const B = this.o.batchSize;
+    const snapshotEvery = this.o.snapshotEvery ?? 512;
     const window: Pending[] = [];
     const cap = B * this.o.prefetch;
     let ended = false;
@@ -236,7 +246,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       let batch: { item: StreamItem; data: Float32Array }[] = [];
       for (;;) {
         while (!ended && window.length < cap) {
-          if (stream.emitted % SNAPSHOT_EVERY === 0 && this.snaps.at(-1)?.emitted !== stream.emitted) this.snaps.push(stream.snapshot());
+          if (stream.emitted % snapshotEvery === 0 && this.snaps.at(-1)?.emitted !== stream.emitted) this.snaps.push(stream.snapshot());
           const item = await stream.next();
           if (!item) ended = true;
           else window.push({ item, result: this.start(pool, item) });

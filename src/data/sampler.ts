@@ -5,8 +5,9 @@
 // restored exactly.
 import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
-import { openShard, type ShardRows } from "./loader-shards.js";
-import type { Manifest } from "./types.js";
+import path from "node:path";
+import { openShard, type OpenedShard, type ShardSkip } from "./shards.js";
+import type { Manifest, Sample } from "./types.js";
 
 /**
  * Per-epoch row filter (MetaCLIP online balancing plugs in here). Called with
@@ -38,6 +39,8 @@ export interface OrderOptions {
   epochs: number;
   selection?: Selection;
   sampler?: SampleFilter;
+  /** Told when a shard is cut short (its readable rows are still used). */
+  onShardSkip?: (info: ShardSkip) => void;
 }
 
 /** One row on its way to the decoder. `image` is a private copy of the bytes. */
@@ -110,7 +113,7 @@ export function validateOrder(manifest: Manifest, o: OrderOptions): void {
 export class SampleStream {
   private st: StreamState;
   private sequence: number[] | null = null;
-  private current: { pos: number; rows: ShardRows } | null = null;
+  private current: { pos: number; rows: OpenedShard } | null = null;
   private buffer: StreamItem[] = [];
   private rng: Rng;
   private rowSets = new Map<string, Set<number>>();
@@ -146,8 +149,8 @@ export class SampleStream {
     for (const [pos, rows] of byPos) {
       const shard = seq[pos];
       if (shard === undefined) throw new InputError(`loader state refers to shard position ${pos} beyond epoch ${st.epoch}'s sequence`);
-      const data = await openShard(dir, manifest.shards[shard]!.file);
-      for (const row of rows) loaded.set(`${pos}:${row}`, s.item(data, shard, pos, row));
+      const data = await s.open(shard);
+      for (const row of rows) loaded.set(`${pos}:${row}`, s.item(data.get(row), shard, pos, row));
     }
     s.buffer = st.buffer.map(([pos, row]) => loaded.get(`${pos}:${row}`)!);
     return s;
@@ -219,14 +222,15 @@ export class SampleStream {
       const shard = seq[pos]!;
       const file = this.manifest.shards[shard]!.file;
       if (!this.current || this.current.pos !== pos) {
-        this.current = { pos, rows: await openShard(this.dir, file) };
+        this.current = { pos, rows: await this.open(shard) };
       }
       const data = this.current.rows;
       const rowSet = selection && !isKeySet(selection) ? this.rowSet(selection, file) : null;
-      while (this.st.rowPos < data.rows) {
+      while (this.st.rowPos < data.numRows) {
         const row = this.st.rowPos++;
         if (rowSet && !rowSet.has(row)) continue;
-        const key = data.key(row);
+        const sample = data.get(row);
+        const key = sample.key ?? null;
         // A row without a key cannot be selected or sampled by key; it is
         // passed on so the loader counts it as a bad row.
         if (key !== null) {
@@ -237,7 +241,7 @@ export class SampleStream {
           const c = this.st.rowCounter++;
           if (c % this.o.worldSize !== this.o.rank) continue;
         }
-        return this.item(data, shard, pos, row);
+        return this.item(sample, shard, pos, row);
       }
       this.st.shardPos++;
       this.st.rowPos = 0;
@@ -246,16 +250,22 @@ export class SampleStream {
     return null;
   }
 
-  private item(data: ShardRows, shard: number, draw: number, row: number): StreamItem {
-    const image = data.image(row);
+  private open(shard: number): Promise<OpenedShard> {
+    const entry = this.manifest.shards[shard]!;
+    return openShard(path.join(this.dir, entry.file), { expectedRows: entry.rows, onSkip: this.o.onShardSkip });
+  }
+
+  private item(sample: Sample, shard: number, draw: number, row: number): StreamItem {
+    // The reader types these as present; rows written by other tools may hold nulls.
+    const image = (sample.image as Uint8Array | null) ?? null;
     return {
       shard,
       row,
-      key: data.key(row),
-      caption: data.caption(row),
+      key: (sample.key as string | null) ?? null,
+      caption: sample.caption as unknown,
       // Copy so a buffered row does not keep its whole shard in memory.
       image: image ? image.slice() : null,
-      label: data.label(row),
+      label: sample.label ?? null,
       epoch: this.st.epoch,
       draw,
     };

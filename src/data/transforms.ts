@@ -171,13 +171,19 @@ export async function transformToRgb(
 ): Promise<{ ok: true; rgb: Uint8Array; crop: CropBox; width: number; height: number } | { ok: false; reason: ImageFailure; message: string }> {
   if (bytes.length === 0) return { ok: false, reason: "empty-image", message: "zero-byte image" };
   try {
-    const img = sharp(bytes, { limitInputPixels: spec.limitInputPixels, sequentialRead: true }).rotate();
+    let img = sharp(bytes, { limitInputPixels: spec.limitInputPixels, sequentialRead: true }).rotate();
     const meta = await img.metadata();
     const width = meta.autoOrient?.width ?? meta.width;
     const height = meta.autoOrient?.height ?? meta.height;
     if (!width || !height) return { ok: false, reason: "decode-error", message: "image has no size" };
     if (width * height > spec.limitInputPixels) {
       return { ok: false, reason: "too-many-pixels", message: `${width}x${height} exceeds limitInputPixels ${spec.limitInputPixels}` };
+    }
+    if (meta.hasAlpha && spec.alpha === "drop") {
+      // libvips resizes premultiplied, which zeroes the colour of fully
+      // transparent pixels; PIL drops alpha before resizing, so do that first.
+      const flat = await img.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+      img = sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } });
     }
     let crop: CropBox;
     if (spec.mode === "train") {
@@ -189,9 +195,9 @@ export async function transformToRgb(
       crop = centerCropBox(r.width, r.height, spec.size);
       img.resize(r.width, r.height, { kernel: "cubic", fit: "fill" }).extract(crop);
     }
-    if (meta.hasAlpha) {
-      if (spec.alpha === "drop") img.removeAlpha();
-      else img.flatten({ background: { r: spec.alpha[0], g: spec.alpha[1], b: spec.alpha[2] } });
+    if (meta.hasAlpha && spec.alpha !== "drop") {
+      // Resizing premultiplied then flattening equals flattening first.
+      img.flatten({ background: { r: spec.alpha[0], g: spec.alpha[1], b: spec.alpha[2] } });
     }
     // toColourspace("srgb") turns grey, CMYK (via its ICC profile) and 16-bit
     // images into 8-bit 3-channel sRGB.
