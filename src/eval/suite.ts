@@ -10,6 +10,7 @@ import type { ClipModel } from "../model/types.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { builtinAssets, checkTemplates, imagenetWnidMap, imagenetWnids, isBuiltinDataset, readStringList, readTemplates, BUILTIN_DATASETS } from "./assets.js";
+import { createEvalDecoder, type EvalImageOptions } from "./decode.js";
 import type { DecodeFn, EvalTokenizer } from "./embed.js";
 import type { FolderNaming } from "./image-folder.js";
 import { evaluateRetrieval, readCaptionJsonl, readCaptionShards, type RetrievalResult } from "./retrieval.js";
@@ -175,7 +176,10 @@ export interface SuiteResult {
 }
 
 export interface RunSuiteOptions {
-  decode: DecodeFn;
+  /** Image decoder; default: the loader's eval transform for this model (closed at the end). */
+  decode?: DecodeFn;
+  /** Normalization / workers of the default decoder (pass the training config's mean/std). */
+  image?: EvalImageOptions;
   batchSize?: number;
   quiet?: boolean;
   /** Classifier cache (checkpoint content hash + folder); omit during training, when weights change every step. */
@@ -188,7 +192,17 @@ export interface RunSuiteOptions {
  * Run every task of a suite on a model: the entry point for `clipts eval suite`
  * and for evaluation during training (log `scalars` every N steps).
  */
-export async function runEvalSuite(model: ClipModel, tokenizer: EvalTokenizer, suite: EvalSuite, opts: RunSuiteOptions): Promise<SuiteResult> {
+export async function runEvalSuite(model: ClipModel, tokenizer: EvalTokenizer, suite: EvalSuite, opts: RunSuiteOptions = {}): Promise<SuiteResult> {
+  if (opts.decode) return runTasks(model, tokenizer, suite, { ...opts, decode: opts.decode });
+  const dec = createEvalDecoder(model.config, opts.image);
+  try {
+    return await runTasks(model, tokenizer, suite, { ...opts, decode: dec.decode });
+  } finally {
+    await dec.close();
+  }
+}
+
+async function runTasks(model: ClipModel, tokenizer: EvalTokenizer, suite: EvalSuite, opts: RunSuiteOptions & { decode: DecodeFn }): Promise<SuiteResult> {
   const tasks: TaskResult[] = [];
   for (const t of suite.tasks) {
     const batchSize = t.batchSize ?? suite.batchSize ?? opts.batchSize;
