@@ -3,7 +3,9 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { readCaptionJsonl } from "../../src/eval/retrieval.js";
+import sharp from "sharp";
+import { ShardWriter } from "../../src/data/shards.js";
+import { readCaptionJsonl, readCaptionShards } from "../../src/eval/retrieval.js";
 import { classifierCacheKey, readCachedClassifier, sha256OfFile, writeCachedClassifier } from "../../src/eval/text-cache.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "clipts-inputs-"));
@@ -40,6 +42,31 @@ describe("caption JSONL", () => {
     expect((await readCaptionJsonl(file, { limit: 2 })).captions).toEqual(["x", "y"]);
     writeFileSync(path.join(dir, "bad.jsonl"), "nope\n");
     await expect(readCaptionJsonl(path.join(dir, "bad.jsonl"))).rejects.toThrow(/bad\.jsonl: no usable rows \(1 bad rows\)/);
+  });
+});
+
+describe("caption shards", () => {
+  it("rows with the same key are captions of one image; images stream once each, in order", async () => {
+    const sdir = path.join(dir, "shards");
+    const w = new ShardWriter(sdir, { rowsPerShard: 3, batchRows: 2 });
+    await w.start();
+    const png = async (r: number) => new Uint8Array(await sharp({ create: { width: 4, height: 4, channels: 3, background: { r, g: 0, b: 0 } } }).png().toBuffer());
+    const img = [await png(10), await png(20), await png(30)];
+    const rows: [string, string, number][] = [["a", "cap a1", 0], ["b", "cap b1", 1], ["a", "cap a2", 0], ["c", "", 2], ["c", "cap c1", 2], ["b", "cap b2", 1]];
+    for (const [key, caption, i] of rows) await w.add({ key, caption, image: img[i], width: 4, height: 4 });
+    await w.finish();
+    const s = await readCaptionShards(sdir);
+    expect(s.imageKeys).toEqual(["a", "b", "c"]);
+    expect(s.captions).toEqual(["cap a1", "cap b1", "cap a2", "cap c1", "cap b2"]);
+    expect(s.textImage).toEqual([0, 1, 0, 2, 1]);
+    expect(s.badRows.byReason).toEqual({ "no-caption": 1 });
+    const bytes: Uint8Array[] = [];
+    for await (const t of s.images() as AsyncIterable<() => Promise<Uint8Array>>) bytes.push(await t());
+    expect(bytes.map((b) => Buffer.from(b).equals(Buffer.from(img[bytes.indexOf(b)])))).toEqual([true, true, true]);
+    // limit: the first two images only.
+    const l = await readCaptionShards(sdir, { limit: 2 });
+    expect(l.imageKeys).toEqual(["a", "b"]);
+    expect(l.captions).toEqual(["cap a1", "cap b1", "cap a2", "cap b2"]);
   });
 });
 
