@@ -131,11 +131,34 @@ class HfBackedTokenizer implements TextTokenizer {
   }
 }
 
+/**
+ * The library memoizes BPE per word in a 10k-entry LRU whose every hit
+ * reorders a Map; caption vocabularies are larger than that, so most words
+ * were re-merged. Swap in a larger cache with the same get/put/clear
+ * interface that simply starts over when full (hits cost one Map lookup).
+ */
+function widenBpeCache(hf: HfTokenizer, capacity = 1 << 18): void {
+  // The package's typings do not resolve BPE under NodeNext; check by shape.
+  const model = hf.model as unknown as { bpe?: unknown; cache?: unknown } | null;
+  if (!model || typeof model.bpe !== "function" || model.cache === undefined) return;
+  const map = new Map<string, string[]>();
+  const cache = {
+    get: (k: string) => map.get(k),
+    put: (k: string, v: string[]) => {
+      if (map.size >= capacity) map.clear();
+      map.set(k, v);
+    },
+    clear: () => map.clear(),
+  };
+  model.cache = cache;
+}
+
 async function loadClip(spec: Extract<TokenizerSpec, { kind: "clip" }>): Promise<TextTokenizer> {
   const ctx = checkContext(spec.contextLength ?? 77, "contextLength");
   const file = spec.path ?? clipTokenizerJsonPath();
   const json = await readJsonMaybeGz(file, "CLIP tokenizer");
   const hf = new HfTokenizer(json, { clean_up_tokenization_spaces: false });
+  widenBpeCache(hf);
   const sot = hf.token_to_id(CLIP_SOT);
   const eot = hf.token_to_id(CLIP_EOT);
   if (sot === undefined || eot === undefined) throw new InputError(`CLIP tokenizer ${file}: lacks ${CLIP_SOT} / ${CLIP_EOT}`);
@@ -161,6 +184,7 @@ async function loadHf(spec: Extract<TokenizerSpec, { kind: "hf" }>): Promise<Tex
   } catch (err) {
     throw new InputError(`tokenizer.json ${spec.path}: unsupported by @huggingface/tokenizers (${(err as Error).message})`);
   }
+  widenBpeCache(hf);
   const padding = json.padding as { pad_id?: number } | null | undefined;
   const padId = spec.padId ?? tokenId(hf, config.pad_token) ?? padding?.pad_id ?? 0;
   // Which specials the post-processor adds: encode an empty text and look.
