@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs-core";
 import { setBackend } from "../dist/backend/index.js";
-import { createModel, disposeModel } from "../dist/model/index.js";
+import { createModel, disposeModel, getModelConfig } from "../dist/model/index.js";
 import { loadTokenizer } from "../dist/text/index.js";
 import { builtinAssets, createEvalDecoder, scanImageFolder, zeroShotImageFolder } from "../dist/eval/index.js";
 
@@ -79,6 +79,7 @@ function modelOnly(model, batch = 16, reps = 2) {
 }
 
 const rows = [];
+const towers = [];
 for (const backend of backends) {
   await setBackend(backend);
   for (const name of models) {
@@ -92,23 +93,25 @@ for (const backend of backends) {
       const dec = createEvalDecoder(model.config, { workers });
       const r = await zeroShotImageFolder(model, tokenizer, { dataset: "cifar10", dataDir: dir, naming, templates, decode: dec.decode, perClass: pc, batchSize: 16, quiet: true });
       await dec.close();
-      const decodeRate = await decodeOnly(model.config, dir);
       const total = r.timing.imagesMs;
       rows.push({
         backend,
-        model: name,
-        images: `${label} x${r.images}`,
-        "img/s (end to end)": r.timing.imagesPerSec.toFixed(1),
-        "decode wait %": ((100 * r.timing.decodeWaitMs) / total).toFixed(1),
-        "model %": ((100 * r.timing.modelMs) / total).toFixed(1),
-        "decode-only img/s": decodeRate.toFixed(1),
-        "text s (180 prompts)": (r.timing.textMs / 1000).toFixed(2),
+        model: `${name} (${model.config.vision.imageSize}px)`,
+        images: `${r.images} x ${label}`,
+        "img/s end to end": r.timing.imagesPerSec.toFixed(1),
+        "waiting for decode %": ((100 * r.timing.decodeWaitMs) / total).toFixed(1),
+        "image tower %": ((100 * r.timing.modelMs) / total).toFixed(1),
+        "text classifier s (180 prompts)": (r.timing.textMs / 1000).toFixed(2),
       });
       console.error(`done ${backend} ${name} ${label}`);
     }
-    rows.at(-1)["model-only img/s"] = modelOnly(model).toFixed(1);
+    towers.push({ backend, model: name, rate: modelOnly(model) });
     disposeModel(model);
   }
+}
+const decodeRates = {};
+for (const [label, dir] of [["32px", small], ["500x375", large]]) {
+  for (const name of models) decodeRates[`${label} -> ${getModelConfig(name).vision.imageSize}px`] = await decodeOnly(getModelConfig(name), dir);
 }
 
 // ---- reference: PIL decode + torchvision eval transform, torchvision ViT-B/32 forward (2 threads)
@@ -143,17 +146,19 @@ try {
   console.error(`reference failed: ${e.message}`);
 }
 
-const cols = Object.keys(rows[0]).concat(rows.some((r) => r["model-only img/s"]) ? ["model-only img/s"] : []);
-const uniq = [...new Set(cols)];
-console.log(`\n| ${uniq.join(" | ")} |\n| ${uniq.map(() => "---").join(" | ")} |`);
-for (const r of rows) console.log(`| ${uniq.map((c) => r[c] ?? "").join(" | ")} |`);
-console.log(`\nreference (PyTorch ${"1.13"}, PIL, 1 process, torch 2 threads):`);
+const cols = Object.keys(rows[0]);
+console.log(`\n| ${cols.join(" | ")} |\n| ${cols.map(() => "---").join(" | ")} |`);
+for (const r of rows) console.log(`| ${cols.map((c) => r[c]).join(" | ")} |`);
+console.log(`\nimage tower alone (batch 16, random input):`);
+for (const t of towers) console.log(`  ${t.backend} ${t.model}: ${t.rate.toFixed(1)} img/s`);
+console.log(`\ndecode + eval transform alone (${workers} worker threads, sharp):`);
+for (const [k, v] of Object.entries(decodeRates)) console.log(`  ${k}: ${v.toFixed(1)} img/s`);
+console.log(`\nreference (PyTorch 1.13 + PIL/torchvision, 1 process, torch 2 threads) vs clipts:`);
 for (const label of ["32px", "500x375"]) {
-  const ours = Math.max(...rows.filter((r) => r.images.startsWith(label)).map((r) => Number(r["decode-only img/s"])));
+  const ours = decodeRates[`${label} -> 224px`];
   const theirs = ref[`decode ${label}`];
-  if (theirs) console.log(`  decode+transform ${label}: clipts ${ours.toFixed(1)} img/s (${workers} workers) vs PIL ${theirs.toFixed(1)} img/s -> ratio ${(ours / theirs).toFixed(2)}`);
+  if (ours && theirs) console.log(`  decode+Resize(224)+CenterCrop ${label}: clipts ${ours.toFixed(1)} img/s vs PIL ${theirs.toFixed(1)} img/s -> ratio ${(ours / theirs).toFixed(2)}`);
 }
-const b32 = rows.filter((r) => r.model === "ViT-B-32" && r["model-only img/s"]);
-for (const r of b32) {
-  if (ref.model) console.log(`  ViT-B/32 image tower (${r.backend}): clipts ${r["model-only img/s"]} img/s vs torchvision vit_b_32 ${ref.model.toFixed(1)} img/s -> ratio ${(Number(r["model-only img/s"]) / ref.model).toFixed(2)}`);
+for (const t of towers.filter((t) => t.model === "ViT-B-32")) {
+  if (ref.model) console.log(`  ViT-B/32 image tower (${t.backend}): clipts ${t.rate.toFixed(1)} img/s vs torchvision vit_b_32 ${ref.model.toFixed(1)} img/s -> ratio ${(t.rate / ref.model).toFixed(2)}`);
 }

@@ -3,6 +3,7 @@
 // similarity, then top-1/top-5, per-class accuracy and the most confused pairs.
 import { readFile } from "node:fs/promises";
 import type { ClipModel } from "../model/types.js";
+import { InputError } from "../util/errors.js";
 import { fillTemplate } from "./assets.js";
 import { cosineSimilarity, embedImages, embedTexts, type DecodeFn, type EvalTokenizer, type ImageThunk, type SkipCounts } from "./embed.js";
 import type { FolderNaming } from "./image-folder.js";
@@ -97,6 +98,7 @@ export async function evaluateZeroShot(
     label: opts.label ?? `zeroshot ${opts.dataset ?? ""}`.trim(),
   });
   const n = emb.kept.length;
+  if (n === 0) throw new InputError(`zero-shot ${opts.dataset ?? ""}: no image could be decoded (${emb.skipped.count} skipped: ${JSON.stringify(emb.skipped.byReason)})`);
   const labels = Int32Array.from(emb.kept, (i) => images[i].label);
   const logits = cosineSimilarity(emb.features, n, classifier.weights, C, dim);
   const m = classificationMetrics(logits, n, C, labels, { ks: [1, 5], confusedPairs: opts.confusedPairs ?? 10 });
