@@ -52,7 +52,8 @@ function commonOptions(a: CommonArgs): CheckpointEvalOptions {
 
 interface ZeroShotArgs extends CommonArgs {
   dataset: string;
-  "data-dir": string;
+  "data-dir"?: string;
+  shards?: string;
   classnames?: string;
   templates?: string;
   "per-class"?: number;
@@ -60,11 +61,12 @@ interface ZeroShotArgs extends CommonArgs {
 
 const zeroshot: CommandModule<object, ZeroShotArgs> = {
   command: "zeroshot",
-  describe: "Zero-shot classification over <data-dir>/<class>/<image> (ImageNet val by wnid, CIFAR by class name)",
+  describe: "Zero-shot classification over <data-dir>/<class>/<image> (ImageNet val by wnid, CIFAR by class name) or labelled shards",
   builder: (y) =>
     common(y)
       .option("dataset", { type: "string", demandOption: true, describe: "imagenet | cifar10 | cifar100 | any name with --classnames/--templates" })
-      .option("data-dir", { type: "string", demandOption: true, describe: "Folder of class folders, e.g. imagenet/val" })
+      .option("data-dir", { type: "string", describe: "Folder of class folders, e.g. imagenet/val" })
+      .option("shards", { type: "string", describe: "Or: shards ingested from class folders (labels + manifest classes)" })
       .option("classnames", { type: "string", describe: "Class names (JSON array or one per line), in label order" })
       .option("templates", { type: "string", describe: "Prompt templates with {} (JSON array or one per line)" })
       .option("per-class", { type: "number", describe: "Use only the first N images of each class" }) as never,
@@ -73,6 +75,7 @@ const zeroshot: CommandModule<object, ZeroShotArgs> = {
       ...commonOptions(a),
       dataset: a.dataset,
       dataDir: a["data-dir"],
+      shards: a.shards,
       classnames: a.classnames,
       templates: a.templates,
       perClass: a["per-class"],

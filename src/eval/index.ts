@@ -40,9 +40,11 @@ export {
   buildZeroShotClassifier,
   evaluateZeroShot,
   zeroShotImageFolder,
+  zeroShotShards,
   type ZeroShotClassifier,
   type ZeroShotResult,
-  type ZeroShotImage,
+  type ZeroShotSource,
+  type LabelledImages,
 } from "./zeroshot.js";
 export { readCaptionJsonl, readCaptionShards, evaluateRetrieval, type CaptionedSplit, type RetrievalResult } from "./retrieval.js";
 export {

@@ -10,7 +10,7 @@ import { loadEvalModel, type LoadedEvalModel } from "./load.js";
 import { evaluateRetrieval, readCaptionJsonl, readCaptionShards, type RetrievalResult } from "./retrieval.js";
 import { loadSuite, runEvalSuite, suiteMarkdown, zeroShotNaming, type SuiteResult, type TaskResult } from "./suite.js";
 import { defaultCacheDir } from "./text-cache.js";
-import { zeroShotImageFolder, type ZeroShotResult } from "./zeroshot.js";
+import { zeroShotImageFolder, zeroShotShards, type ZeroShotResult } from "./zeroshot.js";
 
 export interface CheckpointEvalOptions {
   checkpoint: string;
@@ -48,7 +48,9 @@ function meta(m: LoadedEvalModel, backend: string) {
 
 export interface ZeroShotCliOptions extends CheckpointEvalOptions {
   dataset: string;
-  dataDir: string;
+  /** Class folders; or `shards` ingested from class folders. */
+  dataDir?: string;
+  shards?: string;
   classnames?: string;
   templates?: string;
   perClass?: number;
@@ -59,11 +61,13 @@ export async function evalCheckpointZeroShot(o: ZeroShotCliOptions): Promise<Zer
   if (!isBuiltinDataset(o.dataset) && (!o.classnames || !o.templates)) {
     throw new InputError(`--dataset ${o.dataset}: not built in (${BUILTIN_DATASETS.join(", ")}); give --classnames and --templates`);
   }
+  if ((o.dataDir === undefined) === (o.shards === undefined)) throw new InputError("eval zeroshot: give exactly one of --data-dir (class folders) or --shards");
   const task = {
     name: o.dataset,
     type: "zeroshot" as const,
     dataset: o.dataset,
-    dataDir: path.resolve(o.dataDir),
+    dataDir: o.dataDir && path.resolve(o.dataDir),
+    shards: o.shards && path.resolve(o.shards),
     classnames: o.classnames && path.resolve(o.classnames),
     templates: o.templates && path.resolve(o.templates),
   };
@@ -71,9 +75,8 @@ export async function evalCheckpointZeroShot(o: ZeroShotCliOptions): Promise<Zer
   return withModel(o, async (m, backend) => {
     const dec = decoderFor(m, o);
     try {
-      const r = await zeroShotImageFolder(m.model, m.tokenizer, {
+      const source = {
         dataset: o.dataset,
-        dataDir: task.dataDir,
         naming,
         templates,
         decode: dec.decode,
@@ -81,7 +84,10 @@ export async function evalCheckpointZeroShot(o: ZeroShotCliOptions): Promise<Zer
         batchSize: o.batchSize,
         quiet: o.quiet,
         cache: o.cacheDir === null ? undefined : { dir: o.cacheDir ?? defaultCacheDir(), weightsHash: m.cacheId },
-      });
+      };
+      const r = task.dataDir
+        ? await zeroShotImageFolder(m.model, m.tokenizer, { ...source, dataDir: task.dataDir })
+        : await zeroShotShards(m.model, m.tokenizer, { ...source, shards: task.shards! });
       if (o.out) await writeJsonAtomic(o.out, { ...meta(m, backend), ...r });
       return r;
     } finally {

@@ -83,6 +83,17 @@ beforeAll(async () => {
     writeFileSync(path.join(dir, `${c.shape}.png`), await draw(c, rng));
     jsonl.push(JSON.stringify({ image: `${c.shape}.png`, captions: [TEMPLATE.replace("{}", c.name), `a photo of the ${c.name}.`] }));
   }
+  // The same held-out images as shards "ingested from class folders": manifest classes = folder names, row label = index.
+  const folders = CLASSES.map((c) => c.name.replace(" ", "_")).sort();
+  const sw = new ShardWriter(path.join(dir, "val-shards"), { rowsPerShard: 10 });
+  await sw.start();
+  for (const [f, folder] of folders.entries()) {
+    for (let i = 0; i < 8; i++) {
+      await sw.add({ key: `${folder}/${i}`, caption: "", image: new Uint8Array(readFileSync(path.join(dir, "val", folder, `${i}.png`))), width: 32, height: 32, label: f });
+    }
+  }
+  await sw.add({ key: "unlabelled", caption: "", image: new Uint8Array(readFileSync(path.join(dir, "val", folders[0], "0.png"))), width: 32, height: 32 });
+  await sw.finish({ classes: folders });
   writeFileSync(path.join(dir, "val", "broken.png"), "not an image"); // not in a class folder: ignored
   writeFileSync(path.join(dir, "val", "red_square", "corrupt.png"), "not a png"); // skipped and counted
   writeFileSync(path.join(dir, "captions.jsonl"), jsonl.join("\n") + "\n");
@@ -117,6 +128,12 @@ describe("zero-shot end to end", () => {
     expect(again.top1).toBe(r.top1);
     const r0 = await zs(untrained);
     expect(r0.top1).toBeLessThan(0.75);
+    // The same images from labelled shards give the same answer.
+    const sh = await evalCheckpointZeroShot({ ...common(trained), dataset: "shapes", shards: path.join(dir, "val-shards"), classnames: path.join(dir, "classnames.txt"), templates: path.join(dir, "templates.json") });
+    expect(sh.images).toBe(32);
+    expect(sh.unlabelledRows).toBe(1);
+    expect(sh.top1).toBe(r.top1);
+    expect(sh.perClass.map((c) => c.accuracy)).toEqual(r.perClass.map((c) => c.accuracy));
   });
 
   it("the classifier equals normalize(encodeText(tokenize(template))) for one template", async () => {
