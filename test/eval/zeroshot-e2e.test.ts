@@ -5,7 +5,7 @@
 // CLIP tokenizer). The data is learnable, so the trained model must be
 // near-perfect; an untrained one must not be.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import sharp from "sharp";
@@ -201,4 +201,24 @@ tasks:
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/bad\.yaml: tasks\[0\]\.dataset: "shapes" is not built in/);
   });
+
+  it("ImageNet layout: wnid folders map to the sorted-wnid class index over all 1000 classes", async () => {
+    const val = path.join(dir, "imagenet-val");
+    const rng = new Rng(5);
+    for (const wnid of ["n01440764", "n01443537", "n15075141"]) {
+      mkdirSync(path.join(val, wnid), { recursive: true });
+      for (let i = 0; i < 2; i++) writeFileSync(path.join(val, wnid, `ILSVRC2012_val_${wnid}_${i}.JPEG`), await sharp(await draw(CLASSES[i], rng)).jpeg().toBuffer());
+    }
+    const cacheDir = path.join(dir, "in-cache");
+    // One template instead of the shipped 80 keeps this fast (80,000 prompts take ~40 s here).
+    const r = await evalCheckpointZeroShot({ ...common(trained), cacheDir, dataset: "imagenet", dataDir: val, templates: path.join(dir, "templates.json") });
+    expect(r.classes).toBe(1000);
+    expect(r.images).toBe(6);
+    const withImages = r.perClass.flatMap((c, i) => (c.images > 0 ? [[i, c.class, c.images]] : []));
+    expect(withImages).toEqual([[0, "tench", 2], [1, "goldfish", 2], [999, "toilet paper", 2]]);
+    // The 1000 x embedDim classifier was cached under the checkpoint's hash.
+    const cached = readdirSync(cacheDir);
+    expect(cached).toHaveLength(1);
+    expect(statSync(path.join(cacheDir, cached[0])).size).toBe(12 + 1000 * 32 * 4);
+  }, 120_000);
 });
