@@ -96,8 +96,39 @@ class Clip(nn.Module):
         return (F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y)) / 2
 
 
+def parity(job):
+    """Load the tfjs model's parameters (float32 blob + index), run the same
+    inputs, print features, loss and selected gradients."""
+    c = job["config"]
+    torch.set_num_threads(job["threads"])
+    model = Clip(c)
+    blob = open(job["params"], "rb").read()
+    state = {}
+    for e in job["index"]:
+        n = 1
+        for d in e["shape"]:
+            n *= d
+        t = torch.frombuffer(bytearray(blob[e["offset"]:e["offset"] + 4 * n]), dtype=torch.float32)
+        state[e["name"]] = t.reshape(e["shape"])
+    model.load_state_dict(state, strict=True)
+    s, b = c["vision"]["imageSize"], job["batch"]
+    img = torch.tensor(job["images"], dtype=torch.float32).reshape(b, s, s, 3).permute(0, 3, 1, 2)
+    tok = torch.tensor(job["tokens"], dtype=torch.long).reshape(b, -1)
+    loss = model.loss(img, tok)
+    loss.backward()
+    params = dict(model.named_parameters())
+    print(json.dumps({
+        "image": model.visual(img).detach().flatten().tolist(),
+        "text": model.encode_text(tok).detach().flatten().tolist(),
+        "loss": float(loss),
+        "grads": {k: params[k].grad.flatten().tolist() for k in job["gradNames"]},
+    }))
+
+
 def main():
     job = json.load(sys.stdin)
+    if job.get("mode") == "parity":
+        return parity(job)
     c, b = job["config"], job["batch"]
     torch.set_num_threads(job["threads"])
     torch.manual_seed(0)

@@ -43,16 +43,24 @@ async function loadTensorflow(): Promise<void> {
   throw new Error(`backend "tensorflow" needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (${errors.join("; ")})`);
 }
 
+/** Options of the torch backend (device "cpu" or "cuda:N", bf16 compute). */
+export interface TorchOptions {
+  device?: string;
+  bf16?: boolean;
+}
+let torchOptions: TorchOptions = {};
+
 async function loadTorch(): Promise<void> {
-  let mod: { registerTorchBackend?: () => void | Promise<void> };
+  let mod: typeof import("./torch.js");
   try {
-    // The module registers the `torch` tfjs backend (and its fused ops) on import
-    // or through registerTorchBackend(); either is accepted.
     mod = (await importOptional("./torch.js")) as typeof mod;
   } catch (e) {
     throw new Error(`backend "torch" is not available: ${(e as Error).message.split("\n")[0]}`);
   }
-  if (typeof mod.registerTorchBackend === "function") await mod.registerTorchBackend();
+  const device = torchOptions.device as "cpu" | "cuda:0" | undefined;
+  if (!mod.registerTorchBackend({ device, bf16: torchOptions.bf16 })) {
+    throw new Error(`backend "torch" is not available: ${mod.torchAvailable().reason}`);
+  }
 }
 
 const loaders: Record<BackendName, () => Promise<void>> = { cpu: loadCpu, wasm: loadWasm, tensorflow: loadTensorflow, torch: loadTorch };
@@ -74,7 +82,8 @@ async function tryActivate(name: BackendName): Promise<void> {
  * "auto" takes the first that works of torch > tensorflow > wasm > cpu.
  * Returns the name of the active backend.
  */
-export async function setBackend(name: BackendName | "auto"): Promise<BackendName> {
+export async function setBackend(name: BackendName | "auto", torch: TorchOptions = {}): Promise<BackendName> {
+  torchOptions = torch;
   if (!BACKEND_NAMES.includes(name)) throw new InputError(`backend: unknown backend "${name}" (choose one of ${BACKEND_NAMES.join(", ")})`);
   if (name !== "auto") {
     await tryActivate(name);

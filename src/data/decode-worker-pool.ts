@@ -6,7 +6,7 @@ import { Worker } from "node:worker_threads";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { preprocessImage, type ImageFailure, type TransformSpec } from "./transforms.js";
+import { transformToRgb, type ImageFailure, type TransformSpec } from "./transforms.js";
 
 export interface DecodeRequest {
   id: number;
@@ -15,11 +15,12 @@ export interface DecodeRequest {
 }
 
 export type DecodeReply =
-  | { id: number; ok: true; data: Float32Array }
+  | { id: number; ok: true; rgb: Uint8Array }
   | { id: number; ok: false; reason: ImageFailure; message: string };
 
+/** Transformed sRGB uint8 HWC pixels (size x size x 3), not yet normalized. */
 export type DecodeResult =
-  | { ok: true; data: Float32Array }
+  | { ok: true; rgb: Uint8Array }
   | { ok: false; reason: ImageFailure; message: string };
 
 /**
@@ -63,6 +64,12 @@ export class DecodePool {
     private readonly perWorker = 2,
   ) {
     if (size === 0) return;
+    // sharp runs each image on the process-wide libuv pool (default 4
+    // threads), so more workers than that pool only queue up there.
+    const uvThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    if (size > uvThreads) {
+      process.emitWarning(`decode workers (${size}) exceed UV_THREADPOOL_SIZE (${uvThreads}); set UV_THREADPOOL_SIZE>=${size} before starting node to use them all`);
+    }
     const entry = workerEntry();
     for (let i = 0; i < size; i++) {
       const worker = new Worker(entry.entry, { workerData: { spec }, eval: entry.eval });
@@ -71,7 +78,7 @@ export class DecodePool {
         slot.inFlight--;
         const p = this.pending.get(reply.id);
         this.pending.delete(reply.id);
-        if (p) p.resolve(reply.ok ? { ok: true, data: reply.data } : { ok: false, reason: reply.reason, message: reply.message });
+        if (p) p.resolve(reply.ok ? { ok: true, rgb: reply.rgb } : { ok: false, reason: reply.reason, message: reply.message });
         this.dispatch();
       });
       // A crashed worker is a bug or resource exhaustion, not bad data:
@@ -84,10 +91,12 @@ export class DecodePool {
     }
   }
 
-  /** Decode and transform one image; `seed` drives its random crop. */
+  /** Decode, orient, crop and resize one image; `seed` drives its random crop. */
   decode(bytes: Uint8Array, seed: number): Promise<DecodeResult> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.size === 0) return preprocessImage(bytes, this.spec, seed);
+    if (this.size === 0) {
+      return transformToRgb(bytes, this.spec, seed).then((r) => (r.ok ? { ok: true, rgb: r.rgb } : r));
+    }
     // Posting a view clones its whole backing ArrayBuffer (e.g. a whole Arrow
     // shard), so send a tight copy.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();

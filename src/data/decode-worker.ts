@@ -3,7 +3,7 @@
 // about N cores and the pool size is the parallelism knob.
 import { parentPort, workerData } from "node:worker_threads";
 import sharp from "sharp";
-import { preprocessImage, type TransformSpec } from "./transforms.js";
+import { transformToRgb, type TransformSpec } from "./transforms.js";
 import type { DecodeReply, DecodeRequest } from "./decode-worker-pool.js";
 
 const spec = (workerData as { spec: TransformSpec }).spec;
@@ -19,10 +19,12 @@ if (!port) throw new Error("decode-worker.ts must run in a worker thread");
 let chain: Promise<void> = Promise.resolve();
 port.on("message", (req: DecodeRequest) => {
   chain = chain.then(async () => {
-    const r = await preprocessImage(req.bytes, spec, req.seed);
+    const r = await transformToRgb(req.bytes, spec, req.seed);
     if (r.ok) {
-      const reply: DecodeReply = { id: req.id, ok: true, data: r.data };
-      port.postMessage(reply, [r.data.buffer as ArrayBuffer]);
+      // uint8 pixels (a quarter of float32's size) are cloned to the loader,
+      // which normalizes them straight into the batch buffer.
+      const reply: DecodeReply = { id: req.id, ok: true, rgb: r.rgb };
+      port.postMessage(reply);
     } else {
       const reply: DecodeReply = { id: req.id, ok: false, reason: r.reason, message: r.message };
       port.postMessage(reply);

@@ -5,6 +5,24 @@
 // bounded by the shuffle buffer (encoded bytes), the decode window
 // (`prefetch` batches of float32 images) and one open shard.
 //
+// Semantics worth knowing:
+// - Train mode: shard order is reshuffled per epoch from the seed, rows pass a
+//   shuffle buffer that is drained at the end of each epoch (so an epoch holds
+//   every kept row once), and random crops come from hashUniform(seed, "crop",
+//   epoch, key). Eval mode: manifest order, resize + center crop.
+// - Batches are cut from the continuous stream, so one batch may hold the end
+//   of one epoch and the start of the next; `dropLast` only drops the final
+//   partial batch of the whole run.
+// - A bad row (no key, missing/empty caption, no image, undecodable,
+//   too many pixels) is skipped and counted in stats() with its key; the
+//   batch is filled from the next rows. A shard cut short contributes its
+//   readable rows and is listed in stats().truncatedShards.
+// - With splitBy "shard", ranks can get different numbers of shards and so
+//   of batches; use resampled mode or splitBy "row" when every rank must run
+//   the same number of steps.
+// - Images: alpha is flattened on white by default (alpha: "drop" mimics
+//   PIL's convert("RGB") in open_clip); grey, CMYK (ICC) and 16-bit inputs
+//   become 8-bit sRGB; EXIF orientation is applied first.
 // A tfjs backend must be registered by the caller (the trainer picks one).
 import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
@@ -12,7 +30,7 @@ import { InputError } from "../util/errors.js";
 import { DecodePool, type DecodeResult } from "./decode-worker-pool.js";
 import { listShards } from "./shards.js";
 import { SampleStream, type OrderOptions, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
-import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "./transforms.js";
+import { DEFAULT_TRANSFORM, normalizeInto, type TransformSpec, type Triple } from "./transforms.js";
 import type { Batch, Manifest } from "./types.js";
 
 export interface LoaderOptions {
@@ -123,6 +141,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   /** Items consumed (all epochs), in stream order. */
   private consumed = 0;
   private started = false;
+  private pool: DecodePool | null = null;
 
   constructor(options: LoaderOptions) {
     const train = (options.mode ?? "train") === "train";
@@ -235,7 +254,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     } else {
       stream = SampleStream.start(this.o.dir, this.manifest, this.order);
     }
-    const pool = new DecodePool(this.spec, this.o.workers);
+    const pool = (this.pool = new DecodePool(this.spec, this.o.workers));
     const B = this.o.batchSize;
     const snapshotEvery = this.o.snapshotEvery ?? 512;
     const window: Pending[] = [];
@@ -243,7 +262,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     let ended = false;
     const pixels = this.spec.size * this.spec.size * 3;
     try {
-      let batch: { item: StreamItem; data: Float32Array }[] = [];
+      let batch: { item: StreamItem; rgb: Uint8Array }[] = [];
       for (;;) {
         while (!ended && window.length < cap) {
           if (stream.emitted % snapshotEvery === 0 && this.snaps.at(-1)?.emitted !== stream.emitted) this.snaps.push(stream.snapshot());
@@ -255,7 +274,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
         if (!head) break;
         const r = await head.result;
         this.consumed++;
-        if (r.ok) batch.push({ item: head.item, data: r.data });
+        if (r.ok) batch.push({ item: head.item, rgb: r.rgb });
         else this.recordSkip(head.item, r.reason as SkipReason, r.message);
         if (batch.length === B || (window.length === 0 && ended && batch.length > 0 && !this.o.dropLast)) {
           const out = this.assemble(batch, pixels);
@@ -268,7 +287,18 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       }
     } finally {
       await pool.close();
+      this.pool = null;
     }
+  }
+
+  /**
+   * Stop the decode workers. Breaking out of `for await` does this already;
+   * call it when an iterator is abandoned without finishing (live workers
+   * keep the process from exiting).
+   */
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = null;
   }
 
   /** Validate the row, then hand its image to the pool with its crop seed. */
@@ -298,12 +328,12 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     }
   }
 
-  private assemble(batch: { item: StreamItem; data: Float32Array }[], pixels: number): LoaderBatch {
+  private assemble(batch: { item: StreamItem; rgb: Uint8Array }[], pixels: number): LoaderBatch {
     const n = batch.length;
     const size = this.spec.size;
     const ctx = this.o.contextLength;
     const images = new Float32Array(n * pixels);
-    batch.forEach((b, i) => images.set(b.data, i * pixels));
+    batch.forEach((b, i) => normalizeInto(b.rgb, images, i * pixels, this.spec.mean, this.spec.std));
     const captions = batch.map((b) => b.item.caption as string);
     const tokens = this.o.tokenize(captions);
     if (!(tokens instanceof Int32Array) || tokens.length !== n * ctx) {

@@ -114,10 +114,11 @@ export class ShardWriter {
 
   /** Record a skipped sample (counted for the current shard and the run). */
   skip(key: string, reason: string): void {
+    const kind = reasonKind(reason);
     this.skippedCount++;
-    this.skippedByReason[reason] = (this.skippedByReason[reason] ?? 0) + 1;
+    this.skippedByReason[kind] = (this.skippedByReason[kind] ?? 0) + 1;
     this.shardSkipped.count++;
-    this.shardSkipped.byReason[reason] = (this.shardSkipped.byReason[reason] ?? 0) + 1;
+    this.shardSkipped.byReason[kind] = (this.shardSkipped.byReason[kind] ?? 0) + 1;
     if (this.skippedItems.length < MAX_SKIPPED_LISTED) {
       this.skippedItems.push({ key, reason, shard: this.shardName(this.shards.length) });
     }
@@ -151,6 +152,8 @@ export class ShardWriter {
       const lastName = this.shards[this.shards.length - 1].file;
       for (const it of this.skippedItems) if (it.shard === this.shardName(this.shards.length)) it.shard = lastName;
     }
+    // With no shard at all, skipped items belong to none.
+    if (this.shards.length === 0) for (const it of this.skippedItems) delete it.shard;
     const columnSets = this.shards.map((s) => s.columns ?? []);
     const common = columnSets.length === 0 ? ["key", "caption", "image", "width", "height"] : columnSets.reduce((a, b) => a.filter((c) => b.includes(c)));
     const manifest: ShardManifest = {
@@ -174,6 +177,14 @@ export class ShardWriter {
     await removeStaleShards(this.dir, this.prefix, new Set(this.shards.map((s) => s.file)));
     return manifest;
   }
+}
+
+/**
+ * The fixed part of a skip reason, for `byReason` counts: reasons read
+ * "kind: detail" or "kind (detail)", and details (paths, sizes) vary.
+ */
+export function reasonKind(reason: string): string {
+  return reason.split(/: | \(/)[0].trim();
 }
 
 async function removeStaleShards(dir: string, prefix: string, keep: Set<string>): Promise<void> {
@@ -243,7 +254,11 @@ export function encodeShard(
       type: new A.Struct(fields),
       length: part.length,
       nullCount: 0,
-      children: cols.map((c) => (c.data.length === 1 ? c.data[0] : c.data[0].clone(c.type))),
+      children: cols.map((c) => {
+        // vectorFromArray builds one chunk; anything else would lose rows here.
+        if (c.data.length !== 1) throw new Error(`encodeShard: expected one Arrow chunk per column, got ${c.data.length}`);
+        return c.data[0];
+      }),
     });
     batches.push(new A.RecordBatch(schema, data));
   }
@@ -395,6 +410,13 @@ export async function* readShard(file: string, opts: ReadShardOptions = {}): Asy
   } finally {
     stream.destroy();
   }
+  if (error !== undefined && row === 0) {
+    // Files from writers that keep the schema only in the footer (plain
+    // apache-arrow JS) cannot be streamed: read them through the footer.
+    const opened = await openShard(file, { expectedRows: opts.expectedRows, onSkip: opts.onSkip });
+    for (let i = 0; i < opened.numRows; i++) yield { row: i, sample: opened.get(i) };
+    return;
+  }
   if (error !== undefined || (opts.expectedRows !== undefined && row < opts.expectedRows)) {
     opts.onSkip?.({
       shard: path.basename(file),
@@ -470,7 +492,7 @@ export async function verifyShards(dir: string): Promise<VerifyResult> {
     }
     if (digest !== s.sha256) problems.push({ file: s.file, problem: `sha256 ${digest} != manifest ${s.sha256}` });
     const opened = await openShard(file, { expectedRows: s.rows });
-    if (opened.truncated) problems.push({ file: s.file, problem: `readable rows ${opened.numRows} of ${s.rows}${opened.error ? ` (${opened.error})` : ""}` });
+    if (opened.truncated) problems.push({ file: s.file, problem: `cut short or damaged: ${opened.numRows} of ${s.rows} rows readable${opened.error ? ` (${opened.error})` : ""}` });
     else if (opened.numRows !== s.rows) problems.push({ file: s.file, problem: `rows ${opened.numRows} != manifest ${s.rows}` });
     rows += opened.numRows;
   }

@@ -111,6 +111,24 @@ describe("ShardWriter + readers", () => {
     }
   });
 
+  it("reads shards written by plain apache-arrow (schema only in the footer)", async () => {
+    const dir = tmp();
+    const t = new A.Table({
+      key: A.vectorFromArray(["a", "b"], new A.Utf8()),
+      caption: A.vectorFromArray(["x", "y"], new A.Utf8()),
+      image: A.vectorFromArray([new Uint8Array([1, 2]), new Uint8Array([3])], new A.Binary()),
+      width: A.vectorFromArray([4, 5], new A.Int32()),
+      height: A.vectorFromArray([6, 7], new A.Int32()),
+    });
+    const file = path.join(dir, "plain.arrow");
+    await fs.writeFile(file, A.tableToIPC(t, "file"));
+    const opened = await openShard(file);
+    expect([opened.numRows, opened.truncated, opened.get(1).key, [...opened.get(1).image]]).toEqual([2, false, "b", [3]]);
+    const keys: string[] = [];
+    for await (const r of readShard(file)) keys.push(r.sample.key);
+    expect(keys).toEqual(["a", "b"]);
+  });
+
   it("rejects a missing manifest and a bad rows-per-shard with InputError", async () => {
     await expect(listShards(tmp())).rejects.toThrow(/manifest\.json/);
     expect(() => new ShardWriter(tmp(), { rowsPerShard: 0 })).toThrow(/rows-per-shard/);

@@ -42,6 +42,10 @@ describe("shipped CLIP tokenizer.json", () => {
 describe("CLIP tokenizer", () => {
   it("encodes the known example", () => {
     expect(clip.encode("a photo of a cat")).toEqual([49406, 320, 1125, 539, 320, 2368, 49407]);
+    // CLIP's README example clip.tokenize(["a diagram", "a dog", "a cat"]) and HF's "Hello world".
+    expect(clip.encode("a diagram")).toEqual([49406, 320, 22697, 49407]);
+    expect(clip.encode("a dog")).toEqual([49406, 320, 1929, 49407]);
+    expect(clip.encode("Hello world")).toEqual([49406, 3306, 1002, 49407]);
     expect([clip.vocabSize, clip.contextLength, clip.sotId, clip.eotId, clip.padId]).toEqual([49408, 77, 49406, 49407, 0]);
   });
 
@@ -148,6 +152,13 @@ describe("HF tokenizer.json (SigLIP-style)", () => {
       const pad7 = await loadTokenizer({ kind: "hf", path: writeTokenizer(dir, gz), padId: 7, contextLength: 5 });
       expect(Array.from(pad7.tokenize(["a"]))).toEqual([3, 1, 7, 7, 7]);
     }
+  });
+
+  it("a BPE tokenizer.json (the CLIP one) loaded as kind hf matches kind clip", async () => {
+    const hf = await loadTokenizer({ kind: "hf", path: clipTokenizerJsonPath(), contextLength: 77, lowercase: true });
+    expect([hf.sotId, hf.eotId, hf.padId, hf.vocabSize]).toEqual([49406, 49407, 0, 49408]);
+    const texts = ["A photo of a CAT", "naïve café 🐱", "x".repeat(300)];
+    expect(Array.from(hf.tokenize(texts))).toEqual(Array.from(clip.tokenize(texts)));
   });
 
   it("bad specs and files fail with InputError naming the file or key", async () => {

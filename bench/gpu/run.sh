@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One device call (after bench/gpu/prepare.sh here):
+#   run(command="bash bench/gpu/run.sh", carry=[".device"], timeout_s=600)
+# 1. node from .device/node.xz; 2. build the addon against the machine's
+# python torch (CUDA); 3. correctness vs the cpu backend on cuda:0;
+# 4. tiny CLIP step and ViT-B/16 CLIP training throughput vs PyTorch
+# (bf16 autocast + SDPA); a table last. Logs go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${OUT:-/tmp/clipts-gpu-out}"; mkdir -p "$OUT"
+xz -d < .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; node --version; g++ --version | head -1;
+  python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"; } 2>&1 | tee "$OUT/env.txt"
+TORCH_DIR="$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')"
+export LD_LIBRARY_PATH="$TORCH_DIR/lib:${LD_LIBRARY_PATH:-}"
+t0=$(date +%s)
+CLIPTS_NODE_API_HEADERS=$PWD/.device/napi CLIPTS_NODE_ADDON_API=$PWD/.device/napi CLIPTS_REQUIRE_NATIVE=1 \
+  node scripts/build-native.js --direct > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+echo "build: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/env.txt"
+export CLIPTS_TORCH_ADDON="$PWD/native/build/Release/clipts_torch.node"
+cp "$CLIPTS_TORCH_ADDON" "$OUT/" 2>/dev/null || true
+
+timeout 150 node .device/js/check.js --device cuda:0 2>&1 | grep -v -e '^====' -e 'Hi, looks like' -e '^$' | tee "$OUT/check.log"
+bench() { # name, args...
+  local name=$1; shift
+  timeout 200 node .device/js/torch-step.js --python python3 --pyscript bench/torch-step.py "$@" 2>&1 \
+    | grep -v -e '^====' -e 'Hi, looks like' -e '^$' | tee "$OUT/$name.log"
+}
+bench tiny-fp32 --device cuda:0 --model tiny --batch 32 --steps 10
+bench vitb16-bf16 --device cuda:0 --model ViT-B-16 --batch 64 --steps 5 --warmup 2 --bf16
+echo "== summary =="
+grep -h -e '^check:' -e 'FAIL' "$OUT/check.log"
+for f in tiny-fp32 vitb16-bf16; do echo "-- $f"; grep -h -e 'ms/step' -e 'GFLOP' -e 'torch backend (' "$OUT/$f.log"; done

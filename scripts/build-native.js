@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// Builds the libtorch addon behind the "torch" tfjs backend (native/).
+//
+// libtorch is looked up in this order:
+//   1. $LIBTORCH (a libtorch dir with include/ and lib/)
+//   2. the torch package of `python3` on PATH (how GPU machines get CUDA)
+//   3. Debian's libtorch-dev (/usr/include/ATen, /usr/lib/<arch>/libtorch.so)
+// None found (or CLIPTS_SKIP_NATIVE=1): one line on stderr, exit 0, so
+// `npm ci` still succeeds and clipts runs on the fallback backends.
+//
+// Usage: node scripts/build-native.js [--direct]
+//   --direct  compile with g++ directly (no node-gyp; needs only the N-API
+//             headers, from $CLIPTS_NODE_API_HEADERS or the Node install, and
+//             node-addon-api's, from $CLIPTS_NODE_ADDON_API or node_modules).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const nativeDir = join(root, "native");
+const require = createRequire(import.meta.url);
+
+function log(msg) {
+  process.stderr.write(`clipts native: ${msg}\n`);
+}
+
+/** @returns {{source: string, includes: string[], libDir: string, abi?: string} | null} */
+function fromDir(source, dir) {
+  const inc = join(dir, "include");
+  const lib = join(dir, "lib");
+  if (!existsSync(join(inc, "ATen", "ATen.h")) || !existsSync(join(lib, "libtorch.so"))) return null;
+  return { source, includes: [inc, join(inc, "torch", "csrc", "api", "include")], libDir: lib };
+}
+
+function fromPython() {
+  const code =
+    "import torch,os;print(os.path.dirname(torch.__file__));print(int(torch._C._GLIBCXX_USE_CXX11_ABI))";
+  const r = spawnSync("python3", ["-c", code], { encoding: "utf8" });
+  if (r.status !== 0 || !r.stdout) return null;
+  const [dir, abi] = r.stdout.trim().split("\n");
+  const found = fromDir(`python3 torch (${dir})`, dir);
+  return found ? { ...found, abi } : null;
+}
+
+function fromDebian() {
+  if (!existsSync("/usr/include/ATen/ATen.h")) return null;
+  for (const d of ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]) {
+    if (existsSync(join(d, "libtorch.so"))) {
+      return {
+        source: "libtorch-dev",
+        includes: ["/usr/include", "/usr/include/torch/csrc/api/include"],
+        libDir: d,
+      };
+    }
+  }
+  return null;
+}
+
+export function findLibtorch() {
+  if (process.env.LIBTORCH) {
+    const found = fromDir(`LIBTORCH=${process.env.LIBTORCH}`, process.env.LIBTORCH);
+    if (found) return found;
+    log(`LIBTORCH=${process.env.LIBTORCH} has no include/ATen/ATen.h + lib/libtorch.so; trying others`);
+  }
+  return fromPython() ?? fromDebian();
+}
+
+function linkFlags(t) {
+  const libs = ["-ltorch", "-ltorch_cpu", "-lc10"];
+  // CUDA kernels register themselves when libtorch_cuda is loaded; nothing
+  // references it by symbol, so keep the linker from dropping it.
+  const cuda = existsSync(join(t.libDir, "libtorch_cuda.so"));
+  if (cuda) libs.push("-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-Wl,--as-needed");
+  return { ldflags: [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`], libs, cuda };
+}
+
+function nodeGypPath() {
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"),
+  ];
+  return candidates.find((p) => p && existsSync(p)) ?? null;
+}
+
+function buildWithGyp(t, link) {
+  const gyp = nodeGypPath();
+  if (!gyp) return false;
+  const env = {
+    ...process.env,
+    CLIPTS_TORCH_INCLUDES: t.includes.join(" "),
+    CLIPTS_TORCH_DEFINES: t.abi !== undefined ? `_GLIBCXX_USE_CXX11_ABI=${t.abi}` : "",
+    CLIPTS_TORCH_LDFLAGS: link.ldflags.join(" "),
+    CLIPTS_TORCH_LIBS: link.libs.join(" "),
+  };
+  const args = [gyp, "rebuild", "--directory", nativeDir, "--jobs", "1"];
+  // Use the local Node headers rather than downloading them (offline CI).
+  const prefix = resolve(dirname(process.execPath), "..");
+  const nodedir =
+    process.env.CLIPTS_NODEDIR ??
+    process.env.npm_config_nodedir ??
+    (existsSync(join(prefix, "include", "node", "common.gypi")) ? prefix : undefined);
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  const r = spawnSync(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
+  if (r.status !== 0) throw new Error(`node-gyp failed (exit ${r.status})`);
+  return true;
+}
+
+function napiHeaderDir() {
+  const candidates = [
+    process.env.CLIPTS_NODE_API_HEADERS,
+    join(dirname(process.execPath), "..", "include", "node"),
+    "/usr/include/node",
+    "/usr/local/include/node",
+  ];
+  return candidates.find((p) => p && existsSync(join(p, "node_api.h"))) ?? null;
+}
+
+function buildDirect(t, link) {
+  const headers = napiHeaderDir();
+  if (!headers) throw new Error("no node_api.h found (set CLIPTS_NODE_API_HEADERS)");
+  const out = join(nativeDir, "build", "Release");
+  mkdirSync(out, { recursive: true });
+  const compile = (std) => {
+    const args = [
+    `-std=${std}`, "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
+    "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION",
+    ...(t.abi !== undefined ? [`-D_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
+    `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
+    ...t.includes.map((i) => `-I${i}`),
+    join(nativeDir, "torch_addon.cc"),
+    "-o", join(out, "clipts_torch.node"),
+    ...link.ldflags, ...link.libs,
+    ];
+    return spawnSync(process.env.CXX || "g++", args, { stdio: ["ignore", "inherit", "inherit"] }).status;
+  };
+  // Newer PyTorch headers may need C++20; try C++17 first (Debian's 1.13).
+  if (compile("c++17") === 0) return;
+  log("retrying with -std=c++20");
+  const status = compile("c++20");
+  if (status !== 0) throw new Error(`g++ failed (exit ${status})`);
+}
+
+function main() {
+  if (process.env.CLIPTS_SKIP_NATIVE === "1") {
+    log("CLIPTS_SKIP_NATIVE=1, skipping the torch backend addon");
+    return 0;
+  }
+  const t = findLibtorch();
+  if (!t) {
+    log("no libtorch found ($LIBTORCH, python3 torch, libtorch-dev); skipping the torch backend addon");
+    return 0;
+  }
+  const link = linkFlags(t);
+  log(`building against ${t.source}${link.cuda ? " (CUDA)" : ""}`);
+  const t0 = Date.now();
+  try {
+    const direct = process.argv.includes("--direct");
+    if (direct || !buildWithGyp(t, link)) buildDirect(t, link);
+  } catch (e) {
+    // A broken toolchain must not break `npm ci`; the backend reports the
+    // missing addon clearly when someone asks for it.
+    log(`build failed: ${e instanceof Error ? e.message : e}; the torch backend will be unavailable`);
+    return process.env.CLIPTS_REQUIRE_NATIVE === "1" ? 1 : 0;
+  }
+  const built = readdirSync(join(nativeDir, "build", "Release")).filter((f) => f.endsWith(".node"));
+  log(`built ${built.join(", ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return 0;
+}
+
+process.exitCode = main();

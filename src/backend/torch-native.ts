@@ -1,0 +1,130 @@
+// Loads the libtorch addon (native/, built by scripts/build-native.js) and
+// types its interface. Tensors stay in the addon; JS holds numeric ids.
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** [id, dtypeCode, ...shape] as returned by every addon op. */
+export type Meta = number[];
+
+/** dtype codes shared with native/torch_addon.cc. */
+export const DTYPE_CODE = { float32: 0, int32: 1, bool: 2 } as const;
+export const CODE_DTYPE = ["float32", "int32", "bool"] as const;
+
+export const UNARY = {
+  Neg: 0, Exp: 1, Log: 2, Log1p: 3, Sqrt: 4, Rsqrt: 5, Square: 6, Abs: 7, Sign: 8, Tanh: 9, Sigmoid: 10,
+  Erf: 11, Relu: 12, Softplus: 13, Reciprocal: 14, LogicalNot: 15, Floor: 16, Ceil: 17, Round: 18, Sin: 19,
+  Cos: 20, Expm1: 21, IsNan: 22, IsInf: 23, IsFinite: 24, Relu6: 25, Elu: 26, Selu: 27, ZerosLike: 28,
+  OnesLike: 29, Clone: 30, Tan: 31, Asin: 32, Acos: 33, Atan: 34, Sinh: 35, Cosh: 36, Asinh: 37, Acosh: 38,
+  Atanh: 39,
+} as const;
+
+export const BINARY = {
+  Add: 0, Sub: 1, Mul: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7, Equal: 8,
+  NotEqual: 9, Less: 10, LessEqual: 11, Greater: 12, GreaterEqual: 13, LogicalAnd: 14, LogicalOr: 15,
+  FloorDiv: 16, Mod: 17, Atan2: 18, Prelu: 19, EluGrad: 20,
+} as const;
+
+export const REDUCE = { Sum: 0, Mean: 1, Max: 2, Min: 3, Prod: 4, Any: 5, All: 6, LogSumExp: 7 } as const;
+
+export const ACTIVATION: Record<string, number> = {
+  linear: 0, relu: 1, relu6: 2, elu: 3, prelu: 4, leakyrelu: 5, sigmoid: 6,
+};
+
+type Id = number;
+export interface TorchAddon {
+  fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number): Meta;
+  toArray(id: Id): Float32Array | Int32Array | Uint8Array;
+  free(id: Id): boolean;
+  memory(): { live: number; bytes: number };
+  configure(o: { device?: string; threads?: number; tf32?: boolean; bf16?: boolean }): void;
+  info(): { cuda: boolean; device: string; threads: number; bf16: boolean };
+  sync(): void;
+  unary(code: number, x: Id): Meta;
+  binary(code: number, a: Id, b: Id, outDtype: number): Meta;
+  cast(x: Id, dtype: number): Meta;
+  leakyRelu(x: Id, alpha: number): Meta;
+  step(x: Id, alpha: number): Meta;
+  clip(x: Id, lo: number, hi: number): Meta;
+  select(c: Id, a: Id, b: Id): Meta;
+  matmul(a: Id, b: Id, ta: boolean, tb: boolean, bias: Id, act: number, preluAlpha: Id, leakyAlpha: number): Meta;
+  einsum(eq: string, xs: Id[]): Meta;
+  reduce(code: number, x: Id, axes: number[], keepDims: boolean, outDtype: number): Meta;
+  argReduce(isMin: boolean, x: Id, axis: number): Meta;
+  softmax(x: Id, dim: number, log: boolean): Meta;
+  cumsum(x: Id, axis: number, exclusive: boolean, reverse: boolean, product: boolean): Meta;
+  reshape(x: Id, shape: number[]): Meta;
+  transpose(x: Id, perm: number[]): Meta;
+  broadcastTo(x: Id, shape: number[]): Meta;
+  tile(x: Id, reps: number[]): Meta;
+  reverse(x: Id, dims: number[]): Meta;
+  concat(xs: Id[], axis: number): Meta;
+  stack(xs: Id[], axis: number): Meta;
+  unstack(x: Id, axis: number): Meta[];
+  split(x: Id, sizes: number[], axis: number): Meta[];
+  slice(x: Id, begin: number[], size: number[]): Meta;
+  stridedSlice(x: Id, begin: number[], strides: number[], counts: number[], finalShape: number[]): Meta;
+  pad(x: Id, paddings: number[], value: number): Meta;
+  fill(shape: number[], value: number, dtype: number): Meta;
+  range(start: number, step: number, n: number, dtype: number): Meta;
+  gather(x: Id, indices: Id, axis: number): Meta;
+  gatherNd(x: Id, indices: Id): Meta;
+  scatterNd(indices: Id, updates: Id, shape: number[]): Meta;
+  segmentSum(x: Id, segmentIds: Id, numSegments: number): Meta;
+  oneHot(indices: Id, depth: number, on: number, off: number, dtype: number): Meta;
+  where(c: Id): Meta;
+  topk(x: Id, k: number, sorted: boolean): Meta[];
+  conv2d(x: Id, f: Id, strides: number[], pads: number[], dilations: number[]): Meta;
+  conv2dBackprop(
+    dy: Id, x: Id, f: Id, inShape: number[], fShape: number[], strides: number[], pads: number[],
+    dilations: number[], wantInput: boolean,
+  ): Meta;
+  layerNorm(x: Id, gamma: Id, beta: Id, eps: number): Meta[];
+  layerNormBackward(dy: Id, x: Id, mean: Id, rstd: Id, gamma: Id, beta: Id): Meta[];
+  gelu(x: Id, tanh: boolean): Meta;
+  geluBackward(dy: Id, x: Id, tanh: boolean): Meta;
+  quickGelu(x: Id): Meta;
+  quickGeluBackward(dy: Id, x: Id): Meta;
+  linear(x: Id, w: Id, b: Id): Meta;
+  linearBackward(dy: Id, x: Id, w: Id, hasBias: boolean): Meta[];
+  attention(q: Id, k: Id, v: Id, causal: boolean, mask: Id, scale: number): Meta[];
+  attentionBackward(dOut: Id, q: Id, k: Id, v: Id, probs: Id, scale: number): Meta[];
+  softmaxCrossEntropy(logits: Id, labels: Id): Meta[];
+  adamw(
+    p: Id, g: Id, m: Id, v: Id, lr: number, b1: number, b2: number, eps: number, wd: number, step: number,
+    inPlace: boolean,
+  ): Meta[] | undefined;
+  softmaxCrossEntropyBackward(dLoss: Id, logProbs: Id, labels: Id): Meta;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Where the addon is looked for: $CLIPTS_TORCH_ADDON, then <package>/native/build/Release. */
+export function addonPath(): string {
+  if (process.env.CLIPTS_TORCH_ADDON) return process.env.CLIPTS_TORCH_ADDON;
+  // src/backend and dist/backend are both two levels below the package root.
+  return join(resolve(here, "..", ".."), "native", "build", "Release", "clipts_torch.node");
+}
+
+let cached: { addon: TorchAddon | null; reason: string } | undefined;
+
+/** The addon, or null with the reason it could not be loaded. Never throws. */
+export function loadTorchAddon(): { addon: TorchAddon | null; reason: string } {
+  if (cached) return cached;
+  const path = addonPath();
+  if (!existsSync(path)) {
+    cached = {
+      addon: null,
+      reason: `torch addon not built (${path} missing; run \`node scripts/build-native.js\` with libtorch installed)`,
+    };
+    return cached;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(path) as TorchAddon;
+    cached = { addon, reason: "" };
+  } catch (e) {
+    cached = { addon: null, reason: `torch addon at ${path} failed to load: ${(e as Error).message}` };
+  }
+  return cached;
+}

@@ -1,0 +1,137 @@
+// Entry point of the "torch" tfjs backend (libtorch through an N-API addon).
+// src/backend/index.ts imports this module dynamically; importing it has no
+// side effects until registerTorchBackend() is called.
+import * as tf from "@tensorflow/tfjs-core";
+import { TorchBackend, type TorchDevice } from "./torch-backend.js";
+import { registerTorchFusedKernels, torchFusedOps } from "./torch-fused.js";
+import { TORCH_BACKEND_NAME, torchKernelConfigs } from "./torch-kernels.js";
+import { loadTorchAddon } from "./torch-native.js";
+import { registerFusedOp, type OpName } from "../model/ops/registry.js";
+
+export { TorchBackend } from "./torch-backend.js";
+export { TORCH_BACKEND_NAME, torchKernelNames } from "./torch-kernels.js";
+export * from "./torch-fused.js";
+
+export interface TorchBackendOptions {
+  /** "cpu" (default) or a CUDA device such as "cuda:0". */
+  device?: TorchDevice;
+  /** ATen intra-op threads (default: libtorch's choice). */
+  threads?: number;
+  /** TF32 for float32 matmuls on CUDA (default true, as PyTorch's autocast-free speed setting). */
+  tf32?: boolean;
+  /** Compute matmuls and attention in bfloat16 (results stay float32 tensors). */
+  bf16?: boolean;
+  /** Leave the model's fused-op registry alone (tests compare fused vs reference). */
+  noFusedOps?: boolean;
+  /** Backend priority for tfjs' automatic choice (default 0: only used when set explicitly). */
+  priority?: number;
+}
+
+let registeredDevice: string | undefined;
+
+// The model's fused-op registry: registering there makes the model use the
+// fused ops whenever "torch" is the active backend.
+type Registry = { registerFusedOp(backend: string, op: OpName, impl: (...a: any[]) => unknown): void };
+const registry: Registry = { registerFusedOp };
+
+/** Registers the fused ops with the model's registry (or another one, e.g. a bundle's copy). */
+export function registerTorchFusedOps(reg: Registry | null = registry): boolean {
+  if (!reg) return false;
+  for (const [op, impl] of Object.entries(torchFusedOps())) reg.registerFusedOp(TORCH_BACKEND_NAME, op as OpName, impl);
+  return true;
+}
+
+/** Whether the addon is built and loadable, and why not. */
+export function torchAvailable(): { available: boolean; reason: string } {
+  const { addon, reason } = loadTorchAddon();
+  return { available: addon !== null, reason };
+}
+
+/**
+ * Registers the tfjs backend "torch" and all its kernels. Returns false when
+ * the addon is not built (see torchAvailable().reason); throws when the
+ * requested device is not usable (e.g. "cuda:0" on a CPU-only libtorch).
+ * Call tf.setBackend("torch") afterwards.
+ */
+export function registerTorchBackend(opts: TorchBackendOptions = {}): boolean {
+  const { addon } = loadTorchAddon();
+  if (!addon) return false;
+  const device = opts.device ?? "cpu";
+  if (registeredDevice !== undefined) {
+    if (registeredDevice !== device) {
+      throw new Error(`torch backend already registered on ${registeredDevice}; cannot switch to ${device}`);
+    }
+    addon.configure({ bf16: opts.bf16 ?? false, ...(opts.threads ? { threads: opts.threads } : {}) });
+    return true;
+  }
+  // Validate the device now so a bad option fails before any work starts.
+  addon.configure({
+    device,
+    tf32: opts.tf32 ?? true,
+    bf16: opts.bf16 ?? false,
+    ...(opts.threads ? { threads: opts.threads } : {}),
+  });
+  tf.registerBackend(TORCH_BACKEND_NAME, () => new TorchBackend(addon, device), opts.priority ?? 0);
+  for (const k of torchKernelConfigs()) tf.registerKernel(k);
+  registerTorchFusedKernels();
+  if (!opts.noFusedOps) registerTorchFusedOps();
+  registeredDevice = device;
+  return true;
+}
+
+/** Live tensors inside the addon (for leak checks). */
+export function torchNativeMemory(): { live: number; bytes: number } {
+  const { addon } = loadTorchAddon();
+  if (!addon) throw new Error(loadTorchAddon().reason);
+  return addon.memory();
+}
+
+/** Blocks until queued device work is done (benchmarks). */
+export function torchSync(): void {
+  loadTorchAddon().addon?.sync();
+}
+
+/** Addon facts: CUDA availability, device, intra-op threads, bf16 mode. */
+export function torchInfo(): { cuda: boolean; device: string; threads: number; bf16: boolean } {
+  const { addon, reason } = loadTorchAddon();
+  if (!addon) throw new Error(reason);
+  return addon.info();
+}
+
+export interface TorchAdamWOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled decay factor applied as p *= 1 - lr·weightDecay (0 for excluded params). */
+  weightDecay: number;
+  /** 1-based step count for the bias corrections. */
+  step: number;
+}
+
+/**
+ * One AdamW update of `param` with PyTorch's semantics in a single addon call
+ * (in-place ATen ops) instead of ~15 tfjs kernels and their temporaries.
+ * Active backend must be "torch". Variables whose data another tensor shares
+ * are updated through assign() instead, so tfjs' immutability holds.
+ */
+export function torchAdamWUpdate(
+  param: tf.Variable, grad: tf.Tensor, expAvg: tf.Variable, expAvgSq: tf.Variable, o: TorchAdamWOptions,
+): void {
+  const b = tf.backend();
+  if (!(b instanceof TorchBackend)) throw new Error(`torchAdamWUpdate needs the torch backend, not "${tf.getBackend()}"`);
+  const inPlace = b.exclusive(param) && b.exclusive(expAvg) && b.exclusive(expAvgSq);
+  const out = b.native.adamw(
+    b.id(param), b.id(grad), b.id(expAvg), b.id(expAvgSq), o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, inPlace,
+  );
+  if (!out) return; // updated in place (the addon may still decline and return copies)
+  const engine = tf.engine();
+  const [p, m, v] = out.map((meta) => {
+    const info = b.out(meta);
+    return engine.makeTensorFromTensorInfo(info, b) as tf.Tensor;
+  });
+  param.assign(p);
+  expAvg.assign(m);
+  expAvgSq.assign(v);
+  tf.dispose([p, m, v]);
+}

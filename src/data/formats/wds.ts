@@ -1,0 +1,185 @@
+// WebDataset tar shards as written by img2dataset: consecutive members
+// KEY.jpg|png|webp, KEY.txt (caption), optional KEY.json (metadata) and
+// KEY.cls (class index), with SHARD.parquet beside SHARD.tar holding the same
+// per-sample metadata. A tar cut short yields its complete samples; the sample
+// whose member was cut is skipped with its key.
+import { createReadStream, promises as fs } from "node:fs";
+import path from "node:path";
+import tar from "tar-stream";
+import { InputError } from "../../util/errors.js";
+import { decodeUtf8, IMAGE_EXTENSIONS, toExtra, toLabel, type ExtraValue, type FormatSource, type ReaderItem } from "./common.js";
+import { openParquet, parquetRows } from "./parquet.js";
+
+/** Metadata fields that are columns of their own (or recomputed from the bytes). */
+const RESERVED = new Set(["key", "caption", "width", "height", "image", "label", "lang", "language"]);
+const IMAGE_PRIORITY = ["jpg", "jpeg", "png", "webp", ...IMAGE_EXTENSIONS];
+
+/** WebDataset naming: the key is the path up to the first dot of the file name. */
+export function splitMemberName(name: string): { key: string; ext: string } {
+  const slash = name.lastIndexOf("/");
+  const dot = name.indexOf(".", slash + 1);
+  if (dot < 0) return { key: name, ext: "" };
+  return { key: name.slice(0, dot), ext: name.slice(dot + 1).toLowerCase() };
+}
+
+/** The tar files of an input: one .tar, or every .tar in a folder (sorted). */
+export async function listTars(input: string): Promise<string[]> {
+  const st = await fs.stat(input).catch(() => null);
+  if (!st) throw new InputError(`${input}: input not found`);
+  if (st.isFile()) return [input];
+  const names = (await fs.readdir(input)).filter((n) => n.toLowerCase().endsWith(".tar")).sort();
+  if (names.length === 0) throw new InputError(`${input}: no .tar files in the folder`);
+  return names.map((n) => path.join(input, n));
+}
+
+function sideParquetPath(tarFile: string): string {
+  return tarFile.replace(/\.tar$/i, ".parquet");
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await fs.stat(file).catch(() => null)) !== null;
+}
+
+/** Per-key metadata from SHARD.parquet beside SHARD.tar (empty when absent). */
+async function sideParquet(tarFile: string): Promise<Map<string, Record<string, unknown>>> {
+  const pqFile = sideParquetPath(tarFile);
+  const out = new Map<string, Record<string, unknown>>();
+  if (pqFile === tarFile || !(await exists(pqFile))) return out;
+  const pq = await openParquet(pqFile);
+  if (!pq.columns.includes("key")) throw new InputError(`${pqFile}: no "key" column to match tar members; columns are: ${pq.columns.join(", ")}`);
+  for await (const r of parquetRows(pqFile, pq)) {
+    if (r.error) throw new InputError(`${pqFile}: ${r.error}`);
+    const key = r.values!.key;
+    if (key !== null && key !== undefined) out.set(String(key), r.values!);
+  }
+  return out;
+}
+
+/**
+ * Samples a tar should hold, from its parquet: rows with status "success"
+ * (img2dataset lists failed downloads too). Only the status column is read;
+ * this also checks every parquet's schema before any shard is written.
+ */
+async function expectedSamples(tarFile: string): Promise<{ count: number; parquet: boolean }> {
+  const pqFile = sideParquetPath(tarFile);
+  if (pqFile === tarFile || !(await exists(pqFile))) return { count: 0, parquet: false };
+  const pq = await openParquet(pqFile);
+  if (!pq.columns.includes("key")) throw new InputError(`${pqFile}: no "key" column to match tar members; columns are: ${pq.columns.join(", ")}`);
+  if (!pq.columns.includes("status")) return { count: Number(pq.metadata.num_rows), parquet: true };
+  let count = 0;
+  for await (const r of parquetRows(pqFile, pq, ["status"])) {
+    if (r.error) throw new InputError(`${pqFile}: ${r.error}`);
+    if (r.values!.status === "success") count++;
+  }
+  return { count, parquet: true };
+}
+
+export async function readWds(input: string): Promise<FormatSource> {
+  const tars = await listTars(input);
+  let total = 0;
+  const files = [...tars];
+  for (const t of tars) {
+    const e = await expectedSamples(t);
+    total += e.count;
+    if (e.parquet) files.push(sideParquetPath(t));
+  }
+  async function* items(): AsyncGenerator<ReaderItem> {
+    // Side metadata is loaded one tar at a time, so memory stays per-shard.
+    for (const t of tars) yield* readTar(t, await sideParquet(t));
+  }
+  return { items: items(), total, files };
+}
+
+interface Group {
+  key: string;
+  members: Map<string, Buffer>;
+}
+
+async function* readTar(file: string, meta: Map<string, Record<string, unknown>>): AsyncGenerator<ReaderItem> {
+  const extract = tar.extract();
+  const source = createReadStream(file);
+  source.on("error", (err) => extract.destroy(err));
+  source.pipe(extract);
+  let group: Group | null = null;
+  let current: string | null = null; // member being read, null between members
+  try {
+    for await (const entry of extract) {
+      const name = entry.header.name;
+      current = name;
+      const chunks: Buffer[] = [];
+      for await (const c of entry) chunks.push(c as Buffer);
+      current = null;
+      if (entry.header.type !== "file") continue;
+      const { key, ext } = splitMemberName(name);
+      if (group && group.key !== key) {
+        yield makeItem(group, meta);
+        group = null;
+      }
+      group ??= { key, members: new Map() };
+      group.members.set(ext, Buffer.concat(chunks));
+    }
+  } catch (err) {
+    const msg = (err as Error).message;
+    const base = path.basename(file);
+    if (current !== null) {
+      const { key } = splitMemberName(current);
+      if (group && group.key !== key) yield makeItem(group, meta);
+      yield { key, skip: `truncated tar member: ${current} in ${base} (${msg})` };
+    } else {
+      if (group) yield makeItem(group, meta);
+      yield { key: `${base}#end`, skip: `broken tar: ${base} (${msg})` };
+    }
+    group = null;
+  } finally {
+    source.destroy();
+  }
+  if (group) yield makeItem(group, meta);
+}
+
+function makeItem(g: Group, meta: Map<string, Record<string, unknown>>): ReaderItem {
+  const key = g.key;
+  const imageExt = IMAGE_PRIORITY.find((e) => g.members.has(e));
+  if (!imageExt) return { key, skip: `missing image (members: ${[...g.members.keys()].join(", ")})` };
+  let json: Record<string, unknown> = {};
+  const jsonBytes = g.members.get("json");
+  if (jsonBytes) {
+    const { text, ok } = decodeUtf8(jsonBytes);
+    if (!ok) return { key, skip: "invalid UTF-8 in KEY.json" };
+    try {
+      const v: unknown = JSON.parse(text);
+      if (v === null || typeof v !== "object" || Array.isArray(v)) return { key, skip: "KEY.json is not an object" };
+      json = v as Record<string, unknown>;
+    } catch {
+      return { key, skip: "invalid JSON in KEY.json" };
+    }
+  }
+  const side = meta.get(key) ?? {};
+  const item: ReaderItem & { extra: Record<string, ExtraValue> } = { key, image: g.members.get(imageExt)!, extra: {} };
+  const txt = g.members.get("txt");
+  if (txt) {
+    const { text, ok } = decodeUtf8(txt);
+    if (!ok) item.captionInvalid = true;
+    else item.caption = text;
+  } else {
+    const c = json.caption ?? side.caption;
+    item.caption = typeof c === "string" ? c : null;
+  }
+  const cls = g.members.get("cls");
+  const labelRaw = cls ? decodeUtf8(cls).text.trim() : (json.label ?? side.label);
+  if (labelRaw !== undefined && labelRaw !== null && labelRaw !== "") {
+    const label = toLabel(labelRaw);
+    if (label === undefined) return { key, skip: `invalid label: ${JSON.stringify(String(labelRaw))}` };
+    item.label = label;
+  }
+  const lang = json.lang ?? json.language ?? side.lang ?? side.language;
+  if (typeof lang === "string" && lang !== "") item.lang = lang;
+  // Parquet first, KEY.json over it: both describe the same sample.
+  for (const src of [side, json]) {
+    for (const [name, value] of Object.entries(src)) {
+      if (RESERVED.has(name)) continue;
+      const x = toExtra(value);
+      if (x !== undefined) item.extra[name] = x;
+    }
+  }
+  return item;
+}

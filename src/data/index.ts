@@ -1,0 +1,12 @@
+export type { Sample, Manifest, Batch } from "./types.js";
+export * from "./shards.js";
+export { ingest, detectFormat, INGEST_FORMATS, type IngestOptions, type IngestResult } from "./ingest.js";
+export { checkImage, DEFAULT_MAX_PIXELS } from "./ingest-image.js";
+export { buildDemo } from "./demo.js";
+export type { DemoOptions, DemoRow, DemoSummary } from "./demo.js";
+export { buildDemoShards, type DemoShardsResult } from "./demo-shards.js";
+export { Loader, MAX_SKIPPED_KEYS } from "./loader.js";
+export type { LoaderOptions, LoaderBatch, LoaderState, LoaderStats, SkipReason, SkippedSample } from "./loader.js";
+export * from "./transforms.js";
+export { shardSequence, type SampleFilter, type Selection } from "./sampler.js";
+export { DecodePool } from "./decode-worker-pool.js";
