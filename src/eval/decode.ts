@@ -3,7 +3,7 @@
 // loader's decode worker pool. There is one transform implementation in the
 // project (src/data/transforms.ts); evaluation only picks its parameters.
 import { DecodePool } from "../data/decode-worker-pool.js";
-import { CLIP_MEAN, CLIP_STD, DEFAULT_TRANSFORM, SIGLIP_MEAN, SIGLIP_STD, type TransformSpec, type Triple } from "../data/transforms.js";
+import { CLIP_MEAN, CLIP_STD, DEFAULT_TRANSFORM, normalizeInto, SIGLIP_MEAN, SIGLIP_STD, type TransformSpec, type Triple } from "../data/transforms.js";
 import type { ModelConfig } from "../model/types.js";
 import type { DecodeFn } from "./embed.js";
 
@@ -41,8 +41,15 @@ export function createEvalDecoder(config: ModelConfig, o: EvalImageOptions = {})
   const pool = new DecodePool(spec, o.workers ?? 1);
   return {
     spec,
-    // Eval crops are deterministic; the seed is unused.
-    decode: (bytes) => pool.decode(bytes, 0),
+    // Eval crops are deterministic; the seed is unused. Workers return uint8
+    // pixels; normalization is the loader's normalizeInto.
+    decode: async (bytes) => {
+      const r = await pool.decode(bytes, 0);
+      if (!r.ok) return r;
+      const data = new Float32Array(r.rgb.length);
+      normalizeInto(r.rgb, data, 0, spec.mean, spec.std);
+      return { ok: true, data };
+    },
     close: () => pool.close(),
   };
 }
