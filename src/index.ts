@@ -8,3 +8,4 @@ export * from "./loss/index.js";
 export * from "./backend/index.js";
 export * from "./curation/index.js";
 export * from "./train/index.js";
+export * from "./eval/index.js";
