@@ -1,6 +1,7 @@
 import type { CommandModule } from "yargs";
 import { loadConfig } from "../train/config.js";
-import { describeRun, formatDryRun, runTraining } from "../train/run.js";
+import { describeRun, formatDryRun, resolveModelConfig, runTraining } from "../train/run.js";
+import { trainingEvaluator } from "../eval/during-training.js";
 
 interface TrainArgs {
   config: string;
@@ -43,9 +44,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       console.error("\nclipts train: stopping after this step (Ctrl-C again to quit without saving)");
       stop.abort();
     };
+    // The eval suite is loaded now, so a bad one fails before training starts.
+    const evaluate = cfg.eval.every > 0 && cfg.eval.suite
+      ? await trainingEvaluator(cfg.eval.suite, cfg, resolveModelConfig(cfg).text.contextLength)
+      : undefined;
     process.on("SIGINT", onSigint);
     try {
-      const r = await runTraining(cfg, { resume: args.resume, signal: stop.signal, quiet: args.quiet });
+      const r = await runTraining(cfg, { resume: args.resume, signal: stop.signal, quiet: args.quiet, evaluate });
       const peak = (r.peakBytes / 2 ** 20).toFixed(1);
       console.error(
         `clipts train: ${r.status} at step ${r.step} on ${r.backend}; peak tensor memory ${peak} MiB; ` +

@@ -161,18 +161,22 @@ export async function zeroShotImageFolder(model: ClipModel, tokenizer: EvalToken
 }
 
 /**
- * Zero-shot over shards ingested from class folders: the manifest's `classes`
- * (folder names) are matched to the dataset's classes like folders are, and
- * each row's `label` indexes them. Rows without a label are skipped and counted.
+ * Zero-shot over labelled shards. Shards ingested from class folders list their
+ * folder names in the manifest's `classes`; those are matched to the dataset's
+ * classes like folders are, and each row's `label` indexes them. Shards from a
+ * table with a label column have no `classes`: their labels index the
+ * dataset's class names directly. Rows without a label are skipped and counted.
  * Reads the shards twice: labels first, then the images as a stream.
  */
 export async function zeroShotShards(model: ClipModel, tokenizer: EvalTokenizer, o: ZeroShotSource & { shards: string }): Promise<ZeroShotResult> {
   const manifest = await listShards(o.shards);
-  if (!manifest.classes || manifest.classes.length === 0) {
-    throw new InputError(`${o.shards}: manifest.json lists no classes (shards must be ingested from class folders)`);
+  let toLabel: number[];
+  if (manifest.classes && manifest.classes.length > 0) {
+    const folderLabel = resolveClassFolders(manifest.classes, o.naming, o.shards);
+    toLabel = manifest.classes.map((f) => folderLabel.get(f)!.label);
+  } else {
+    toLabel = o.naming.classnames.map((_, i) => i);
   }
-  const folderLabel = resolveClassFolders(manifest.classes, o.naming, o.shards);
-  const toLabel = manifest.classes.map((f) => folderLabel.get(f)!.label);
   const files = shardPaths(o.shards, manifest);
   const keep = new Set<string>(); // `${shard}:${row}`
   const labels: number[] = [];

@@ -125,6 +125,8 @@ const logSchema = z.strictObject({
 const evalSchema = z.strictObject({
   /** Call the run's evaluator every N steps (0 = never); the evaluator comes from the eval stage (RunOptions.evaluate). */
   every: nonNegInt.default(0),
+  /** Eval suite YAML (configs/eval/) run every `every` steps by `clipts train`; results logged under eval/. */
+  suite: z.string().min(1).nullable().default(null),
 });
 
 export const trainConfigSchema = z.strictObject({
@@ -133,7 +135,7 @@ export const trainConfigSchema = z.strictObject({
   train: trainSchema,
   checkpoint: checkpointSchema,
   log: logSchema.default({ every: 10, tensorboard: null, jsonl: null }),
-  eval: evalSchema.default({ every: 0 }),
+  eval: evalSchema.default({ every: 0, suite: null }),
 });
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;

@@ -165,7 +165,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     throw new InputError(`--resume ${ck.file}: the checkpoint's model differs from the config's model`);
   }
   if (cfg.eval.every > 0 && !opts.evaluate) {
-    console.error("clipts train: eval.every is set but no evaluator is wired into this run; skipping evaluation");
+    console.error("clipts train: eval.every is set but no evaluator is wired into this run (set eval.suite); skipping evaluation");
   }
   if (cfg.train.precision === "bf16" && cfg.train.backend !== "torch") {
     throw new InputError(`config: train.precision bf16 needs train.backend torch (got ${cfg.train.backend})`);

@@ -94,6 +94,17 @@ beforeAll(async () => {
   }
   await sw.add({ key: "unlabelled", caption: "", image: new Uint8Array(readFileSync(path.join(dir, "val", folders[0], "0.png"))), width: 32, height: 32 });
   await sw.finish({ classes: folders });
+  // The same images as shards from a table with a label column: no manifest
+  // classes, each label indexes the class-names file (CLASSES order).
+  const tw = new ShardWriter(path.join(dir, "val-table-shards"), { rowsPerShard: 10 });
+  await tw.start();
+  for (const [l, c] of CLASSES.entries()) {
+    const folder = c.name.replace(" ", "_");
+    for (let i = 0; i < 8; i++) {
+      await tw.add({ key: `${folder}/${i}`, caption: "", image: new Uint8Array(readFileSync(path.join(dir, "val", folder, `${i}.png`))), width: 32, height: 32, label: l });
+    }
+  }
+  await tw.finish();
   writeFileSync(path.join(dir, "val", "broken.png"), "not an image"); // not in a class folder: ignored
   writeFileSync(path.join(dir, "val", "red_square", "corrupt.png"), "not a png"); // skipped and counted
   writeFileSync(path.join(dir, "captions.jsonl"), jsonl.join("\n") + "\n");
@@ -134,6 +145,10 @@ describe("zero-shot end to end", () => {
     expect(sh.unlabelledRows).toBe(1);
     expect(sh.top1).toBe(r.top1);
     expect(sh.perClass.map((c) => c.accuracy)).toEqual(r.perClass.map((c) => c.accuracy));
+    const tab = await evalCheckpointZeroShot({ ...common(trained), dataset: "shapes", shards: path.join(dir, "val-table-shards"), classnames: path.join(dir, "classnames.txt"), templates: path.join(dir, "templates.json") });
+    expect(tab.images).toBe(32);
+    expect(tab.top1).toBe(r.top1);
+    expect(tab.perClass.map((c) => c.accuracy)).toEqual(r.perClass.map((c) => c.accuracy));
   });
 
   it("the classifier equals normalize(encodeText(tokenize(template))) for one template", async () => {
