@@ -1,0 +1,162 @@
+// `clipts curate balance`: read {key, entries} lines, count matches per entry
+// (or take global counts from merge-counts), keep texts by MetaCLIP's rule and
+// write kept keys, counts, a data card and the cumulative-matches plot.
+// Two streaming passes when counting locally; memory is the count arrays.
+import { existsSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { AtomicWriter, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
+import { InputError } from "../util/errors.js";
+import { progress } from "../util/progress.js";
+import { Balancer } from "./balance.js";
+import { readCounts, writeCounts } from "./counts.js";
+import { cumulativePlot, datacard, emptyTextStats, type TextStats } from "./datacard.js";
+import { fileSize, readLineBatches } from "./lines.js";
+import { MAX_EXAMPLES } from "./match-batch.js";
+import { sidecarPaths } from "./match-file.js";
+import { loadMetadata } from "./metadata.js";
+
+export interface BalanceOptions {
+  metadata: string;
+  matches: string;
+  t: number;
+  seed: number;
+  output: string;
+  /** Global counts (from merge-counts); default: count this file's matches. */
+  counts?: string;
+  tailShares?: number[];
+  quiet?: boolean;
+}
+
+export interface BalanceResult {
+  dir: string;
+  files: { counts: string; keptCounts: string; kept: string; datacard: string; plot: string };
+  counts: Float64Array;
+  text: TextStats;
+  card: ReturnType<typeof datacard>;
+}
+
+type Parsed = { key: string; entries: number[] } | { bad: keyof TextStats & ("invalidJson" | "missingKey" | "badEntries" | "invalidUtf8"); why: string } | null;
+
+/** Parse and check one matches line; null for a blank line. */
+function parseLine(raw: string, badUtf8: boolean, n: number): Parsed {
+  if (raw.trim() === "") return null;
+  if (badUtf8) return { bad: "invalidUtf8", why: "invalid UTF-8" };
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return { bad: "invalidJson", why: "invalid JSON" };
+  }
+  const o = (v !== null && typeof v === "object" ? v : {}) as { key?: unknown; entries?: unknown };
+  if (typeof o.key !== "string") return { bad: "missingKey", why: `"key" missing or not a string` };
+  const e = o.entries;
+  if (!Array.isArray(e)) return { bad: "badEntries", why: `"entries" missing or not an array` };
+  let ascending = true;
+  for (let i = 0; i < e.length; i++) {
+    const x = e[i];
+    if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x >= n) {
+      return { bad: "badEntries", why: `entry id ${JSON.stringify(x)} is not an index into the ${n} metadata entries` };
+    }
+    if (i > 0 && x <= e[i - 1]) ascending = false;
+  }
+  // Matches from other tools may be unordered or repeat ids; each entry counts once per text.
+  const entries = ascending ? (e as number[]) : [...new Set(e as number[])].sort((a, b) => a - b);
+  return { key: o.key, entries };
+}
+
+async function* parsedLines(file: string, n: number, label: string, quiet?: boolean) {
+  const size = await fileSize(file);
+  const bar = progress(label, size, { unit: "B", quiet });
+  try {
+    for await (const batch of readLineBatches(file)) {
+      let b = 0;
+      for (let j = 0; j < batch.lines.length; j++) {
+        const bad = batch.badUtf8[b] === j;
+        if (bad) b++;
+        yield { line: batch.firstLine + j, parsed: parseLine(batch.lines[j]!, bad, n) };
+      }
+      bar.update(batch.bytesDone);
+    }
+  } finally {
+    bar.stop();
+  }
+}
+
+export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
+  // Configuration errors before any work.
+  if (!(o.t > 0) || !Number.isFinite(o.t)) throw new InputError(`--t must be a positive number, got ${o.t}`);
+  if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new InputError(`--seed must be a non-negative integer, got ${o.seed}`);
+  const entries = await loadMetadata(o.metadata);
+  const n = entries.length;
+  await fileSize(o.matches);
+  let counts: Float64Array;
+  if (o.counts) {
+    counts = await readCounts(o.counts, n);
+  } else {
+    counts = new Float64Array(n);
+    for await (const { parsed } of parsedLines(o.matches, n, "count", o.quiet)) {
+      if (parsed && "entries" in parsed) for (const e of parsed.entries) counts[e]!++;
+    }
+  }
+
+  const files = {
+    counts: path.join(o.output, "entry_counts.json"),
+    keptCounts: path.join(o.output, "kept_entry_counts.json"),
+    kept: path.join(o.output, "kept.jsonl"),
+    datacard: path.join(o.output, "datacard.json"),
+    plot: path.join(o.output, "entry_counts.svg"),
+  };
+  const balancer = new Balancer(counts, o.t, o.seed);
+  const keptCounts = new Float64Array(n);
+  const tx = emptyTextStats();
+  const writer = new AtomicWriter(files.kept);
+  try {
+    for await (const { line, parsed } of parsedLines(o.matches, n, "balance", o.quiet)) {
+      if (parsed === null) {
+        tx.blank++;
+        continue;
+      }
+      tx.lines++;
+      if ("bad" in parsed) {
+        tx[parsed.bad]++;
+        if (tx.examples.length < MAX_EXAMPLES) tx.examples.push(`line ${line}: ${parsed.why}`);
+        continue;
+      }
+      const es = parsed.entries;
+      tx.texts++;
+      tx.matches += es.length;
+      tx.matchesHistogram[Math.min(es.length, 10)]!++;
+      if (es.length === 0) continue;
+      tx.matched++;
+      const q = balancer.keepProbability(es);
+      tx.expectedKept += q;
+      tx.expectedKeptVar += q * (1 - q);
+      if (!balancer.keep(parsed.key, es)) continue;
+      tx.kept++;
+      for (const e of es) keptCounts[e]!++;
+      await writer.write(`{"key":${JSON.stringify(parsed.key)}}\n`);
+    }
+    await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+
+  const matchStatsFile = sidecarPaths(o.matches).stats;
+  const matchStage = existsSync(matchStatsFile) ? JSON.parse(await fs.readFile(matchStatsFile, "utf8")) : undefined;
+  const card = datacard({
+    entries, counts, keptCounts, t: o.t, seed: o.seed, text: tx, tailShares: o.tailShares,
+    countsSource: o.counts ?? "this run",
+    extra: {
+      metadata: { file: o.metadata, entries: n },
+      matches: o.matches,
+      files,
+      ...(matchStage ? { matchStage } : {}),
+    },
+  });
+  await writeCounts(files.counts, counts);
+  await writeCounts(files.keptCounts, keptCounts);
+  await writeFileAtomic(files.plot, cumulativePlot(counts, o.t, o.counts ? undefined : keptCounts));
+  await writeJsonAtomic(files.datacard, card);
+  return { dir: o.output, files, counts, text: tx, card };
+}

@@ -1,0 +1,16 @@
+// Public API of the curation stage (MetaCLIP metadata, matching, balancing).
+export { buildMatcher, spaceText, type Matcher } from "./matcher.js";
+export { Balancer, OnlineBalancer, balanceKeep, entryProbs, mergeCounts, tToP, pToT } from "./balance.js";
+export {
+  loadMetadata, parseMetadata, buildMetadata, readWordnet, readWordList, readCountedList, METADATA_THRESHOLDS,
+  type MetadataSources, type MetadataResult, type SourceReport,
+} from "./metadata.js";
+export { readCounts, writeCounts, mergeCountFiles } from "./counts.js";
+export { datacard, cumulativePlot, emptyTextStats, type TextStats, type DatacardInput } from "./datacard.js";
+export { readLineBatches, shardRange, type Shard, type LineBatch } from "./lines.js";
+export { matchBatch, emptyStats, type MatchStats } from "./match-batch.js";
+export {
+  matchFile, parseShard, shardFromEnv, shardPath, sidecarPaths, workerAvailable,
+  type MatchOptions, type MatchResult, type MatchFileStats,
+} from "./match-file.js";
+export { balanceFile, type BalanceOptions, type BalanceResult } from "./balance-file.js";

@@ -1,0 +1,208 @@
+// `clipts curate match`: stream a JSONL file of {key, text}, write
+// {key, entries} per line in input order, plus per-shard entry counts and
+// stats. Memory is the automaton plus the count array and a few batches in
+// flight; texts are never all held.
+//
+// Workers: batches go round-robin to worker threads, results are written in
+// batch order, so output is identical for any worker count. The worker entry is
+// the compiled ./match-worker.js beside this file. When running from
+// TypeScript sources (vitest) that file does not exist; we then match
+// in-process and say so in the stats (`workers: 1`, `workerNote`).
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { AtomicWriter, writeJsonAtomic } from "../util/atomic.js";
+import { InputError } from "../util/errors.js";
+import { progress } from "../util/progress.js";
+import { buildMatcher } from "./matcher.js";
+import { loadMetadata } from "./metadata.js";
+import { fileSize, readLineBatches, type LineBatch, type Shard } from "./lines.js";
+import { addStats, emptyStats, matchBatch, type MatchStats } from "./match-batch.js";
+import { writeCounts } from "./counts.js";
+import type { WorkerRequest } from "./match-worker.js";
+
+export interface MatchOptions {
+  metadata: string;
+  input: string;
+  output: string;
+  workers?: number;
+  shard?: Shard;
+  batchLines?: number;
+  quiet?: boolean;
+}
+
+export interface MatchFileStats extends MatchStats {
+  input: string;
+  output: string;
+  counts: string;
+  metadata: string;
+  entries: number;
+  shard: Shard | null;
+  workers: number;
+  workerNote?: string;
+  buildSeconds: number;
+  seconds: number;
+}
+
+export interface MatchResult {
+  output: string;
+  countsFile: string;
+  statsFile: string;
+  counts: Float64Array;
+  stats: MatchFileStats;
+}
+
+/** Parse "i/n" (0-based i). */
+export function parseShard(spec: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(spec.trim());
+  if (!m) throw new InputError(`--shard must look like i/n (0-based), got "${spec}"`);
+  return checkShard({ index: Number(m[1]), count: Number(m[2]) }, "--shard");
+}
+
+export function checkShard(s: Shard, what: string): Shard {
+  if (!(s.count >= 1) || !Number.isInteger(s.count) || !Number.isInteger(s.index) || s.index < 0 || s.index >= s.count) {
+    throw new InputError(`${what}: shard index ${s.index} is not in 0..${s.count - 1}`);
+  }
+  return s;
+}
+
+/**
+ * Shard index from a job array: SLURM_ARRAY_TASK_ID (minus SLURM_ARRAY_TASK_MIN
+ * when set, so --array=1-10 works) or JOB_COMPLETION_INDEX (Kubernetes).
+ */
+export function shardFromEnv(count: number, env: NodeJS.ProcessEnv = process.env): Shard {
+  const slurm = env.SLURM_ARRAY_TASK_ID, k8s = env.JOB_COMPLETION_INDEX;
+  let index: number;
+  if (slurm !== undefined) index = Number(slurm) - Number(env.SLURM_ARRAY_TASK_MIN ?? 0);
+  else if (k8s !== undefined) index = Number(k8s);
+  else throw new InputError("--shard-count needs SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX in the environment (or use --shard i/n)");
+  return checkShard({ index, count }, "--shard-count");
+}
+
+/** Output path for a shard: "{shard}" is replaced, else "-i-of-n" goes before the extension. */
+export function shardPath(file: string, shard?: Shard): string {
+  if (!shard || shard.count === 1) return file.replace("{shard}", "0");
+  const w = String(shard.count - 1).length;
+  const id = String(shard.index).padStart(w, "0");
+  if (file.includes("{shard}")) return file.replace("{shard}", id);
+  const ext = path.extname(file);
+  return `${file.slice(0, file.length - ext.length)}-${id}-of-${shard.count}${ext}`;
+}
+
+/** Files written beside a matches file: its counts and stats. */
+export function sidecarPaths(output: string): { counts: string; stats: string } {
+  const stem = output.endsWith(".jsonl") ? output.slice(0, -6) : output;
+  return { counts: `${stem}.counts.json`, stats: `${stem}.stats.json` };
+}
+
+const WORKER_URL = new URL("./match-worker.js", import.meta.url);
+
+export function workerAvailable(): boolean {
+  return WORKER_URL.protocol === "file:" && existsSync(fileURLToPath(WORKER_URL));
+}
+
+class WorkerPool {
+  private readonly workers: Worker[];
+  private readonly waiting: ((v: { type: string; out?: string; counts?: Float64Array; stats?: MatchStats }) => void)[][];
+  private readonly failed: Promise<never>;
+  private next = 0;
+
+  constructor(n: number, entries: string[]) {
+    this.workers = [];
+    this.waiting = [];
+    let reject!: (e: unknown) => void;
+    this.failed = new Promise<never>((_, r) => (reject = r));
+    this.failed.catch(() => {});
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(WORKER_URL, { workerData: { entries } });
+      const q: (typeof this.waiting)[number] = [];
+      w.on("message", (m: { type: string }) => {
+        if (m.type !== "ready") q.shift()?.(m);
+      });
+      w.on("error", (e) => reject(e));
+      this.workers.push(w);
+      this.waiting.push(q);
+    }
+  }
+
+  private send(i: number, req: WorkerRequest) {
+    const p = new Promise<{ type: string; out?: string; counts?: Float64Array; stats?: MatchStats }>((res) => this.waiting[i]!.push(res));
+    this.workers[i]!.postMessage(req);
+    return Promise.race([p, this.failed]);
+  }
+
+  async match(batch: LineBatch): Promise<string> {
+    const i = this.next++ % this.workers.length;
+    return (await this.send(i, { type: "batch", batch })).out!;
+  }
+
+  async finish(counts: Float64Array, stats: MatchStats): Promise<void> {
+    const done = await Promise.all(this.workers.map((_, i) => this.send(i, { type: "finish" })));
+    for (const d of done) {
+      for (let e = 0; e < counts.length; e++) counts[e]! += d.counts![e]!;
+      addStats(stats, d.stats!);
+    }
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export async function matchFile(opts: MatchOptions): Promise<MatchResult> {
+  const t0 = performance.now();
+  const entries = await loadMetadata(opts.metadata);
+  const size = await fileSize(opts.input);
+  const output = shardPath(opts.output, opts.shard);
+  const side = sidecarPaths(output);
+  let workers = Math.max(1, Math.floor(opts.workers ?? os.availableParallelism()));
+  let workerNote: string | undefined;
+  if (workers > 1 && !workerAvailable()) {
+    workerNote = `${fileURLToPath(WORKER_URL)} not found (running from TypeScript sources); matched in-process`;
+    workers = 1;
+  }
+
+  const counts = new Float64Array(entries.length);
+  const stats = emptyStats();
+  const tb = performance.now();
+  const matcher = workers === 1 ? buildMatcher(entries) : undefined;
+  const pool = workers > 1 ? new WorkerPool(workers, entries) : undefined;
+  const buildSeconds = (performance.now() - tb) / 1000;
+
+  const writer = new AtomicWriter(output);
+  const bar = progress(`match${opts.shard ? ` ${opts.shard.index}/${opts.shard.count}` : ""}`, size, { unit: "B", quiet: opts.quiet });
+  try {
+    const inflight: Promise<string>[] = [];
+    const batches = readLineBatches(opts.input, { shard: opts.shard, batchLines: opts.batchLines });
+    for await (const batch of batches) {
+      if (pool) {
+        inflight.push(pool.match(batch));
+        if (inflight.length >= 3 * workers) await writer.write(await inflight.shift()!);
+      } else {
+        await writer.write(matchBatch(matcher!, batch, counts, stats));
+      }
+      bar.update(batch.bytesDone);
+    }
+    while (inflight.length) await writer.write(await inflight.shift()!);
+    if (pool) await pool.finish(counts, stats);
+    await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    await pool?.destroy();
+    throw err;
+  } finally {
+    bar.stop();
+  }
+
+  const full: MatchFileStats = {
+    input: opts.input, output, counts: side.counts, metadata: opts.metadata, entries: entries.length,
+    shard: opts.shard ?? null, workers, ...(workerNote ? { workerNote } : {}), ...stats,
+    buildSeconds, seconds: (performance.now() - t0) / 1000,
+  };
+  await writeCounts(side.counts, counts);
+  await writeJsonAtomic(side.stats, full);
+  return { output, countsFile: side.counts, statsFile: side.stats, counts, stats: full };
+}
