@@ -1,0 +1,178 @@
+// Loader benchmark (not a test). Run after `npm run build`:
+//   node bench/loader.mjs [--small 3000] [--large 1000] [--run 10000] [--work /tmp/clipts-bench-loader]
+// 1. Decode + RandomResizedCrop 224 (scale 0.9-1, bicubic) + CLIP normalize,
+//    clipts DecodePool (sharp in worker threads) with 1 and 2 workers vs
+//    PIL + torchvision (bench/loader_pil.py) with 1 and 2 processes, on the
+//    same JPEG files: CIFAR-10 32x32 images from ../shared and generated
+//    500x375 and 1024x768 JPEGs (upscaled CIFAR images plus grain). Images/s (wall) and images per CPU-second (per core).
+// 2. A full Loader run over --run images (shards -> batches of tensors),
+//    reporting throughput and peak RSS along the way (must stay flat).
+import { execFileSync } from "node:child_process";
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import sharp from "sharp";
+import tar from "tar-stream";
+import "@tensorflow/tfjs-backend-cpu";
+import { DecodePool } from "../dist/data/decode-worker-pool.js";
+import { DEFAULT_TRANSFORM, normalizeInto } from "../dist/data/transforms.js";
+import { Loader } from "../dist/data/loader.js";
+import { ShardWriter } from "../dist/data/shards.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+};
+const nSmall = Number(arg("small", 3000));
+const nLarge = Number(arg("large", 1000));
+const nWeb = Number(arg("web", 300));
+const nRun = Number(arg("run", 10000));
+const work = arg("work", "/tmp/clipts-bench-loader");
+const cifarTar = path.resolve(here, "../../shared/data/cifar10/train.tar");
+const cifar = existsSync(cifarTar) ? cifarTar : "/work/shared/data/cifar10/train.tar";
+
+/** First n JPEG entries of the CIFAR-10 tar, as { name, bytes }. */
+async function readCifar(n) {
+  const out = [];
+  const ex = tar.extract();
+  const done = new Promise((resolve, reject) => {
+    ex.on("entry", (h, stream, next) => {
+      const chunks = [];
+      stream.on("data", (c) => chunks.push(c));
+      stream.on("end", () => {
+        if (h.type === "file" && h.name.endsWith(".jpg") && out.length < n) out.push({ name: h.name, bytes: Buffer.concat(chunks) });
+        if (out.length >= n) { ex.destroy(); resolve(); } else next();
+      });
+      stream.resume();
+    });
+    ex.on("finish", resolve);
+    ex.on("error", reject);
+  });
+  createReadStream(cifar).pipe(ex);
+  await done;
+  return out;
+}
+
+async function prepare() {
+  const small = path.join(work, "small"), large = path.join(work, "large"), web = path.join(work, "web");
+  if (existsSync(path.join(work, "ready"))) return { small, large, web };
+  for (const d of [small, large, web]) mkdirSync(d, { recursive: true });
+  const imgs = await readCifar(Math.max(nSmall, nLarge, nWeb));
+  imgs.slice(0, nSmall).forEach((im, i) => writeFileSync(path.join(small, `${String(i).padStart(6, "0")}.jpg`), im.bytes));
+  // Photos: an upscaled CIFAR image plus film-grain noise, JPEG q90.
+  const photo = async (bytes, w, h, seed) => {
+    const { data } = await sharp(bytes).resize(w, h, { kernel: "lanczos3" }).raw().toBuffer({ resolveWithObject: true });
+    let s = (seed + 1) * 2654435761 >>> 0;
+    for (let k = 0; k < data.length; k++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      data[k] = Math.max(0, Math.min(255, data[k] + ((s >>> 24) % 25) - 12));
+    }
+    return sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  };
+  for (let i = 0; i < nLarge; i++) writeFileSync(path.join(large, `${String(i).padStart(6, "0")}.jpg`), await photo(imgs[i].bytes, 500, 375, i));
+  for (let i = 0; i < nWeb; i++) writeFileSync(path.join(web, `${String(i).padStart(6, "0")}.jpg`), await photo(imgs[i].bytes, 1024, 768, i));
+  writeFileSync(path.join(work, "ready"), "");
+  return { small, large, web };
+}
+
+function cpuSeconds() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** clipts: decode+RRC+normalize every file through a pool of `workers`. */
+async function ours(folder, workers) {
+  const files = readdirSync(folder).filter((f) => f.endsWith(".jpg")).sort();
+  const blobs = files.map((f) => new Uint8Array(readFileSync(path.join(folder, f))));
+  const spec = { ...DEFAULT_TRANSFORM, size: 224 };
+  const pool = new DecodePool(spec, workers);
+  // Normalized into a fresh batch-sized float32 buffer every 64 images, as
+  // the Loader does (torchvision likewise allocates a new tensor per image).
+  const px = 224 * 224 * 3;
+  let batch = new Float32Array(64 * px);
+  // Warm up: worker start-up and first decodes are not part of the rate.
+  await Promise.all(blobs.slice(0, 20).map((b, i) => pool.decode(b, i)));
+  const c0 = cpuSeconds(), t0 = performance.now();
+  const window = workers * 4;
+  let next = 0, failed = 0;
+  const run = async () => {
+    while (next < blobs.length) {
+      const i = next++;
+      const r = await pool.decode(blobs[i], i);
+      if (!r.ok) failed++;
+      else {
+        if (i % 64 === 0) batch = new Float32Array(64 * px);
+        normalizeInto(r.rgb, batch, (i % 64) * px, spec.mean, spec.std);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: window }, run));
+  const wall = (performance.now() - t0) / 1000, cpu = cpuSeconds() - c0;
+  await pool.close();
+  if (failed) throw new Error(`${failed} images failed to decode`);
+  return { images: blobs.length, wall, cpu };
+}
+
+function pil(folder, procs) {
+  const out = execFileSync("/usr/bin/python3", [path.join(here, "loader_pil.py"), folder, String(procs), "224"], { encoding: "utf8" });
+  return JSON.parse(out.trim().split("\n").pop());
+}
+
+const fmt = (r) => `${(r.images / r.wall).toFixed(0).padStart(6)} img/s  ${(r.images / r.cpu).toFixed(0).padStart(6)} img/cpu-s`;
+
+async function transformBench(dirs) {
+  console.log("\n== decode + RandomResizedCrop 224 + normalize (same JPEG bytes, in memory) ==");
+  console.log("set                 | clipts (sharp, worker threads)      | PIL+torchvision (processes)         | per-core ratio");
+  for (const [label, folder] of [["cifar10 32x32", dirs.small], ["500x375 JPEG", dirs.large], ["1024x768 JPEG", dirs.web]]) {
+    for (const n of [1, 2]) {
+      const a = await ours(folder, n);
+      const b = pil(folder, n);
+      const ratio = (a.images / a.cpu) / (b.images / b.cpu);
+      console.log(`${label.padEnd(14)} x${n}  | ${fmt(a)}  | ${fmt(b)}  | ${ratio.toFixed(2)}x  (wall ${((a.images / a.wall) / (b.images / b.wall)).toFixed(2)}x)`);
+    }
+  }
+}
+
+/** Shards for the loader run: n rows cycling over the large JPEGs (distinct keys). */
+async function makeShards(dirs, n) {
+  const out = path.join(work, `shards-${n}`);
+  if (existsSync(path.join(out, "manifest.json"))) return out;
+  const files = readdirSync(dirs.large).filter((f) => f.endsWith(".jpg")).sort();
+  const blobs = files.map((f) => new Uint8Array(readFileSync(path.join(dirs.large, f))));
+  const w = new ShardWriter(out, { rowsPerShard: 1000 });
+  await w.start();
+  for (let i = 0; i < n; i++) {
+    await w.add({ key: `img${i}`, caption: `a photo number ${i}`, image: blobs[i % blobs.length], width: 500, height: 375 });
+  }
+  await w.finish();
+  return out;
+}
+
+async function loaderRun(dirs) {
+  const dir = await makeShards(dirs, nRun);
+  const tokenize = (texts) => new Int32Array(texts.length * 77); // token ids are not what this measures
+  console.log(`\n== Loader over ${nRun} rows of 500x375 JPEG (shards of 1000, batch 64, 224px, shuffle buffer 1000) ==`);
+  for (const workers of [1, 2]) {
+    const loader = new Loader({ dir, batchSize: 64, tokenize, contextLength: 77, imageSize: 224, workers, seed: 1 });
+    const c0 = cpuSeconds(), t0 = performance.now();
+    let n = 0, peak = 0, marks = [];
+    for await (const b of loader) {
+      n += b.keys.length;
+      b.images.dispose();
+      b.tokens.dispose();
+      const rss = process.memoryUsage.rss();
+      peak = Math.max(peak, rss);
+      if (marks.length < Math.floor(n / 2000)) marks.push(`${n}: ${(peak / 2 ** 20).toFixed(0)} MiB`);
+    }
+    const wall = (performance.now() - t0) / 1000, cpu = cpuSeconds() - c0;
+    const maxrss = process.resourceUsage().maxRSS / 1024;
+    console.log(`workers ${workers}: ${n} images in ${wall.toFixed(1)} s = ${(n / wall).toFixed(0)} img/s, ${(n / cpu).toFixed(0)} img/cpu-s; skipped ${loader.stats().skipped}`);
+    console.log(`  peak RSS so far at each 2000 images: ${marks.join(", ")}; process maxRSS ${maxrss.toFixed(0)} MiB`);
+  }
+}
+
+const dirs = await prepare();
+console.log(`node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}); files in ${work}`);
+if (!process.argv.includes("--no-transform")) await transformBench(dirs);
+if (!process.argv.includes("--no-loader")) await loaderRun(dirs);

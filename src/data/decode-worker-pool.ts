@@ -1,0 +1,135 @@
+// A fixed pool of decode workers (node:worker_threads). Jobs go to the
+// least-loaded worker; each worker holds at most `perWorker` jobs. Results
+// come back as promises, so the caller decides the order in which it uses
+// them (the loader fixes sample order before decoding).
+import { Worker } from "node:worker_threads";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { transformToRgb, type ImageFailure, type TransformSpec } from "./transforms.js";
+
+export interface DecodeRequest {
+  id: number;
+  bytes: Uint8Array;
+  seed: number;
+}
+
+export type DecodeReply =
+  | { id: number; ok: true; rgb: Uint8Array }
+  | { id: number; ok: false; reason: ImageFailure; message: string };
+
+/** Transformed sRGB uint8 HWC pixels (size x size x 3), not yet normalized. */
+export type DecodeResult =
+  | { ok: true; rgb: Uint8Array }
+  | { ok: false; reason: ImageFailure; message: string };
+
+/**
+ * How to start a worker. From the compiled package the entry is the sibling
+ * decode-worker.js. When this module runs from TypeScript source (vitest,
+ * tsx) the sibling is decode-worker.ts, which plain Node cannot load, so a
+ * small bootstrap registers tsx's ESM hooks in the worker and then imports it.
+ */
+function workerEntry(): { entry: URL | string; eval: boolean } {
+  const js = new URL("./decode-worker.js", import.meta.url);
+  if (existsSync(fileURLToPath(js))) return { entry: js, eval: false };
+  const ts = new URL("./decode-worker.ts", import.meta.url).href;
+  // require.resolve gives the CommonJS build of tsx/esm/api; its ESM twin
+  // (the "import" export) sits beside it.
+  const api = createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs");
+  const boot = `import(${JSON.stringify(pathToFileURL(api).href)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); })`;
+  return { entry: boot, eval: true };
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: number;
+}
+
+export class DecodePool {
+  private slots: Slot[] = [];
+  private pending = new Map<number, { resolve: (r: DecodeResult) => void; reject: (e: Error) => void }>();
+  private waiting: { req: DecodeRequest; resolve: (r: DecodeResult) => void; reject: (e: Error) => void }[] = [];
+  private nextId = 0;
+  private closed = false;
+  private failure: Error | null = null;
+
+  /**
+   * @param size number of worker threads; 0 decodes on the calling thread
+   *   (sharp still runs off the JS thread on libuv's pool).
+   * @param perWorker jobs queued per worker (2 hides message round trips).
+   */
+  constructor(
+    readonly spec: TransformSpec,
+    readonly size: number,
+    private readonly perWorker = 2,
+  ) {
+    if (size === 0) return;
+    // sharp runs each image on the process-wide libuv pool (default 4
+    // threads), so more workers than that pool only queue up there.
+    const uvThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    if (size > uvThreads) {
+      process.emitWarning(`decode workers (${size}) exceed UV_THREADPOOL_SIZE (${uvThreads}); set UV_THREADPOOL_SIZE>=${size} before starting node to use them all`);
+    }
+    const entry = workerEntry();
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(entry.entry, { workerData: { spec }, eval: entry.eval });
+      const slot: Slot = { worker, inFlight: 0 };
+      worker.on("message", (reply: DecodeReply) => {
+        slot.inFlight--;
+        const p = this.pending.get(reply.id);
+        this.pending.delete(reply.id);
+        if (p) p.resolve(reply.ok ? { ok: true, rgb: reply.rgb } : { ok: false, reason: reply.reason, message: reply.message });
+        this.dispatch();
+      });
+      // A crashed worker is a bug or resource exhaustion, not bad data:
+      // fail every job loudly rather than silently dropping samples.
+      worker.on("error", (e) => this.fail(e));
+      worker.on("exit", (code) => {
+        if (!this.closed) this.fail(new Error(`decode worker exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** Decode, orient, crop and resize one image; `seed` drives its random crop. */
+  decode(bytes: Uint8Array, seed: number): Promise<DecodeResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.size === 0) {
+      return transformToRgb(bytes, this.spec, seed).then((r) => (r.ok ? { ok: true, rgb: r.rgb } : r));
+    }
+    // Posting a view clones its whole backing ArrayBuffer (e.g. a whole Arrow
+    // shard), so send a tight copy.
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ req: { id: this.nextId++, bytes: own, seed }, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.waiting.length > 0) {
+      let best: Slot | undefined;
+      for (const s of this.slots) if (s.inFlight < this.perWorker && (!best || s.inFlight < best.inFlight)) best = s;
+      if (!best) return;
+      const job = this.waiting.shift()!;
+      best.inFlight++;
+      this.pending.set(job.req.id, { resolve: job.resolve, reject: job.reject });
+      best.worker.postMessage(job.req);
+    }
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    for (const p of this.pending.values()) p.reject(e);
+    for (const w of this.waiting) w.reject(e);
+    this.pending.clear();
+    this.waiting = [];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots = [];
+  }
+}

@@ -1,0 +1,291 @@
+// Sample order: which rows a rank reads, in which order, per epoch. The order
+// is fixed here, before any image is decoded, from the seed alone, so it is
+// the same whatever the number of decode workers; its state is a handful of
+// integers plus the shuffle buffer's row references, so it can be saved and
+// restored exactly.
+import { hashUniform, Rng } from "../util/hash.js";
+import { InputError } from "../util/errors.js";
+import path from "node:path";
+import { openShard, type OpenedShard, type ShardSkip } from "./shards.js";
+import type { Manifest, Sample } from "./types.js";
+
+/**
+ * Per-epoch row filter (MetaCLIP online balancing plugs in here). Called with
+ * the row's key, its row index in its shard, the epoch and the shard file.
+ */
+export type SampleFilter = (key: string, rowIndex: number, epoch: number, shard: string) => boolean;
+
+/**
+ * Rows to keep: a set of keys, or `{ shard file -> row ids }` (a shard absent
+ * from the map keeps no rows).
+ */
+export type Selection = ReadonlySet<string> | Readonly<Record<string, readonly number[]>>;
+
+export interface OrderOptions {
+  seed: number;
+  /** Shuffle shard order per epoch and pass rows through a shuffle buffer. */
+  shuffle: boolean;
+  /** Shuffle buffer size in samples (0 = none). */
+  shuffleBuffer: number;
+  /** Draw shards with replacement (webdataset "resampled"). */
+  resampled: boolean;
+  /** Shard draws per epoch in resampled mode (default: shards / worldSize, rounded up). */
+  shardsPerEpoch?: number;
+  rank: number;
+  worldSize: number;
+  /** "shard": each rank reads its own shards; "row": all read every shard and keep every worldSize-th row. */
+  splitBy: "shard" | "row";
+  /** Number of epochs before the stream ends (Infinity allowed). */
+  epochs: number;
+  selection?: Selection;
+  sampler?: SampleFilter;
+  /** Told when a shard is cut short (its readable rows are still used). */
+  onShardSkip?: (info: ShardSkip) => void;
+}
+
+/** One row on its way to the decoder. `image` is a private copy of the bytes. */
+export interface StreamItem {
+  /** Index into manifest.shards. */
+  shard: number;
+  row: number;
+  key: string | null;
+  caption: unknown;
+  image: Uint8Array | null;
+  label: number | null;
+  epoch: number;
+  /** Position of the shard in its epoch's shard sequence (distinguishes resampled repeats). */
+  draw: number;
+}
+
+/** JSON-serializable position of the stream. */
+export interface StreamState {
+  epoch: number;
+  /** Next position in the epoch's shard sequence. */
+  shardPos: number;
+  /** Next row to read in that shard. */
+  rowPos: number;
+  /** Rows accepted so far this epoch (for splitBy "row"). */
+  rowCounter: number;
+  /** Items emitted since the very start (all epochs). */
+  emitted: number;
+  /** Shuffle buffer RNG state. */
+  rng: number;
+  /** Shuffle buffer content as [shard sequence position, row]. */
+  buffer: [number, number][];
+}
+
+const u32 = (u: number) => Math.floor(u * 2 ** 32) >>> 0;
+
+/** The shards (indices into manifest.shards) this rank reads in `epoch`, in order. */
+export function shardSequence(manifest: Manifest, o: OrderOptions, epoch: number): number[] {
+  const n = manifest.shards.length;
+  if (o.resampled) {
+    const draws = o.shardsPerEpoch ?? Math.ceil(n / o.worldSize);
+    const seq: number[] = [];
+    // Each rank draws independently, as webdataset's resampled shard list does.
+    for (let k = 0; k < draws; k++) seq.push(Math.floor(hashUniform(o.seed, "resample", o.rank, epoch, k) * n));
+    return seq;
+  }
+  const all = Array.from({ length: n }, (_, i) => i);
+  // Every rank computes the same permutation, then takes its share of it.
+  if (o.shuffle) new Rng(u32(hashUniform(o.seed, "shards", epoch))).shuffle(all);
+  if (o.splitBy === "row" || o.worldSize === 1) return all;
+  return all.filter((_, p) => p % o.worldSize === o.rank);
+}
+
+export function validateOrder(manifest: Manifest, o: OrderOptions): void {
+  if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new InputError(`worldSize must be a positive integer, got ${o.worldSize}`);
+  if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new InputError(`rank must be in [0, worldSize), got ${o.rank}`);
+  if (!Number.isInteger(o.shuffleBuffer) || o.shuffleBuffer < 0) throw new InputError(`shuffleBuffer must be a non-negative integer, got ${o.shuffleBuffer}`);
+  if (!(o.epochs > 0)) throw new InputError(`epochs must be positive, got ${o.epochs}`);
+  if (manifest.shards.length === 0) throw new InputError("the shard manifest lists no shards");
+  if (!o.resampled && o.splitBy === "shard" && manifest.shards.length < o.worldSize) {
+    throw new InputError(
+      `${manifest.shards.length} shards cannot be split over worldSize ${o.worldSize}; use splitBy: "row" or resampled`,
+    );
+  }
+  if (o.shardsPerEpoch !== undefined && !(Number.isInteger(o.shardsPerEpoch) && o.shardsPerEpoch > 0)) {
+    throw new InputError(`shardsPerEpoch must be a positive integer, got ${o.shardsPerEpoch}`);
+  }
+}
+
+/** The per-epoch, per-rank stream of rows in their final (pre-decode) order. */
+export class SampleStream {
+  private st: StreamState;
+  private sequence: number[] | null = null;
+  private current: { pos: number; rows: OpenedShard } | null = null;
+  private buffer: StreamItem[] = [];
+  private rng: Rng;
+  private rowSets = new Map<string, Set<number>>();
+
+  private constructor(
+    private readonly dir: string,
+    private readonly manifest: Manifest,
+    private readonly o: OrderOptions,
+    st: StreamState,
+  ) {
+    this.st = { ...st, buffer: [] };
+    this.rng = new Rng(st.rng);
+  }
+
+  /** The state of a stream that has not emitted anything yet. */
+  static initialState(o: OrderOptions): StreamState {
+    return { epoch: 0, shardPos: 0, rowPos: 0, rowCounter: 0, emitted: 0, rng: epochRng(o, 0).state, buffer: [] };
+  }
+
+  static start(dir: string, manifest: Manifest, o: OrderOptions): SampleStream {
+    validateOrder(manifest, o);
+    return new SampleStream(dir, manifest, o, SampleStream.initialState(o));
+  }
+
+  /** Rebuild a stream from a saved state, re-reading the buffered rows from their shards. */
+  static async restore(dir: string, manifest: Manifest, o: OrderOptions, st: StreamState): Promise<SampleStream> {
+    validateOrder(manifest, o);
+    const s = new SampleStream(dir, manifest, o, st);
+    const seq = s.seq();
+    const byPos = new Map<number, number[]>();
+    for (const [pos, row] of st.buffer) byPos.set(pos, [...(byPos.get(pos) ?? []), row]);
+    const loaded = new Map<string, StreamItem>();
+    for (const [pos, rows] of byPos) {
+      const shard = seq[pos];
+      if (shard === undefined) throw new InputError(`loader state refers to shard position ${pos} beyond epoch ${st.epoch}'s sequence`);
+      const data = await s.open(shard);
+      for (const row of rows) loaded.set(`${pos}:${row}`, s.item(data.get(row), shard, pos, row));
+    }
+    s.buffer = st.buffer.map(([pos, row]) => loaded.get(`${pos}:${row}`)!);
+    return s;
+  }
+
+  /** Emitted items so far (all epochs). */
+  get emitted(): number {
+    return this.st.emitted;
+  }
+
+  snapshot(): StreamState {
+    return {
+      ...this.st,
+      rng: this.rng.state,
+      buffer: this.buffer.map((b) => [b.draw, b.row]),
+    };
+  }
+
+  /** The next row in order, or null when all epochs are done. */
+  async next(): Promise<StreamItem | null> {
+    const bufferSize = this.o.shuffle ? this.o.shuffleBuffer : 0;
+    for (;;) {
+      if (this.st.epoch >= this.o.epochs) return null;
+      const candidate = await this.nextCandidate();
+      if (candidate) {
+        if (bufferSize === 0) return this.emit(candidate);
+        if (this.buffer.length < bufferSize) {
+          this.buffer.push(candidate);
+          continue;
+        }
+        const j = this.rng.int(this.buffer.length);
+        const out = this.buffer[j]!;
+        this.buffer[j] = candidate;
+        return this.emit(out);
+      }
+      if (this.buffer.length > 0) {
+        const j = this.rng.int(this.buffer.length);
+        const out = this.buffer[j]!;
+        this.buffer[j] = this.buffer[this.buffer.length - 1]!;
+        this.buffer.pop();
+        return this.emit(out);
+      }
+      // Epoch done: the buffer is drained, so every epoch holds each row once.
+      const epoch = this.st.epoch + 1;
+      this.st = { ...this.st, epoch, shardPos: 0, rowPos: 0, rowCounter: 0 };
+      this.sequence = null;
+      this.current = null;
+      this.rng = epochRng(this.o, epoch);
+    }
+  }
+
+  private emit(item: StreamItem): StreamItem {
+    this.st.emitted++;
+    return item;
+  }
+
+
+  private seq(): number[] {
+    if (!this.sequence) this.sequence = shardSequence(this.manifest, this.o, this.st.epoch);
+    return this.sequence;
+  }
+
+  /** Next row that passes selection, sampler and the rank split; null at the end of the epoch's shards. */
+  private async nextCandidate(): Promise<StreamItem | null> {
+    const seq = this.seq();
+    const { selection, sampler } = this.o;
+    while (this.st.shardPos < seq.length) {
+      const pos = this.st.shardPos;
+      const shard = seq[pos]!;
+      const file = this.manifest.shards[shard]!.file;
+      if (!this.current || this.current.pos !== pos) {
+        this.current = { pos, rows: await this.open(shard) };
+      }
+      const data = this.current.rows;
+      const rowSet = selection && !isKeySet(selection) ? this.rowSet(selection, file) : null;
+      while (this.st.rowPos < data.numRows) {
+        const row = this.st.rowPos++;
+        if (rowSet && !rowSet.has(row)) continue;
+        const sample = data.get(row);
+        const key = sample.key ?? null;
+        // A row without a key cannot be selected or sampled by key; it is
+        // passed on so the loader counts it as a bad row.
+        if (key !== null) {
+          if (selection && isKeySet(selection) && !selection.has(key)) continue;
+          if (sampler && !sampler(key, row, this.st.epoch, file)) continue;
+        }
+        if (this.o.splitBy === "row" && this.o.worldSize > 1) {
+          const c = this.st.rowCounter++;
+          if (c % this.o.worldSize !== this.o.rank) continue;
+        }
+        return this.item(sample, shard, pos, row);
+      }
+      this.st.shardPos++;
+      this.st.rowPos = 0;
+      this.current = null;
+    }
+    return null;
+  }
+
+  private open(shard: number): Promise<OpenedShard> {
+    const entry = this.manifest.shards[shard]!;
+    return openShard(path.join(this.dir, entry.file), { expectedRows: entry.rows, onSkip: this.o.onShardSkip });
+  }
+
+  private item(sample: Sample, shard: number, draw: number, row: number): StreamItem {
+    // The reader types these as present; rows written by other tools may hold nulls.
+    const image = (sample.image as Uint8Array | null) ?? null;
+    return {
+      shard,
+      row,
+      key: (sample.key as string | null) ?? null,
+      caption: sample.caption as unknown,
+      // Copy so a buffered row does not keep its whole shard in memory.
+      image: image ? image.slice() : null,
+      label: sample.label ?? null,
+      epoch: this.st.epoch,
+      draw,
+    };
+  }
+
+  private rowSet(selection: Readonly<Record<string, readonly number[]>>, file: string): Set<number> {
+    let s = this.rowSets.get(file);
+    if (!s) {
+      s = new Set(selection[file] ?? []);
+      this.rowSets.set(file, s);
+    }
+    return s;
+  }
+}
+
+/** Shuffle-buffer RNG of one rank's epoch. */
+function epochRng(o: OrderOptions, epoch: number): Rng {
+  return new Rng(u32(hashUniform(o.seed, "buffer", o.rank, epoch)));
+}
+
+function isKeySet(s: Selection): s is ReadonlySet<string> {
+  return s instanceof Set;
+}

@@ -1,0 +1,89 @@
+// Test scaffolding for the loader: real JPEG/PNG bytes made with sharp and
+// real Arrow IPC shards + manifest.json, written to a temp directory.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import sharp from "sharp";
+import { Binary, Int32, Utf8, makeTable, tableToIPC, vectorFromArray } from "apache-arrow";
+import type { Manifest } from "../../src/data/types.js";
+
+/** A textured w x h RGB image (gradients + pseudo-random noise) as JPEG or PNG bytes. */
+export async function makeImage(w: number, h: number, seed: number, format: "jpeg" | "png" = "jpeg"): Promise<Uint8Array> {
+  const px = Buffer.alloc(w * h * 3);
+  let s = seed * 2654435761 >>> 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      const i = (y * w + x) * 3;
+      px[i] = (x * 255) / w;
+      px[i + 1] = (y * 255) / h;
+      px[i + 2] = (s >>> 24) & 0xff;
+    }
+  }
+  const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
+  return new Uint8Array(format === "jpeg" ? await img.jpeg({ quality: 90 }).toBuffer() : await img.png().toBuffer());
+}
+
+export interface Row {
+  key: string | null;
+  caption: string | null;
+  image: Uint8Array | null;
+  width: number;
+  height: number;
+  label?: number | null;
+}
+
+/** Write shards (one .arrow file each) and manifest.json; returns the directory. */
+export function writeShards(shards: Row[][], dir = mkdtempSync(path.join(tmpdir(), "clipts-loader-"))): string {
+  const entries: Manifest["shards"] = [];
+  shards.forEach((rows, i) => {
+    const table = makeTable({
+      key: vectorFromArray(rows.map((r) => r.key), new Utf8()),
+      caption: vectorFromArray(rows.map((r) => r.caption), new Utf8()),
+      image: vectorFromArray(rows.map((r) => r.image), new Binary()),
+      width: vectorFromArray(rows.map((r) => r.width), new Int32()),
+      height: vectorFromArray(rows.map((r) => r.height), new Int32()),
+      label: vectorFromArray(rows.map((r) => r.label ?? null), new Int32()),
+      lang: vectorFromArray(rows.map(() => "en"), new Utf8()),
+    });
+    const bytes = tableToIPC(table, "file");
+    const file = `shard-${String(i).padStart(5, "0")}.arrow`;
+    writeFileSync(path.join(dir, file), bytes);
+    entries.push({ file, rows: rows.length, sha256: createHash("sha256").update(bytes).digest("hex") });
+  });
+  const manifest: Manifest = {
+    format: "clipts-shards",
+    version: 1,
+    rows: entries.reduce((a, s) => a + s.rows, 0),
+    columns: ["key", "caption", "image", "width", "height", "label", "lang"],
+    shards: entries,
+    skipped: { count: 0, byReason: {}, keys: [] },
+  };
+  writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest));
+  return dir;
+}
+
+/** `nShards` shards of `perShard` good rows; keys s{shard}-{row}, label = row. */
+export async function goodShards(nShards: number, perShard: number, w = 40, h = 30): Promise<string> {
+  const shards: Row[][] = [];
+  for (let s = 0; s < nShards; s++) {
+    const rows: Row[] = [];
+    for (let r = 0; r < perShard; r++) {
+      rows.push({ key: `s${s}-${r}`, caption: `a photo ${s} ${r}`, image: await makeImage(w + r, h + s, s * 1000 + r), width: w + r, height: h + s, label: r });
+    }
+    shards.push(rows);
+  }
+  return writeShards(shards);
+}
+
+/** Test tokenizer: char codes, zero padded/truncated to ctx (stands in for the real one, a loader parameter). */
+export function charTokenize(ctx: number): (texts: string[]) => Int32Array {
+  return (texts) => {
+    const out = new Int32Array(texts.length * ctx);
+    texts.forEach((t, i) => {
+      for (let j = 0; j < Math.min(ctx, t.length); j++) out[i * ctx + j] = t.charCodeAt(j);
+    });
+    return out;
+  };
+}
