@@ -10,6 +10,16 @@ export interface VisionConfig {
   mlpRatio: number;
   /** "tok" = class token (CLIP), "avg" = global average, "map" = attention pooling (SigLIP). */
   pool: "tok" | "avg" | "map";
+  /**
+   * Parameter layout. "open_clip" (default): open_clip's VisionTransformer
+   * (`visual.conv1`, `visual.class_embedding`, `ln_pre`, `proj`). "timm": open_clip's
+   * TimmModel trunk as used by its SigLIP configs (`visual.trunk.patch_embed.proj`
+   * with bias, `visual.trunk.pos_embed`, `blocks.N.attn.qkv`, `attn_pool.*`), no class
+   * token, no ln_pre and no projection (timm_proj "none": embedDim must equal width).
+   */
+  layout?: "open_clip" | "timm";
+  /** LayerNorm epsilon (open_clip CLIP 1e-5, timm/SigLIP 1e-6). */
+  lnEps?: number;
 }
 
 export interface TextConfig {
@@ -23,6 +33,14 @@ export interface TextConfig {
   causal: boolean;
   pool: "eot" | "last";
   padId: number;
+  /**
+   * open_clip CustomTextCLIP layout: keys under `text.` and, with projBias,
+   * `text.text_projection` is a Linear (`.weight [embed,width]`, `.bias`).
+   */
+  customText?: boolean;
+  projBias?: boolean;
+  /** LayerNorm epsilon (default 1e-5). */
+  lnEps?: number;
 }
 
 export interface ModelConfig {

@@ -1,0 +1,106 @@
+// Backend selection. cpu and wasm ship with clipts; `tensorflow` (tfjs-node /
+// tfjs-node-gpu) and `torch` (./torch.js, a libtorch N-API backend) are loaded
+// only if present, so a missing optional package never breaks a plain install.
+import * as tf from "@tensorflow/tfjs-core";
+import "../model/tf-gradients.js";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { InputError } from "../util/errors.js";
+
+export type BackendName = "cpu" | "wasm" | "torch" | "tensorflow";
+export const BACKEND_NAMES: readonly (BackendName | "auto")[] = ["cpu", "wasm", "torch", "tensorflow", "auto"];
+/** Preference order of `auto`, fastest first. */
+const AUTO_ORDER: BackendName[] = ["torch", "tensorflow", "wasm", "cpu"];
+
+const require = createRequire(import.meta.url);
+
+// Dynamic specifiers stop TypeScript from requiring the optional packages' types.
+async function importOptional(spec: string): Promise<unknown> {
+  return import(spec);
+}
+
+async function loadCpu(): Promise<void> {
+  await import("@tensorflow/tfjs-backend-cpu");
+}
+
+async function loadWasm(): Promise<void> {
+  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  // In Node the .wasm binaries are read from the package's dist folder.
+  const dist = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"));
+  wasm.setWasmPaths(dist + path.sep);
+}
+
+async function loadTensorflow(): Promise<void> {
+  const errors: string[] = [];
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      await importOptional(pkg);
+      return;
+    } catch (e) {
+      errors.push(`${pkg}: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
+  throw new Error(`backend "tensorflow" needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (${errors.join("; ")})`);
+}
+
+async function loadTorch(): Promise<void> {
+  let mod: { registerTorchBackend?: () => void | Promise<void> };
+  try {
+    // The module registers the `torch` tfjs backend (and its fused ops) on import
+    // or through registerTorchBackend(); either is accepted.
+    mod = (await importOptional("./torch.js")) as typeof mod;
+  } catch (e) {
+    throw new Error(`backend "torch" is not available: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (typeof mod.registerTorchBackend === "function") await mod.registerTorchBackend();
+}
+
+const loaders: Record<BackendName, () => Promise<void>> = { cpu: loadCpu, wasm: loadWasm, tensorflow: loadTensorflow, torch: loadTorch };
+
+/** tfjs's registry name for each of our backend names. */
+const TFJS_NAME: Record<BackendName, string> = { cpu: "cpu", wasm: "wasm", tensorflow: "tensorflow", torch: "torch" };
+
+async function tryActivate(name: BackendName): Promise<void> {
+  await loaders[name]();
+  const tfName = TFJS_NAME[name];
+  if (!tf.findBackendFactory(tfName)) throw new Error(`backend "${name}" loaded but registered no tfjs backend "${tfName}"`);
+  const ok = await tf.setBackend(tfName);
+  if (!ok) throw new Error(`backend "${name}" failed to initialize`);
+  await tf.ready();
+}
+
+/**
+ * Activate a backend. Explicit names fail with a clear error when unavailable;
+ * "auto" takes the first that works of torch > tensorflow > wasm > cpu.
+ * Returns the name of the active backend.
+ */
+export async function setBackend(name: BackendName | "auto"): Promise<BackendName> {
+  if (!BACKEND_NAMES.includes(name)) throw new InputError(`backend: unknown backend "${name}" (choose one of ${BACKEND_NAMES.join(", ")})`);
+  if (name !== "auto") {
+    await tryActivate(name);
+    return name;
+  }
+  for (const n of AUTO_ORDER) {
+    try {
+      await tryActivate(n);
+      return n;
+    } catch {
+      // not installed or failed to start: try the next one
+    }
+  }
+  throw new Error("backend: no tfjs backend could be activated");
+}
+
+/** Backends that can be loaded here, in `auto` preference order (loads each to check). */
+export async function availableBackends(): Promise<BackendName[]> {
+  const out: BackendName[] = [];
+  for (const n of AUTO_ORDER) {
+    try {
+      await loaders[n]();
+      if (tf.findBackendFactory(TFJS_NAME[n])) out.push(n);
+    } catch {
+      // unavailable
+    }
+  }
+  return out;
+}

@@ -1,0 +1,69 @@
+// SigLIP's pairwise sigmoid loss (open_clip normalization: sum over all
+// pairs divided by the batch size).
+//   L = −(1/B) Σ_ij log σ(z_ij · (s · I_i·T_jᵀ + b)),  z = +1 on the diagonal, −1 elsewhere
+// log σ(u) = −softplus(−u), so L = (1/B) Σ softplus(−z·logits).
+import * as tf from "@tensorflow/tfjs-core";
+import { oneHotFloat } from "../model/ops/one-hot.js";
+import "../model/tf-gradients.js";
+
+function pairSum(img: tf.Tensor2D, txt: tf.Tensor2D, scale: tf.Scalar | number, bias: tf.Scalar | number, diagOffset: number): tf.Scalar {
+  const [bi] = img.shape;
+  const bt = txt.shape[0];
+  const logits = tf.add(tf.mul(tf.matMul(img, txt, false, true), scale), bias);
+  // z = 2·[i == j + diagOffset] − 1 for this text block.
+  const eye = oneHotFloat(tf.range(diagOffset, diagOffset + bt, 1, "int32") as tf.Tensor1D, bi); // [bt, bi]
+  const z = tf.sub(tf.mul(tf.transpose(eye), 2), 1);
+  return tf.sum(tf.softplus(tf.neg(tf.mul(z, logits))));
+}
+
+function check(name: string, img: tf.Tensor2D, txt: tf.Tensor2D): number {
+  const n = img.shape[0];
+  if (txt.shape[0] !== n) throw new Error(`${name}: ${n} image features but ${txt.shape[0]} text features`);
+  return n;
+}
+
+/** SigLIP loss on L2-normalized features; `logitScale` already exp'd. */
+export function sigLipLoss(imageFeatures: tf.Tensor2D, textFeatures: tf.Tensor2D, logitScale: tf.Scalar | number, logitBias: tf.Scalar | number): tf.Scalar {
+  return tf.tidy(() => {
+    const n = check("sigLipLoss", imageFeatures, textFeatures);
+    return tf.div(pairSum(imageFeatures, textFeatures, logitScale, logitBias, 0), n) as tf.Scalar;
+  });
+}
+
+/**
+ * The same value as `sigLipLoss`, computed over blocks of `chunk` texts so the
+ * live logits are [B, chunk] instead of [B, B]. Each block is wrapped in
+ * tf.customGrad with a backward that recomputes its logits, so the backward
+ * pass also holds one block at a time:
+ *   with u = z·ℓ, dL/dℓ = −z·σ(−u)/B, dI = s·(dℓ·T), dT = s·(dℓᵀ·I), ds = Σ dℓ·(I·Tᵀ), db = Σ dℓ.
+ */
+export function sigLipLossChunked(imageFeatures: tf.Tensor2D, textFeatures: tf.Tensor2D, logitScale: tf.Scalar | number, logitBias: tf.Scalar | number, chunk: number): tf.Scalar {
+  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`sigLipLossChunked: chunk must be a positive integer, got ${chunk}`);
+  return tf.tidy(() => {
+    const n = check("sigLipLossChunked", imageFeatures, textFeatures);
+    const s = typeof logitScale === "number" ? tf.scalar(logitScale) : logitScale;
+    const b = typeof logitBias === "number" ? tf.scalar(logitBias) : logitBias;
+    let total: tf.Tensor = tf.scalar(0);
+    for (let start = 0; start < n; start += chunk) {
+      const len = Math.min(chunk, n - start);
+      const block = tf.customGrad(((img: tf.Tensor2D, txt: tf.Tensor2D, ss: tf.Scalar, bb: tf.Scalar) => ({
+        value: pairSum(img, tf.slice(txt, [start, 0], [len, -1]), ss, bb, start),
+        gradFunc: (dy: tf.Tensor) => {
+          const t = tf.slice(txt, [start, 0], [len, -1]);
+          const sim = tf.matMul(img, t, false, true); // [n, len]
+          const logits = tf.add(tf.mul(sim, ss), bb);
+          const eye = tf.transpose(oneHotFloat(tf.range(start, start + len, 1, "int32") as tf.Tensor1D, n));
+          const z = tf.sub(tf.mul(eye, 2), 1);
+          // d softplus(−z·ℓ)/dℓ = −z·σ(−z·ℓ)
+          const dl = tf.mul(tf.neg(tf.mul(z, tf.sigmoid(tf.neg(tf.mul(z, logits))))), dy);
+          const dImg = tf.mul(tf.matMul(dl, t), ss);
+          const dTblock = tf.mul(tf.matMul(dl, img, true, false), ss);
+          const dTxt = tf.pad(dTblock, [[start, n - start - len], [0, 0]]);
+          return [dImg, dTxt, tf.sum(tf.mul(dl, sim)), tf.sum(dl)];
+        },
+      })) as unknown as Parameters<typeof tf.customGrad>[0]);
+      total = tf.add(total, block(imageFeatures, textFeatures, s, b));
+    }
+    return tf.div(total, n) as tf.Scalar;
+  });
+}

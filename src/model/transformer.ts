@@ -1,0 +1,49 @@
+// Pre-LN transformer pieces shared by both towers (and by the timm trunk).
+import * as tf from "@tensorflow/tfjs-core";
+import type { BlockNames } from "./params.js";
+import { attention, gelu, layerNorm, linear, quickGelu } from "./ops/index.js";
+
+export type Params = Map<string, tf.Variable>;
+
+export function param(p: Params, name: string): tf.Variable {
+  const v = p.get(name);
+  if (!v) throw new Error(`model: missing parameter "${name}"`);
+  return v;
+}
+
+/** [B, T, H·D] -> [B, H, T, D] */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [b, t, w] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [b, t, heads, w / heads]), [0, 2, 1, 3]);
+}
+
+/** [B, H, T, D] -> [B, T, H·D] */
+export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
+  const [b, h, t, d] = x.shape;
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * d]);
+}
+
+/**
+ * Self-attention with a packed projection W [3w, w] whose rows are q, k, v
+ * (torch.nn.MultiheadAttention's in_proj_weight and timm's qkv share this layout).
+ */
+export function selfAttention(x: tf.Tensor3D, qkvW: tf.Tensor, qkvB: tf.Tensor, outW: tf.Tensor, outB: tf.Tensor, heads: number, causal: boolean): tf.Tensor3D {
+  const w = x.shape[2];
+  const qkv = linear(x, qkvW, qkvB);
+  const [q, k, v] = tf.split(qkv, [w, w, w], 2);
+  const o = attention(splitHeads(q!, heads), splitHeads(k!, heads), splitHeads(v!, heads), causal);
+  return linear(mergeHeads(o), outW, outB) as tf.Tensor3D;
+}
+
+export function mlp(x: tf.Tensor, fcW: tf.Tensor, fcB: tf.Tensor, projW: tf.Tensor, projB: tf.Tensor, act: "gelu" | "quick_gelu"): tf.Tensor {
+  const h = linear(x, fcW, fcB);
+  return linear(act === "gelu" ? gelu(h) : quickGelu(h), projW, projB);
+}
+
+/** x + attn(ln_1(x)); x + mlp(ln_2(x)) */
+export function residualBlock(x: tf.Tensor3D, p: Params, n: BlockNames, heads: number, causal: boolean, act: "gelu" | "quick_gelu", eps: number): tf.Tensor3D {
+  const a = selfAttention(layerNorm(x, param(p, n.ln1[0]), param(p, n.ln1[1]), eps) as tf.Tensor3D, param(p, n.qkvW), param(p, n.qkvB), param(p, n.outW), param(p, n.outB), heads, causal);
+  const x1 = tf.add(x, a);
+  const m = mlp(layerNorm(x1, param(p, n.ln2[0]), param(p, n.ln2[1]), eps), param(p, n.fcW), param(p, n.fcB), param(p, n.projW), param(p, n.projB), act);
+  return tf.add(x1, m) as tf.Tensor3D;
+}
