@@ -1,9 +1,55 @@
 import type { CommandModule } from "yargs";
+import { loadConfig } from "../train/config.js";
+import { describeRun, formatDryRun, runTraining } from "../train/run.js";
 
-// Filled in by the issue that builds this stage.
-export const trainCommand: CommandModule = {
-  command: "train",
+interface TrainArgs {
+  config: string;
+  set: string[];
+  resume?: string;
+  backend?: string;
+  "dry-run": boolean;
+  quiet: boolean;
+}
+
+// `clipts train CONFIG [--set key.path=value ...] [--resume latest|PATH] [--dry-run]`
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: "train <config>",
   describe: "Train a CLIP or SigLIP model from a YAML config",
-  builder: (y) => y.demandCommand(1, "Name a train subcommand (see --help)."),
-  handler: () => {},
+  builder: (y) =>
+    y
+      .positional("config", { type: "string", demandOption: true, describe: "YAML config (see configs/)" })
+      .option("set", { type: "string", array: true, default: [], describe: "Override a config key: --set train.lr=1e-3 (YAML scalar)" })
+      .option("resume", { type: "string", describe: "Continue from 'latest' (in checkpoint.dir) or a checkpoint path" })
+      .option("backend", { type: "string", describe: "Shorthand for --set train.backend=NAME (cpu|wasm|torch|tensorflow|auto)" })
+      .option("dry-run", { type: "boolean", default: false, describe: "Print the resolved config, parameter count, FLOPs and memory estimate, then exit" })
+      .option("quiet", { type: "boolean", default: false, describe: "No progress bar" }) as never,
+  handler: async (args) => {
+    const overrides = [...args.set, ...(args.backend ? [`train.backend=${args.backend}`] : [])];
+    const cfg = loadConfig(args.config, overrides);
+    if (args["dry-run"]) {
+      console.log(formatDryRun(describeRun(cfg)));
+      return;
+    }
+    // First Ctrl-C: finish the current step, checkpoint, exit. Second: exit now.
+    const stop = new AbortController();
+    const onSigint = () => {
+      if (stop.signal.aborted) process.exit(130);
+      console.error("\nclipts train: stopping after this step (Ctrl-C again to quit without saving)");
+      stop.abort();
+    };
+    process.on("SIGINT", onSigint);
+    try {
+      const r = await runTraining(cfg, { resume: args.resume, signal: stop.signal, quiet: args.quiet });
+      const peak = (r.peakBytes / 2 ** 20).toFixed(1);
+      console.error(
+        `clipts train: ${r.status} at step ${r.step} on ${r.backend}; peak tensor memory ${peak} MiB; ` +
+          `checkpoint ${r.lastCheckpoint ?? "(none)"}; log ${r.jsonl}${r.eventFile ? `; events ${r.eventFile}` : ""}`,
+      );
+      if (r.message) console.error(`clipts train: ${r.message}`);
+      if (r.status === "diverged" || r.status === "data-exhausted") process.exitCode = 3;
+      if (r.status === "interrupted") process.exitCode = 130;
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+  },
 };

@@ -1,0 +1,143 @@
+// Training checkpoints: one safetensors file per save holding the model weights
+// under open_clip's state-dict names, the AdamW moments under
+// `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`, and the step,
+// RNG and loader state as JSON strings in `__metadata__`. The file is written
+// atomically (temp + rename) and only then does the `latest` pointer move, so
+// a crash at any moment leaves the previous checkpoint intact and pointed to.
+import { existsSync, promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { writeFileAtomic } from "../util/atomic.js";
+import { InputError } from "../util/errors.js";
+import type { AdamW } from "./adamw.js";
+import { readSafetensors, writeSafetensors, type STTensor } from "./safetensors.js";
+
+export const CHECKPOINT_FORMAT = "clipts-checkpoint-1";
+const EXP_AVG = "optimizer.exp_avg.";
+const EXP_AVG_SQ = "optimizer.exp_avg_sq.";
+const NAME_RE = /^step-(\d+)\.safetensors$/;
+
+export interface CheckpointState {
+  /** Optimizer steps completed. */
+  step: number;
+  /** Anything JSON-serializable the run needs to continue exactly (RNG, loader, counters). */
+  state: Record<string, unknown>;
+}
+
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(8, "0")}.safetensors`;
+}
+
+function f32(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
+/** Save params (+ optimizer) and state; update `latest`; prune to the newest `keep` (0 = all). */
+export async function saveCheckpoint(
+  dir: string,
+  params: Map<string, tf.Variable>,
+  optimizer: AdamW | null,
+  ck: CheckpointState,
+  keep = 0,
+): Promise<string> {
+  const tensors: Parameters<typeof writeSafetensors>[1] = [];
+  for (const [name, p] of params) tensors.push({ name, shape: p.shape, dtype: "F32", data: () => f32(p) });
+  if (optimizer) {
+    for (const [name, m] of optimizer.expAvg) tensors.push({ name: EXP_AVG + name, shape: m.shape, dtype: "F32", data: () => f32(m) });
+    for (const [name, v] of optimizer.expAvgSq) tensors.push({ name: EXP_AVG_SQ + name, shape: v.shape, dtype: "F32", data: () => f32(v) });
+  }
+  const metadata: Record<string, string> = {
+    format: CHECKPOINT_FORMAT,
+    step: String(ck.step),
+    optimizer_step: String(optimizer?.step ?? 0),
+    state: JSON.stringify(ck.state),
+  };
+  const file = path.join(dir, checkpointName(ck.step));
+  await writeSafetensors(file, tensors, metadata);
+  await writeFileAtomic(path.join(dir, "latest"), checkpointName(ck.step) + "\n");
+  if (keep > 0) await prune(dir, keep);
+  return file;
+}
+
+async function prune(dir: string, keep: number): Promise<void> {
+  const latest = readFileSync(path.join(dir, "latest"), "utf8").trim();
+  const steps = (await fs.readdir(dir)).filter((f) => NAME_RE.test(f)).sort();
+  for (const f of steps.slice(0, Math.max(0, steps.length - keep))) {
+    if (f !== latest) await fs.rm(path.join(dir, f), { force: true });
+  }
+}
+
+/** Resolve `latest` (in `dir`), a checkpoint folder, or a file path to a checkpoint file. */
+export function resolveCheckpoint(ref: string, dir: string): string {
+  const folder = ref === "latest" ? dir : ref;
+  if (ref === "latest" || (existsSync(folder) && !folder.endsWith(".safetensors"))) {
+    const ptr = path.join(folder, "latest");
+    if (!existsSync(ptr)) throw new InputError(`--resume ${ref}: no checkpoint pointer ${ptr}`);
+    return path.join(folder, readFileSync(ptr, "utf8").trim());
+  }
+  if (!existsSync(ref)) throw new InputError(`--resume ${ref}: no such checkpoint file`);
+  return ref;
+}
+
+export interface LoadedCheckpoint extends CheckpointState {
+  file: string;
+  optimizerStep: number;
+  weights: Map<string, STTensor>;
+  expAvg: Map<string, STTensor>;
+  expAvgSq: Map<string, STTensor>;
+}
+
+export async function loadCheckpoint(file: string): Promise<LoadedCheckpoint> {
+  const { tensors, metadata } = await readSafetensors(file);
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    throw new InputError(`${file}: not a clipts checkpoint (format ${metadata.format ?? "missing"})`);
+  }
+  const weights = new Map<string, STTensor>();
+  const expAvg = new Map<string, STTensor>();
+  const expAvgSq = new Map<string, STTensor>();
+  for (const [name, t] of tensors) {
+    if (name.startsWith(EXP_AVG_SQ)) expAvgSq.set(name.slice(EXP_AVG_SQ.length), t);
+    else if (name.startsWith(EXP_AVG)) expAvg.set(name.slice(EXP_AVG.length), t);
+    else weights.set(name, t);
+  }
+  return {
+    file,
+    step: Number(metadata.step),
+    optimizerStep: Number(metadata.optimizer_step ?? 0),
+    state: JSON.parse(metadata.state ?? "{}") as Record<string, unknown>,
+    weights,
+    expAvg,
+    expAvgSq,
+  };
+}
+
+function assignAll(file: string, what: string, target: Map<string, tf.Variable>, source: Map<string, STTensor>): void {
+  for (const [name, v] of target) {
+    const t = source.get(name);
+    if (!t) throw new InputError(`${file}: ${what} ${name} missing`);
+    if (t.shape.join(",") !== v.shape.join(",")) {
+      throw new InputError(`${file}: ${what} ${name} has shape [${t.shape}], the model needs [${v.shape}]`);
+    }
+    tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, t.shape, "float32")));
+  }
+  for (const name of source.keys()) {
+    if (!target.has(name)) throw new InputError(`${file}: unexpected ${what} ${name} (different architecture?)`);
+  }
+}
+
+/** Load model weights (e.g. for evaluation); optimizer tensors are ignored. */
+export async function loadWeightsInto(params: Map<string, tf.Variable>, file: string): Promise<void> {
+  const { tensors } = await readSafetensors(file);
+  const weights = new Map([...tensors].filter(([n]) => !n.startsWith("optimizer.")));
+  assignAll(file, "weight", params, weights);
+}
+
+/** Restore params and optimizer moments from a loaded checkpoint. */
+export function restoreCheckpoint(ck: LoadedCheckpoint, params: Map<string, tf.Variable>, optimizer: AdamW | null): void {
+  assignAll(ck.file, "weight", params, ck.weights);
+  if (optimizer) {
+    assignAll(ck.file, "optimizer moment", optimizer.expAvg, ck.expAvg);
+    assignAll(ck.file, "optimizer moment", optimizer.expAvgSq, ck.expAvgSq);
+    optimizer.step = ck.optimizerStep;
+  }
+}

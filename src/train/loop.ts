@@ -1,0 +1,163 @@
+// The training loop: data -> gradients (with exact contrastive accumulation)
+// -> non-finite check -> clipping -> AdamW -> logit-scale clamp, with periodic
+// logging and atomic checkpoints. A NaN/Inf loss or gradient norm stops the run
+// before the update, so the last good checkpoint is never overwritten; SIGINT
+// (an AbortSignal) stops after the current step and saves.
+import * as tf from "@tensorflow/tfjs-core";
+import type { Batch } from "../data/types.js";
+import type { ClipModel } from "../model/types.js";
+import { progress } from "../util/progress.js";
+import type { AdamW } from "./adamw.js";
+import { saveCheckpoint } from "./checkpoint.js";
+import { clipByGlobalNorm, globalNorm } from "./grads.js";
+import type { ScalarLog } from "./metrics.js";
+import { lrAt, type ScheduleOptions } from "./schedule.js";
+import { computeGradients, splitBatch, type Objective } from "./step.js";
+
+/** Where batches come from; `state()` must let a new source continue exactly after the last batch returned. */
+export interface BatchSource {
+  next(): Promise<Batch | null>;
+  state(): unknown;
+  close?(): Promise<void>;
+}
+
+export interface LoopOptions {
+  model: ClipModel;
+  objective: Objective;
+  optimizer: AdamW;
+  source: BatchSource;
+  schedule: ScheduleOptions;
+  /** Steps already done (resume); the loop runs until schedule.steps. */
+  startStep: number;
+  accumFreq: number;
+  gradClipNorm: number | null;
+  /** Clamp applied to the logit scale after each update (open_clip: [0, ln 100]). */
+  clampLogitScale: (model: ClipModel) => void;
+  log: ScalarLog | null;
+  logEvery: number;
+  checkpointDir: string;
+  checkpointEvery: number;
+  keep: number;
+  /** Extra JSON state saved with each checkpoint (config, seed, ...). */
+  extraState?: Record<string, unknown>;
+  signal?: AbortSignal;
+  quiet?: boolean;
+  /** Called after every step (tests use it to observe the run). */
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface StepInfo {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  numTensors: number;
+  numBytes: number;
+}
+
+export interface LoopResult {
+  status: "done" | "interrupted" | "data-exhausted" | "diverged";
+  step: number;
+  lastCheckpoint: string | null;
+  message?: string;
+  peakBytes: number;
+  losses: number[];
+}
+
+export class DivergedError extends Error {}
+
+function logitScaleOf(model: ClipModel): number {
+  const p = model.params.get("logit_scale");
+  return p ? Math.exp(p.dataSync()[0]!) : NaN;
+}
+
+export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
+  const total = o.schedule.steps;
+  let step = o.startStep;
+  let lastCheckpoint: string | null = null;
+  let peakBytes = 0;
+  const losses: number[] = [];
+  const bar = progress("train", total, { unit: "step", start: step, fields: ["loss", "img_s"], quiet: o.quiet });
+  const save = async () => {
+    lastCheckpoint = await saveCheckpoint(
+      o.checkpointDir,
+      o.model.params,
+      o.optimizer,
+      { step, state: { ...o.extraState, loader: o.source.state() } },
+      o.keep,
+    );
+  };
+  let status: LoopResult["status"] = "done";
+  let message: string | undefined;
+  let windowStart = performance.now();
+  let windowSamples = 0;
+  let windowWait = 0;
+  try {
+    while (step < total) {
+      if (o.signal?.aborted) {
+        status = "interrupted";
+        break;
+      }
+      const t0 = performance.now();
+      const batch = await o.source.next();
+      const wait = (performance.now() - t0) / 1000;
+      if (!batch) {
+        status = "data-exhausted";
+        message = `the data ran out after ${step} steps (set data.resampled: true or fewer train.steps)`;
+        break;
+      }
+      const lr = lrAt(step, o.schedule);
+      const micro = splitBatch(batch.images, batch.tokens, o.accumFreq);
+      const { loss, grads } = computeGradients(o.model, micro, o.objective);
+      if (o.accumFreq > 1) for (const m of micro) tf.dispose([m.images, m.tokens]);
+      tf.dispose([batch.images, batch.tokens]);
+      try {
+        const norm = o.gradClipNorm ? clipByGlobalNorm(grads, o.gradClipNorm) : globalNorm(grads);
+        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+          throw new DivergedError(
+            `step ${step + 1}: ${!Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${norm}`}; stopped before the update` +
+              (lastCheckpoint ? `, last good checkpoint ${lastCheckpoint}` : ""),
+          );
+        }
+        o.optimizer.apply(grads, lr);
+        o.clampLogitScale(o.model);
+        step += 1;
+        losses.push(loss);
+        const mem = tf.memory();
+        peakBytes = Math.max(peakBytes, mem.numBytes);
+        o.onStep?.({ step, loss, lr, gradNorm: norm, numTensors: mem.numTensors, numBytes: mem.numBytes });
+        windowSamples += batch.keys.length;
+        windowWait += wait;
+        if (o.log && (step % o.logEvery === 0 || step === total)) {
+          const secs = (performance.now() - windowStart) / 1000;
+          o.log.write(step, {
+            loss,
+            lr,
+            logit_scale: logitScaleOf(o.model),
+            grad_norm: norm,
+            samples_per_s: windowSamples / secs,
+            data_wait_s: windowWait,
+            mem_bytes: mem.numBytes,
+            mem_tensors: mem.numTensors,
+          });
+          windowStart = performance.now();
+          windowSamples = 0;
+          windowWait = 0;
+        }
+        bar.update(step, { loss: loss.toFixed(4), img_s: (batch.keys.length / ((performance.now() - t0) / 1000)).toFixed(1) });
+      } finally {
+        for (const g of grads.values()) g.dispose();
+      }
+      if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0 && step < total) await save();
+    }
+    // Final save (end of run, SIGINT, or data exhausted) if anything changed.
+    if (step > o.startStep) await save();
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    status = "diverged";
+    message = err.message;
+  } finally {
+    bar.stop();
+  }
+  return { status, step, lastCheckpoint, message, peakBytes, losses };
+}

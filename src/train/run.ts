@@ -1,0 +1,230 @@
+// `clipts train`: wire a validated config to a backend, the model, the
+// streaming loader and the loop; resume from a checkpoint; or (dry run)
+// describe the run without doing it.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { stringify as toYaml } from "yaml";
+import { setBackend, type BackendName } from "../backend/index.js";
+import { Loader, type LoaderState } from "../data/loader.js";
+import type { Selection } from "../data/sampler.js";
+import { clampLogitScale } from "../loss/index.js";
+import {
+  countParams,
+  createModel,
+  disposeModel,
+  forwardFlopsPerSample,
+  getModelConfig,
+  memoryEstimate,
+  validateModelConfig,
+  type ModelConfig,
+} from "../model/index.js";
+import { loadTokenizer } from "../text/index.js";
+import { InputError } from "../util/errors.js";
+import { AdamW } from "./adamw.js";
+import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
+import { totalSteps, type TrainConfig } from "./config.js";
+import { trainLoop, type BatchSource, type LoopResult, type StepInfo } from "./loop.js";
+import { ScalarLog } from "./metrics.js";
+import { modelObjective } from "./objective.js";
+
+/** The named architecture with the config's inline overrides applied, validated. */
+export function resolveModelConfig(cfg: TrainConfig): ModelConfig {
+  const m = cfg.model;
+  const mc = getModelConfig(m.name);
+  if (m.embed_dim !== undefined) mc.embedDim = m.embed_dim;
+  if (m.act) mc.act = m.act;
+  if (m.loss) mc.loss = m.loss;
+  if (m.init_logit_scale !== undefined) mc.initLogitScale = m.init_logit_scale;
+  if (m.init_logit_bias !== undefined) mc.initLogitBias = m.init_logit_bias;
+  const v = m.vision ?? {};
+  const vmap = { image_size: "imageSize", patch_size: "patchSize", width: "width", layers: "layers", heads: "heads", mlp_ratio: "mlpRatio", pool: "pool" } as const;
+  for (const [k, key] of Object.entries(vmap)) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x !== undefined) (mc.vision as unknown as Record<string, unknown>)[key] = x;
+  }
+  const t = m.text ?? {};
+  const tmap = { vocab_size: "vocabSize", context_length: "contextLength", width: "width", layers: "layers", heads: "heads", mlp_ratio: "mlpRatio", causal: "causal", pool: "pool", pad_id: "padId" } as const;
+  for (const [k, key] of Object.entries(tmap)) {
+    const x = (t as Record<string, unknown>)[k];
+    if (x !== undefined) (mc.text as unknown as Record<string, unknown>)[key] = x;
+  }
+  if (mc.loss === "siglip" && mc.initLogitBias === undefined) mc.initLogitBias = -10;
+  validateModelConfig(mc);
+  if (cfg.data.image_size !== undefined && cfg.data.image_size !== mc.vision.imageSize) {
+    throw new InputError(`config: data.image_size (${cfg.data.image_size}) differs from the model's image size (${mc.vision.imageSize})`);
+  }
+  return mc;
+}
+
+export interface DryRunReport {
+  config: TrainConfig;
+  model: ModelConfig;
+  params: number;
+  steps: number;
+  samples: number;
+  trainFlopsPerSample: number;
+  totalFlops: number;
+  memory: { paramBytes: number; activationBytes: number; lossBytes: number; totalBytes: number; microBatch: number };
+}
+
+/** Everything --dry-run prints, computed without building the model. */
+export function describeRun(cfg: TrainConfig): DryRunReport {
+  const mc = resolveModelConfig(cfg);
+  const steps = totalSteps(cfg);
+  const k = cfg.train.accum_freq;
+  const micro = cfg.data.batch_size / k;
+  // forward + backward (2x forward), plus the feature-caching forward when accumulating.
+  const trainFlopsPerSample = forwardFlopsPerSample(mc) * (k > 1 ? 4 : 3);
+  const mem = memoryEstimate(mc, micro);
+  const B = cfg.data.batch_size;
+  // B x B logits with softmax/sigmoid intermediates and gradients (~4 copies), plus cached features.
+  const lossBytes = 4 * 4 * B * B + (k > 1 ? 2 * 4 * B * mc.embedDim : 0);
+  return {
+    config: cfg,
+    model: mc,
+    params: countParams(mc),
+    steps,
+    samples: steps * B,
+    trainFlopsPerSample,
+    totalFlops: trainFlopsPerSample * steps * B,
+    memory: { paramBytes: mem.paramBytes, activationBytes: mem.activationBytes, lossBytes, totalBytes: mem.totalBytes + lossBytes, microBatch: micro },
+  };
+}
+
+function fmtBytes(n: number): string {
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i ? 2 : 0)} ${u[i]}`;
+}
+
+export function formatDryRun(r: DryRunReport): string {
+  return [
+    "# resolved config",
+    toYaml(r.config).trimEnd(),
+    "# resolved model",
+    toYaml({ model: r.model }).trimEnd(),
+    "# estimate",
+    `parameters:            ${r.params.toLocaleString("en-US")}`,
+    `steps:                 ${r.steps.toLocaleString("en-US")} (${r.samples.toLocaleString("en-US")} samples, batch ${r.config.data.batch_size}, ${r.config.train.accum_freq} micro-batch(es) of ${r.memory.microBatch})`,
+    `train FLOPs / sample:  ${r.trainFlopsPerSample.toExponential(3)}`,
+    `train FLOPs total:     ${r.totalFlops.toExponential(3)}`,
+    `memory (fp32):         weights+grads+AdamW ${fmtBytes(r.memory.paramBytes)}, activations ${fmtBytes(r.memory.activationBytes)} per micro-batch, loss ${fmtBytes(r.memory.lossBytes)}; total ~${fmtBytes(r.memory.totalBytes)}`,
+  ].join("\n");
+}
+
+function readSelection(file: string): Selection {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new InputError(`data.selection ${file}: ${(err as Error).message}`);
+  }
+  if (file.endsWith(".json")) {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (err) {
+      throw new InputError(`data.selection ${file}: not JSON: ${(err as Error).message}`);
+    }
+    if (Array.isArray(v) && v.every((k) => typeof k === "string")) return new Set(v as string[]);
+    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, number[]>;
+    throw new InputError(`data.selection ${file}: expected an array of keys or a {shard: row ids} object`);
+  }
+  return new Set(text.split("\n").map((l) => l.trim()).filter((l) => l !== ""));
+}
+
+export interface RunOptions {
+  /** "latest" (in checkpoint.dir), a checkpoint folder or a checkpoint file. */
+  resume?: string;
+  signal?: AbortSignal;
+  quiet?: boolean;
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface RunResult extends LoopResult {
+  backend: BackendName;
+  jsonl: string;
+  eventFile: string | null;
+}
+
+export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
+  const mc = resolveModelConfig(cfg);
+  const selection = cfg.data.selection ? readSelection(cfg.data.selection) : undefined;
+  const ck = opts.resume ? await loadCheckpoint(resolveCheckpoint(opts.resume, cfg.checkpoint.dir)) : null;
+  if (ck && JSON.stringify(ck.state.model) !== JSON.stringify(mc)) {
+    throw new InputError(`--resume ${ck.file}: the checkpoint's model differs from the config's model`);
+  }
+  const backend = await setBackend(cfg.train.backend);
+  const ctx = mc.text.contextLength;
+  const tokenizer = await loadTokenizer(
+    cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: cfg.data.tokenizer, contextLength: ctx },
+  );
+  const model = createModel(mc, { seed: cfg.train.seed });
+  const t = cfg.train;
+  const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay });
+  if (ck) restoreCheckpoint(ck, model.params, optimizer);
+
+  const loader = new Loader({
+    dir: cfg.data.train,
+    batchSize: cfg.data.batch_size,
+    tokenize: (texts) => tokenizer.tokenize(texts, ctx),
+    contextLength: ctx,
+    imageSize: mc.vision.imageSize,
+    seed: cfg.data.seed,
+    epochs: Infinity,
+    workers: cfg.data.workers,
+    resampled: cfg.data.resampled,
+    selection,
+    mean: cfg.data.mean,
+    std: cfg.data.std,
+    resumeFrom: ck ? (ck.state.loader as LoaderState) : undefined,
+  });
+  const it = loader[Symbol.asyncIterator]();
+  const source: BatchSource = {
+    next: async () => (await it.next()).value ?? null,
+    state: () => loader.state(),
+    close: async () => void (await it.return?.(undefined)),
+  };
+  const jsonl = cfg.log.jsonl ?? path.join(cfg.checkpoint.dir, "log.jsonl");
+  const log = new ScalarLog(jsonl, cfg.log.tensorboard);
+  try {
+    const result = await trainLoop({
+      model,
+      objective: modelObjective,
+      optimizer,
+      source,
+      schedule: {
+        kind: t.schedule,
+        baseLr: t.lr,
+        warmup: t.warmup,
+        steps: totalSteps(cfg),
+        cooldownSteps: t.cooldown_steps,
+        cooldownPower: t.cooldown_power,
+        cooldownEndLr: t.cooldown_end_lr,
+      },
+      startStep: ck?.step ?? 0,
+      accumFreq: t.accum_freq,
+      gradClipNorm: t.grad_clip_norm,
+      clampLogitScale,
+      log,
+      logEvery: cfg.log.every,
+      checkpointDir: cfg.checkpoint.dir,
+      checkpointEvery: cfg.checkpoint.every,
+      keep: cfg.checkpoint.keep,
+      extraState: { model: mc, config: cfg },
+      signal: opts.signal,
+      quiet: opts.quiet,
+      onStep: opts.onStep,
+    });
+    return { ...result, backend, jsonl, eventFile: log.eventFile };
+  } finally {
+    await source.close?.();
+    log.close();
+    optimizer.dispose();
+    disposeModel(model);
+  }
+}

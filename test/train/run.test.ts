@@ -1,0 +1,85 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { loadConfig } from "../../src/train/config.js";
+import { describeRun, runTraining } from "../../src/train/run.js";
+import type { StepInfo } from "../../src/train/loop.js";
+import { readEventFile } from "./event-reader.js";
+import { colorShards, writeConfig } from "./fixtures.js";
+
+let shards: string;
+beforeAll(async () => {
+  shards = await colorShards(16, 8);
+});
+
+describe("training run (micro CLIP on 16 colour images, real loader + tokenizer)", () => {
+  it("learns, logs to JSONL and TensorBoard, does not leak tensors, checkpoints", async () => {
+    const [file, dir] = writeConfig(shards, { train: { steps: 40, lr: 5e-3 } });
+    const cfg = loadConfig(file);
+    const steps: StepInfo[] = [];
+    const r = await runTraining(cfg, { quiet: true, onStep: (s) => steps.push(s) });
+    expect(r.status).toBe("done");
+    expect(r.step).toBe(40);
+    expect(r.backend).toBe("cpu");
+
+    // Learning: from about ln(16) to far below it.
+    const lnB = Math.log(16);
+    const last = r.losses.slice(-3).reduce((a, b) => a + b, 0) / 3;
+    expect(r.losses[0]).toBeGreaterThan(lnB - 0.5);
+    expect(last).toBeLessThan(0.4 * lnB);
+
+    // No leaks: live tensors are flat from the second step on.
+    const counts = new Set(steps.slice(1).map((s) => s.numTensors));
+    expect(counts.size).toBe(1);
+    expect(r.peakBytes).toBeGreaterThan(0);
+
+    // JSONL and the TensorBoard file carry the same scalars.
+    const lines = readFileSync(r.jsonl, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(lines.map((l) => l.loss)).toEqual(r.losses);
+    for (const key of ["lr", "logit_scale", "samples_per_s", "data_wait_s", "grad_norm", "mem_bytes", "mem_tensors"]) {
+      expect(Number.isFinite(lines[5][key])).toBe(true);
+    }
+    const ev = readEventFile(r.eventFile!);
+    expect(ev.fileVersion).toBe("brain.Event:2");
+    const tbLoss = ev.scalars.filter(([, , tag]) => tag === "train/loss").map(([, step, , v]) => [step, v]);
+    expect(tbLoss).toEqual(lines.map((l) => [l.step, Math.fround(l.loss)]));
+    const tbLr = ev.scalars.filter(([, , tag]) => tag === "train/lr").map(([, , , v]) => v);
+    expect(tbLr).toEqual(lines.map((l) => Math.fround(l.lr)));
+
+    // Checkpoints: every 10 steps, keep 2, latest = the final step, with state.
+    const ckdir = path.join(dir, "ckpt");
+    expect(readdirSync(ckdir).filter((f) => f.endsWith(".safetensors")).sort()).toEqual([
+      "step-00000030.safetensors",
+      "step-00000040.safetensors",
+    ]);
+    expect(readFileSync(path.join(ckdir, "latest"), "utf8").trim()).toBe("step-00000040.safetensors");
+    const ck = await loadCheckpoint(path.join(ckdir, "step-00000040.safetensors"));
+    expect(ck.step).toBe(40);
+    expect(ck.optimizerStep).toBe(40);
+    expect((ck.state.loader as { format: string }).format).toBe("clipts-loader-state");
+    // The dry-run parameter count equals the checkpoint's tensor sizes.
+    let n = 0;
+    for (const t of ck.weights.values()) n += t.data.length;
+    expect(describeRun(cfg).params).toBe(n);
+    expect([...ck.expAvg.keys()].sort()).toEqual([...ck.weights.keys()].sort());
+    expect(tf.memory().numTensors).toBeLessThan(10); // model and optimizer disposed
+  });
+
+  it("stops on a non-finite loss, naming the step, and keeps the last good checkpoint", async () => {
+    // lr 1e38: step 1 is finite but sends the weights near float32's limit; step 2 overflows.
+    const [file, dir] = writeConfig(shards, { train: { steps: 6, lr: 1e38, warmup: 0, schedule: "const" }, checkpoint: { every: 1, keep: 0 } });
+    const r = await runTraining(loadConfig(file), { quiet: true });
+    expect(r.status).toBe("diverged");
+    expect(r.message).toMatch(/^step 2: (loss is NaN|loss is Infinity|gradient norm is (NaN|Infinity))/);
+    const ckdir = path.join(dir, "ckpt");
+    expect(readFileSync(path.join(ckdir, "latest"), "utf8").trim()).toBe("step-00000001.safetensors");
+    expect(existsSync(path.join(ckdir, "step-00000002.safetensors"))).toBe(false);
+    const ck = await loadCheckpoint(path.join(ckdir, "step-00000001.safetensors"));
+    for (const [name, t] of ck.weights) {
+      if (!t.data.every((x) => Number.isFinite(x))) throw new Error(`${name} not finite in the kept checkpoint`);
+    }
+  });
+});
