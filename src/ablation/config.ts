@@ -103,6 +103,8 @@ export const ablationConfigSchema = z.strictObject({
   variants: z.array(variantSchema).min(1),
   /** Every variant trains once per seed (model init and data order). */
   seeds: z.array(z.number().int().nonnegative()).min(1),
+  /** Keep each run's final checkpoint (weights + AdamW moments); by default it is deleted once evaluated. */
+  keep_checkpoints: z.boolean().default(false),
   run: runSchema,
   eval: evalSchema,
 });

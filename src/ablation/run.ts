@@ -215,6 +215,8 @@ export async function runAblation(config: string | AblationConfig | Record<strin
         say(`${id}: training ${totalSteps(tc)} steps of ${tc.data.batch_size} on ${c.poolSize} rows`);
         record = await trainAndEval(cfg, tc, suite, v, seed, c.poolSize, fingerprint, quiet);
         await writeJsonAtomic(resultFile, record);
+        // The result is written; the checkpoint (3x the weights with AdamW moments) is only kept on request.
+        if (!cfg.keep_checkpoints) rmSync(path.join(runDir, "ckpt"), { recursive: true, force: true });
         ran.push(id);
         say(`${id}: average ${(100 * record.average).toFixed(2)}% (train ${record.trainSeconds.toFixed(1)} s, eval ${record.evalSeconds.toFixed(1)} s)`);
         opts.onRun?.({ variant: v.name, seed, action: "ran", record });
