@@ -4,11 +4,12 @@
 // micro CLIP (real loader, tokenizer, trainer) and evaluated with the eval
 // stage's suite. configs/ablations/smoke.yaml is the config, with its paths
 // moved to a temporary folder.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import sharp from "sharp";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateAblationConfig } from "../../src/ablation/config.js";
 import { runAblation, type AblationResult } from "../../src/ablation/run.js";
@@ -180,6 +181,22 @@ describe("runAblation on a tiny demo pool (smoke.yaml)", () => {
     // Checkpoints are deleted once a run is evaluated (keep_checkpoints: false).
     expect(existsSync(path.join(first.outDir, "runs", "raw", "seed-0", "ckpt"))).toBe(false);
   }, 120_000);
+
+  it("the CLI runs the same library call (everything done: all skipped) and exits 2 naming a bad key", () => {
+    const cfgFile = path.join(tmp, "smoke.yaml");
+    writeFileSync(cfgFile, stringifyYaml(smokeConfig(tmp)));
+    const cli = ["--import", "tsx", path.join(root, "src/cli/main.ts"), "ablate"];
+    const ok = spawnSync(process.execPath, [...cli, "--config", cfgFile, "--quiet"], { cwd: root, encoding: "utf8" });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("| balanced-t2 |");
+    expect(ok.stdout).toContain("0 run(s) trained, 6 skipped");
+    const bad = smokeConfig(tmp);
+    (bad.run as { train: Record<string, unknown> }).train.steps = -1;
+    writeFileSync(cfgFile, stringifyYaml(bad));
+    const r = spawnSync(process.execPath, [...cli, "--config", cfgFile, "--quiet"], { cwd: root, encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("run.train.steps");
+  }, 60_000);
 });
 
 describe("ablation config errors", () => {
