@@ -96,6 +96,8 @@ const evalSchema = z
 
 export const ablationConfigSchema = z.strictObject({
   name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, "use letters, digits, '.', '_' or '-'"),
+  /** Free text shown at the top of the table and the HTML report (what the pool is, how it was made). */
+  description: z.string().optional(),
   /** Output folder (default runs/ablations/<name>); relative paths resolve against the working directory. */
   output: z.string().min(1).optional(),
   pool: poolSchema,

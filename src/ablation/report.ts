@@ -132,6 +132,8 @@ export interface HtmlReportInput {
   charts: { metric: string; svg: string }[];
   lossSvg: string | null;
   datacards: { variant: string; card: unknown; svg: string }[];
+  /** Plain-text set-up shown under the title (the config's description). */
+  intro?: string;
   /** Free text sections (setup, pool description), already plain text. */
   notes: { title: string; text: string }[];
 }
@@ -162,6 +164,7 @@ export function htmlReport(o: HtmlReportInput): string {
 </head><body>
 <h1>Data ablation: ${esc(o.name)}</h1>
 <p>Every variant trains the same model with the same hyperparameters, samples seen and seeds, and runs the same eval suite; only the training data (a selection over one pool) changes. Values are mean ± sample standard deviation over seeds, in percent.</p>
+${o.intro ? `<pre>${esc(o.intro)}</pre>` : ""}
 <h2>Results</h2>
 ${table}
 <h2>Metrics</h2>

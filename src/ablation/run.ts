@@ -238,7 +238,7 @@ export async function runAblation(config: string | AblationConfig | Record<strin
     charts: charts.map((c) => path.join(outDir, "charts", `${c.metric.replace(/[^A-Za-z0-9._-]+/g, "_")}.svg`)),
     loss: lossSvg ? path.join(outDir, "charts", "training-loss.svg") : null,
   };
-  await writeFileAtomic(files.markdown, `# Ablation ${cfg.name}\n\nMean ± sample std over seeds ${cfg.seeds.join(", ")}, in percent.\n\n` + tableMarkdown(rows, metrics));
+  await writeFileAtomic(files.markdown, `# Ablation ${cfg.name}\n\n${cfg.description ? `${cfg.description.trim()}\n\n` : ""}Mean ± sample std over seeds ${cfg.seeds.join(", ")}, in percent.\n\n` + tableMarkdown(rows, metrics));
   await writeFileAtomic(files.csv, tableCsv(rows, metrics));
   for (const [i, c] of charts.entries()) await writeFileAtomic(files.charts[i]!, c.svg);
   if (lossSvg) await writeFileAtomic(files.loss!, lossSvg);
@@ -253,7 +253,7 @@ export async function runAblation(config: string | AblationConfig | Record<strin
     { title: "Shared model and hyperparameters (run block)", text: toYaml({ seeds: cfg.seeds, run: cfg.run }) },
     { title: "Eval suite", text: toYaml(suite.tasks) },
   ];
-  await writeFileAtomic(files.html, htmlReport({ name: cfg.name, rows, metrics, charts, lossSvg, datacards, notes }));
+  await writeFileAtomic(files.html, htmlReport({ name: cfg.name, intro: cfg.description?.trim(), rows, metrics, charts, lossSvg, datacards, notes }));
   say(`table ${files.markdown}, report ${files.html} (${ran.length} run(s) trained, ${skipped.length} skipped)`);
   return { outDir, rows, metrics, records, ran, skipped, files };
 }
