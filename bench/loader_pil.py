@@ -1,7 +1,7 @@
 # Reference side of bench/loader.mjs: open_clip's train image transform
 # (convert RGB, RandomResizedCrop(224, scale 0.9-1, bicubic), ToTensor,
-# Normalize) with PIL + torchvision on the same JPEG bytes, in 1 or more
-# processes. Prints one JSON line: images, wall seconds, CPU seconds.
+# Normalize, then collate 64 per batch) with PIL + torchvision on the same
+# JPEG bytes, in 1 or more processes. Prints one JSON line: images, wall seconds, CPU seconds.
 import io, json, os, sys, time
 from multiprocessing import Pool
 
@@ -27,9 +27,16 @@ def work(args):
     tf = make_tf(size)
     blobs = [open(p, "rb").read() for p in paths]  # bytes in memory, as the loader has them
     c0 = time.process_time()
+    batch = []
     for b in blobs:
         x = tf(Image.open(io.BytesIO(b)).convert("RGB"))
         assert x.shape == (3, size, size)
+        batch.append(x)
+        # Collate every 64 images into a fresh batch tensor, as a DataLoader
+        # does (and as the clipts side builds fresh 64-image batch buffers).
+        if len(batch) == 64:
+            torch.stack(batch)
+            batch = []
     return len(blobs), time.process_time() - c0
 
 

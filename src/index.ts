@@ -3,3 +3,6 @@
 export * from "./util/index.js";
 export * from "./text/index.js";
 export * from "./data/index.js";
+export * from "./model/index.js";
+export * from "./loss/index.js";
+export * from "./backend/index.js";

@@ -7,7 +7,7 @@ export {
 } from "./metadata.js";
 export { readCounts, writeCounts, mergeCountFiles } from "./counts.js";
 export { datacard, cumulativePlot, emptyTextStats, type TextStats, type DatacardInput } from "./datacard.js";
-export { readLineBatches, shardRange, type Shard, type LineBatch } from "./lines.js";
+export { readLineBatches, shardRange, type ShardSpec, type LineBatch } from "./lines.js";
 export { matchBatch, emptyStats, type MatchStats } from "./match-batch.js";
 export {
   matchFile, parseShard, shardFromEnv, shardPath, sidecarPaths, workerAvailable,

@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import { isUtf8 } from "node:buffer";
 import { InputError } from "../util/errors.js";
 
-export interface Shard {
+export interface ShardSpec {
   index: number;
   count: number;
 }
@@ -22,7 +22,7 @@ export interface LineBatch {
   bytesDone: number;
 }
 
-export function shardRange(size: number, shard?: Shard): [number, number] {
+export function shardRange(size: number, shard?: ShardSpec): [number, number] {
   if (!shard) return [0, size];
   return [Math.floor((size * shard.index) / shard.count), Math.floor((size * (shard.index + 1)) / shard.count)];
 }
@@ -41,7 +41,7 @@ export async function fileSize(file: string): Promise<number> {
 /** Yield the lines of a file (or of one shard of it) in batches of at most `batchLines`. */
 export async function* readLineBatches(
   file: string,
-  opts: { shard?: Shard; batchLines?: number; chunkBytes?: number } = {},
+  opts: { shard?: ShardSpec; batchLines?: number; chunkBytes?: number } = {},
 ): AsyncGenerator<LineBatch> {
   const batchLines = opts.batchLines ?? 2048;
   const chunkSize = opts.chunkBytes ?? CHUNK;

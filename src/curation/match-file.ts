@@ -18,7 +18,7 @@ import { InputError } from "../util/errors.js";
 import { progress } from "../util/progress.js";
 import { buildMatcher } from "./matcher.js";
 import { loadMetadata } from "./metadata.js";
-import { fileSize, readLineBatches, type LineBatch, type Shard } from "./lines.js";
+import { fileSize, readLineBatches, type LineBatch, type ShardSpec } from "./lines.js";
 import { addStats, emptyStats, matchBatch, type MatchStats } from "./match-batch.js";
 import { writeCounts } from "./counts.js";
 import type { WorkerRequest } from "./match-worker.js";
@@ -28,7 +28,7 @@ export interface MatchOptions {
   input: string;
   output: string;
   workers?: number;
-  shard?: Shard;
+  shard?: ShardSpec;
   batchLines?: number;
   quiet?: boolean;
 }
@@ -39,7 +39,7 @@ export interface MatchFileStats extends MatchStats {
   counts: string;
   metadata: string;
   entries: number;
-  shard: Shard | null;
+  shard: ShardSpec | null;
   workers: number;
   workerNote?: string;
   buildSeconds: number;
@@ -55,13 +55,13 @@ export interface MatchResult {
 }
 
 /** Parse "i/n" (0-based i). */
-export function parseShard(spec: string): Shard {
+export function parseShard(spec: string): ShardSpec {
   const m = /^(\d+)\/(\d+)$/.exec(spec.trim());
   if (!m) throw new InputError(`--shard must look like i/n (0-based), got "${spec}"`);
   return checkShard({ index: Number(m[1]), count: Number(m[2]) }, "--shard");
 }
 
-export function checkShard(s: Shard, what: string): Shard {
+export function checkShard(s: ShardSpec, what: string): ShardSpec {
   if (!(s.count >= 1) || !Number.isInteger(s.count) || !Number.isInteger(s.index) || s.index < 0 || s.index >= s.count) {
     throw new InputError(`${what}: shard index ${s.index} is not in 0..${s.count - 1}`);
   }
@@ -72,7 +72,7 @@ export function checkShard(s: Shard, what: string): Shard {
  * Shard index from a job array: SLURM_ARRAY_TASK_ID (minus SLURM_ARRAY_TASK_MIN
  * when set, so --array=1-10 works) or JOB_COMPLETION_INDEX (Kubernetes).
  */
-export function shardFromEnv(count: number, env: NodeJS.ProcessEnv = process.env): Shard {
+export function shardFromEnv(count: number, env: NodeJS.ProcessEnv = process.env): ShardSpec {
   const slurm = env.SLURM_ARRAY_TASK_ID, k8s = env.JOB_COMPLETION_INDEX;
   let index: number;
   if (slurm !== undefined) index = Number(slurm) - Number(env.SLURM_ARRAY_TASK_MIN ?? 0);
@@ -82,7 +82,7 @@ export function shardFromEnv(count: number, env: NodeJS.ProcessEnv = process.env
 }
 
 /** Output path for a shard: "{shard}" is replaced, else "-i-of-n" goes before the extension. */
-export function shardPath(file: string, shard?: Shard): string {
+export function shardPath(file: string, shard?: ShardSpec): string {
   if (!shard || shard.count === 1) return file.replace("{shard}", "0");
   const w = String(shard.count - 1).length;
   const id = String(shard.index).padStart(w, "0");

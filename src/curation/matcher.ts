@@ -51,7 +51,10 @@ export interface Matcher {
   readonly words: number;
   /** Bytes held by the automaton's typed arrays. */
   readonly bytes: number;
-  /** Ascending unique ids of the entries that match the text. */
+  /**
+   * Ascending unique ids of the entries that match the text (a fresh array).
+   * Uses per-matcher scratch buffers: build one matcher per worker thread.
+   */
   match(text: string): Uint32Array;
 }
 

@@ -5,3 +5,8 @@ export { checkImage, DEFAULT_MAX_PIXELS } from "./ingest-image.js";
 export { buildDemo } from "./demo.js";
 export type { DemoOptions, DemoRow, DemoSummary } from "./demo.js";
 export { buildDemoShards, type DemoShardsResult } from "./demo-shards.js";
+export { Loader, MAX_SKIPPED_KEYS } from "./loader.js";
+export type { LoaderOptions, LoaderBatch, LoaderState, LoaderStats, SkipReason, SkippedSample } from "./loader.js";
+export * from "./transforms.js";
+export { shardSequence, type SampleFilter, type Selection } from "./sampler.js";
+export { DecodePool } from "./decode-worker-pool.js";

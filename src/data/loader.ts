@@ -141,6 +141,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   /** Items consumed (all epochs), in stream order. */
   private consumed = 0;
   private started = false;
+  private pool: DecodePool | null = null;
 
   constructor(options: LoaderOptions) {
     const train = (options.mode ?? "train") === "train";
@@ -253,7 +254,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     } else {
       stream = SampleStream.start(this.o.dir, this.manifest, this.order);
     }
-    const pool = new DecodePool(this.spec, this.o.workers);
+    const pool = (this.pool = new DecodePool(this.spec, this.o.workers));
     const B = this.o.batchSize;
     const snapshotEvery = this.o.snapshotEvery ?? 512;
     const window: Pending[] = [];
@@ -286,7 +287,18 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       }
     } finally {
       await pool.close();
+      this.pool = null;
     }
+  }
+
+  /**
+   * Stop the decode workers. Breaking out of `for await` does this already;
+   * call it when an iterator is abandoned without finishing (live workers
+   * keep the process from exiting).
+   */
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = null;
   }
 
   /** Validate the row, then hand its image to the pool with its crop seed. */

@@ -117,6 +117,8 @@ export class SampleStream {
   private buffer: StreamItem[] = [];
   private rng: Rng;
   private rowSets = new Map<string, Set<number>>();
+  /** Whether the current epoch has produced a row (assumed after a restore). */
+  private epochHasRows = true;
 
   private constructor(
     private readonly dir: string,
@@ -135,7 +137,9 @@ export class SampleStream {
 
   static start(dir: string, manifest: Manifest, o: OrderOptions): SampleStream {
     validateOrder(manifest, o);
-    return new SampleStream(dir, manifest, o, SampleStream.initialState(o));
+    const s = new SampleStream(dir, manifest, o, SampleStream.initialState(o));
+    s.epochHasRows = false;
+    return s;
   }
 
   /** Rebuild a stream from a saved state, re-reading the buffered rows from their shards. */
@@ -176,6 +180,7 @@ export class SampleStream {
       if (this.st.epoch >= this.o.epochs) return null;
       const candidate = await this.nextCandidate();
       if (candidate) {
+        this.epochHasRows = true;
         if (bufferSize === 0) return this.emit(candidate);
         if (this.buffer.length < bufferSize) {
           this.buffer.push(candidate);
@@ -194,6 +199,11 @@ export class SampleStream {
         return this.emit(out);
       }
       // Epoch done: the buffer is drained, so every epoch holds each row once.
+      if (!this.epochHasRows && this.o.epochs === Infinity) {
+        // An endless stream with nothing to yield would spin forever.
+        throw new InputError(`epoch ${this.st.epoch} has no rows for rank ${this.o.rank} after selection, sampler and rank split`);
+      }
+      this.epochHasRows = false;
       const epoch = this.st.epoch + 1;
       this.st = { ...this.st, epoch, shardPos: 0, rowPos: 0, rowCounter: 0 };
       this.sequence = null;

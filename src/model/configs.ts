@@ -1,6 +1,14 @@
 // Named model configurations. The large ones carry open_clip's dimensions
 // (src/open_clip/model_configs/*.json); `tiny` and `micro` are small enough
 // for CPU training and unit tests.
+//
+// Parameter counts (countParams, checked in test/model/model.test.ts):
+//   ViT-B-32 151,277,313 · ViT-B-16 149,620,737 · ViT-L-14 427,616,513 (open_clip's)
+//   ViT-B-16-SigLIP 203,155,970 · ViT-B-16-SigLIP-256 203,202,050 ·
+//   ViT-L-16-SigLIP-256 652,150,786 — computed from open_clip's configs (timm
+//   trunk + CustomTextCLIP); open_clip's docs/model_profile.csv lists 203.16M,
+//   203.20M and 652.15M. Forward GFLOPs match the same table to 0.01.
+//   tiny 13,151,233 · micro 1,640,961 (most of both is the 49,408-row token embedding).
 import { InputError } from "../util/errors.js";
 import type { ModelConfig, TextConfig, VisionConfig } from "./types.js";
 
@@ -56,8 +64,8 @@ const list: ModelConfig[] = [
   // Small CPU configs. They use CLIP's BPE vocabulary so the real tokenizer fits.
   clip("tiny", 128, vit(64, 8, 192, 4, 3), clipText(192, 3, 4, 32)),
   clip("micro", 32, vit(16, 8, 32, 2, 2), clipText(32, 2, 2, 16)),
-  { ...siglip("tiny-siglip", 192, 64, 8, 4, 3, CLIP_VOCAB, 32) },
-  { ...siglip("micro-siglip", 32, 16, 8, 2, 2, CLIP_VOCAB, 16) },
+  siglip("tiny-siglip", 192, 64, 8, 4, 3, CLIP_VOCAB, 32),
+  siglip("micro-siglip", 32, 16, 8, 2, 2, CLIP_VOCAB, 16),
 ];
 
 /** All named configurations by name. */

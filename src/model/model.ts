@@ -15,7 +15,7 @@ export interface CreateModelOptions {
 }
 
 /** Image NHWC [B, S, S, 3] -> patch rows [B, g², 3·p·p] ordered (channel, ky, kx) like conv1.weight. */
-function patchify(images: tf.Tensor4D, patch: number): tf.Tensor3D {
+export function patchify(images: tf.Tensor4D, patch: number): tf.Tensor3D {
   const [b, h, w, c] = images.shape;
   const gh = h / patch;
   const gw = w / patch;

@@ -122,3 +122,20 @@ describe("counts", () => {
     }
   });
 });
+
+describe("32-bit hashUniform", () => {
+  it("extends a prefix exactly and separates parts", async () => {
+    const { hashPrefix, uniformFrom } = await import("../../src/util/hash.js");
+    expect(uniformFrom(hashPrefix(9, "key"), 17)).toBe(hashUniform(9, "key", 17));
+    expect(uniformFrom(hashPrefix(9), "key", 2 ** 40)).toBe(hashUniform(9, "key", 2 ** 40));
+    expect(hashUniform(9, "ab", "c")).not.toBe(hashUniform(9, "a", "bc"));
+    expect(hashUniform(9, 1, 2)).not.toBe(hashUniform(9, 2, 1));
+    expect(hashUniform(2 ** 33, "x")).not.toBe(hashUniform(2 ** 33 + 1, "x"));
+    expect(() => hashUniform(1, -1)).toThrow(RangeError);
+    // Pairs of nearby keys and entry ids are uncorrelated: P(u1 < .5 and u2 < .5) ~ 1/4.
+    let both = 0;
+    const n = 20000;
+    for (let i = 0; i < n; i++) if (hashUniform(3, `k${i}`, 5) < 0.5 && hashUniform(3, `k${i}`, 6) < 0.5) both++;
+    expect(Math.abs(both / n - 0.25)).toBeLessThan(5 * Math.sqrt((0.25 * 0.75) / n));
+  });
+});

@@ -11,6 +11,10 @@ import { loadTokenizer } from "../../src/text/index.js";
 import { goodShards, makeImage, writeShards, charTokenize, type Row } from "./loader-fixtures.js";
 
 const CTX = 12;
+const tfDispose = (b: { images: { dispose(): void }; tokens: { dispose(): void } }) => {
+  b.images.dispose();
+  b.tokens.dispose();
+};
 const SIZE = 8;
 
 interface Got {
@@ -83,6 +87,12 @@ describe("Loader", () => {
     expect(keys.slice(0, 5)).not.toEqual(["s0-0", "s0-1", "s0-2", "s0-3", "s0-4"]);
     expect(new Set(keys.slice(0, 21)).size).toBe(21);
     expect(keys.slice(21, 40)).not.toEqual(keys.slice(0, 19));
+    // An abandoned iterator's workers are stopped by close().
+    const abandoned = new Loader(base(dir, { ...o, workers: 2 }));
+    const first = (await abandoned[Symbol.asyncIterator]().next()).value!;
+    expect(first.keys).toEqual(one[0]!.keys);
+    tfDispose(first);
+    await abandoned.close();
     const other = await collect(new Loader(base(dir, { ...o, seed: 43, epochs: 1 })));
     expect(other.flatMap((g) => g.keys)).not.toEqual(keys.slice(0, 20));
   });
@@ -240,6 +250,8 @@ describe("Loader", () => {
     const l = new Loader(base(dir, { seed: 1, batchSize: 1 }));
     await collect(l, 1);
     await expect(collect(new Loader(base(dir, { seed: 2, batchSize: 1, resumeFrom: l.state() })))).rejects.toThrow(/different options/);
+    // An endless stream whose selection keeps nothing fails instead of spinning.
+    await expect(collect(new Loader(base(dir, { epochs: Infinity, selection: new Set(["absent"]) })))).rejects.toThrow(/no rows/);
     writeFileSync(path.join(dir, "manifest.json"), "{");
     await expect(collect(new Loader(base(dir)))).rejects.toThrow(/manifest/);
   });

@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { setBackend } from "../../src/backend/index.js";
 import { countParams, createModel, disposeModel, forwardFlopsPerSample, getModelConfig, memoryEstimate, modelConfigs, paramShapes, validateModelConfig, type ModelConfig } from "../../src/model/index.js";
 import { clipLoss, l2normalize, logitScaleFromParam, modelLoss } from "../../src/loss/index.js";
+import { closeness } from "./ref64.js";
 
 beforeAll(async () => {
   await setBackend("cpu");
@@ -141,6 +142,28 @@ describe("encoders", () => {
       expect(() => m.encodeImage(tf.zeros([1, 8, 8, 3]) as tf.Tensor4D)).toThrow(/NHWC/);
       disposeModel(m);
     }
+  });
+
+  it("patch embedding (patchify + linear with conv1.weight [w,3,p,p]) equals a stride-p convolution", async () => {
+    const { patchify } = await import("../../src/model/model.js");
+    const { linear } = await import("../../src/model/ops/index.js");
+    const imgs = tf.randomNormal([2, 16, 16, 3], 0, 1, "float32", 3) as tf.Tensor4D;
+    const w = tf.randomNormal([5, 3, 8, 8], 0, 1, "float32", 4);
+    const mine = linear(patchify(imgs, 8), tf.reshape(w, [5, 3 * 64]));
+    // tf.conv2d wants [kh, kw, in, out]
+    const conv = tf.conv2d(imgs, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, 8, "valid");
+    expect(closeness(mine.dataSync(), tf.reshape(conv, [2, 4, 5]).dataSync(), 1e-4, 1e-4)).toBeLessThan(1);
+  });
+
+  it("avg pooling (open_clip layout) averages the patch tokens", () => {
+    const base = small("micro");
+    const tok = createModel(base, { seed: 1 });
+    const avg = createModel({ ...base, vision: { ...base.vision, pool: "avg" } }, { seed: 1 });
+    const imgs = tf.randomNormal([2, 16, 16, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+    const a = avg.encodeImage(imgs).dataSync(), b = tok.encodeImage(imgs).dataSync();
+    expect(a.length).toBe(2 * base.embedDim);
+    expect(closeness(a, b, 1e-3, 1e-3)).toBeGreaterThan(1);
+    [tok, avg].forEach(disposeModel);
   });
 
   it("CLIP pools at the argmax (EOT) token and the causal mask hides later tokens", () => {

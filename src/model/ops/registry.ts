@@ -4,6 +4,17 @@
 // register a fused forward+backward for the same op name, which is then used
 // whenever that backend is active. The model calls ops only through here, so
 // there is one model definition for all backends.
+//
+// Contract for a fused implementation (registerFusedOp(backend, name, fn)):
+// same signature and semantics as the reference, differentiable through
+// tfjs (wrap the kernel pair in tf.customGrad or register kernel gradients):
+//   layerNorm(x [..., C], gamma [C], beta [C], eps) -> [..., C]
+//   attention(q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,D], causal, scale) -> [B,H,Tq,D]
+//     (causal: query i sees keys j <= i + Tk - Tq)
+//   gelu(x), quickGelu(x) -> same shape (exact erf GELU; x·σ(1.702x))
+//   softmaxCrossEntropy(logits [N,C], labels int32 [N]) -> per-row loss [N]
+//   embedding(table [V,W], ids int32 [...]) -> [..., W]
+//   linear(x [..., in], w [out, in], b? [out]) -> [..., out]
 import * as tf from "@tensorflow/tfjs-core";
 
 export type OpName = "layerNorm" | "attention" | "gelu" | "quickGelu" | "softmaxCrossEntropy" | "embedding" | "linear";
