@@ -6,3 +6,4 @@ export * from "./data/index.js";
 export * from "./model/index.js";
 export * from "./loss/index.js";
 export * from "./backend/index.js";
+export * from "./curation/index.js";

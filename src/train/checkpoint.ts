@@ -32,7 +32,7 @@ function f32(t: tf.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
 }
 
-/** Save params (+ optimizer) and state; update `latest`; prune to the newest `keep` (0 = all). */
+/** Save params (+ optimizer) and state; update `latest`; prune to the newest `keep` (0 = all) and drop stale temp files. */
 export async function saveCheckpoint(
   dir: string,
   params: Map<string, tf.Variable>,
@@ -55,13 +55,20 @@ export async function saveCheckpoint(
   const file = path.join(dir, checkpointName(ck.step));
   await writeSafetensors(file, tensors, metadata);
   await writeFileAtomic(path.join(dir, "latest"), checkpointName(ck.step) + "\n");
-  if (keep > 0) await prune(dir, keep);
+  await prune(dir, keep);
   return file;
 }
 
 async function prune(dir: string, keep: number): Promise<void> {
   const latest = readFileSync(path.join(dir, "latest"), "utf8").trim();
-  const steps = (await fs.readdir(dir)).filter((f) => NAME_RE.test(f)).sort();
+  const files = await fs.readdir(dir);
+  // Temp files of a process killed mid-save (atomic.ts names them .<target>.tmp-<pid>-<time>).
+  for (const f of files) {
+    const m = /^\.step-\d+\.safetensors\.tmp-(\d+)-/.exec(f);
+    if (m && Number(m[1]) !== process.pid) await fs.rm(path.join(dir, f), { force: true });
+  }
+  if (keep <= 0) return;
+  const steps = files.filter((f) => NAME_RE.test(f)).sort();
   for (const f of steps.slice(0, Math.max(0, steps.length - keep))) {
     if (f !== latest) await fs.rm(path.join(dir, f), { force: true });
   }

@@ -44,6 +44,16 @@ const modelSchema = z.strictObject({
   init_logit_bias: z.number().optional(),
 });
 
+const balanceSchema = z.strictObject({
+  /** Curation's matches JSONL ({key, entries} per line). */
+  matches: z.string().min(1),
+  /** Curation's global entry counts (JSON array). */
+  counts: z.string().min(1),
+  /** MetaCLIP threshold t (20000 for MetaCLIP 400M). */
+  threshold: z.number().positive(),
+  seed: z.number().int().default(0),
+});
+
 const dataSchema = z.strictObject({
   /** Shard directory (a manifest.json with Arrow shards). */
   train: z.string().min(1),
@@ -62,6 +72,8 @@ const dataSchema = z.strictObject({
   /** Sample with replacement (open_clip --dataset-resampled) instead of epoch passes. */
   resampled: z.boolean().default(false),
   seed: z.number().int().default(0),
+  /** MetaCLIP online balancing: a new balanced subset every epoch; null = train on all rows. */
+  balance: balanceSchema.nullable().default(null),
 });
 
 const trainSchema = z
@@ -86,7 +98,6 @@ const trainSchema = z
     precision: z.enum(["fp32"]).default("fp32"),
     seed: z.number().int().default(0),
     backend: z.enum(["auto", "cpu", "wasm", "torch", "tensorflow"]).default("auto"),
-    device: z.string().nullable().default(null),
   })
   .refine((t) => (t.samples === undefined) !== (t.steps === undefined), {
     message: "give exactly one of train.samples or train.steps",
@@ -109,7 +120,7 @@ const logSchema = z.strictObject({
 });
 
 const evalSchema = z.strictObject({
-  /** Run evaluation every N steps (0 = never); evaluation itself is the eval stage's. */
+  /** Call the run's evaluator every N steps (0 = never); the evaluator comes from the eval stage (RunOptions.evaluate). */
   every: nonNegInt.default(0),
 });
 

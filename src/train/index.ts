@@ -5,6 +5,7 @@ export { AdamW, excludedFromDecay, type AdamWOptions } from "./adamw.js";
 export { globalNorm, clipByGlobalNorm } from "./grads.js";
 export { computeGradients, splitBatch, LOSS_PARAMS, type Objective, type MicroBatch } from "./step.js";
 export { modelObjective } from "./objective.js";
+export { onlineBalanceFilter, type BalanceConfig } from "./balance.js";
 export { writeSafetensors, readSafetensors, encodeHeader, type STTensor, type SafetensorsFile } from "./safetensors.js";
 export {
   saveCheckpoint,

@@ -42,6 +42,9 @@ export interface LoopOptions {
   extraState?: Record<string, unknown>;
   signal?: AbortSignal;
   quiet?: boolean;
+  /** Called every `evalEvery` steps with the live model; returned scalars are logged as `eval/<name>`. */
+  evaluate?: (model: ClipModel, step: number) => Promise<Record<string, number>>;
+  evalEvery?: number;
   /** Called after every step (tests use it to observe the run). */
   onStep?: (info: StepInfo) => void;
 }
@@ -147,6 +150,10 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         bar.update(step, { loss: loss.toFixed(4), img_s: (batch.keys.length / ((performance.now() - t0) / 1000)).toFixed(1) });
       } finally {
         for (const g of grads.values()) g.dispose();
+      }
+      if (o.evaluate && o.evalEvery && step % o.evalEvery === 0) {
+        const scores = await o.evaluate(o.model, step);
+        o.log?.write(step, scores, "eval");
       }
       if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0 && step < total) await save();
     }

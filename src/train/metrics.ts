@@ -15,10 +15,12 @@ export class ScalarLog {
   get eventFile(): string | null {
     return this.tb?.file ?? null;
   }
-  write(step: number, scalars: Record<string, number>): void {
+  /** One JSONL line (`{step, time, split?, ...}`) and one event with `<split>/<name>` tags. */
+  write(step: number, scalars: Record<string, number>, split: "train" | "eval" = "train"): void {
     const wall = Date.now() / 1000;
-    appendFileSync(this.jsonlFile, JSON.stringify({ step, time: wall, ...scalars }) + "\n");
-    this.tb?.scalars(step, Object.fromEntries(Object.entries(scalars).map(([k, v]) => [`train/${k}`, v])), wall);
+    const head = split === "train" ? { step, time: wall } : { step, time: wall, split };
+    appendFileSync(this.jsonlFile, JSON.stringify({ ...head, ...scalars }) + "\n");
+    this.tb?.scalars(step, Object.fromEntries(Object.entries(scalars).map(([k, v]) => [`${split}/${k}`, v])), wall);
   }
   close(): void {
     this.tb?.close();

@@ -16,11 +16,13 @@ import {
   getModelConfig,
   memoryEstimate,
   validateModelConfig,
+  type ClipModel,
   type ModelConfig,
 } from "../model/index.js";
 import { loadTokenizer } from "../text/index.js";
 import { InputError } from "../util/errors.js";
 import { AdamW } from "./adamw.js";
+import { onlineBalanceFilter } from "./balance.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
 import { trainLoop, type BatchSource, type LoopResult, type StepInfo } from "./loop.js";
@@ -143,6 +145,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   quiet?: boolean;
   onStep?: (info: StepInfo) => void;
+  /** Evaluation hook run every `eval.every` steps (issue 6 supplies it). */
+  evaluate?: (model: ClipModel, step: number) => Promise<Record<string, number>>;
 }
 
 export interface RunResult extends LoopResult {
@@ -154,9 +158,14 @@ export interface RunResult extends LoopResult {
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
   const mc = resolveModelConfig(cfg);
   const selection = cfg.data.selection ? readSelection(cfg.data.selection) : undefined;
+  const balance = cfg.data.balance ? await onlineBalanceFilter(cfg.data.balance) : null;
+  if (balance?.badLines) console.error(`clipts train: data.balance.matches: skipped ${balance.badLines} unreadable lines`);
   const ck = opts.resume ? await loadCheckpoint(resolveCheckpoint(opts.resume, cfg.checkpoint.dir)) : null;
   if (ck && JSON.stringify(ck.state.model) !== JSON.stringify(mc)) {
     throw new InputError(`--resume ${ck.file}: the checkpoint's model differs from the config's model`);
+  }
+  if (cfg.eval.every > 0 && !opts.evaluate) {
+    console.error("clipts train: eval.every is set but no evaluator is wired into this run; skipping evaluation");
   }
   const backend = await setBackend(cfg.train.backend);
   const ctx = mc.text.contextLength;
@@ -179,6 +188,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     workers: cfg.data.workers,
     resampled: cfg.data.resampled,
     selection,
+    sampler: balance?.filter,
     mean: cfg.data.mean,
     std: cfg.data.std,
     resumeFrom: ck ? (ck.state.loader as LoaderState) : undefined,
@@ -219,6 +229,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       signal: opts.signal,
       quiet: opts.quiet,
       onStep: opts.onStep,
+      evaluate: opts.evaluate,
+      evalEvery: cfg.eval.every,
     });
     return { ...result, backend, jsonl, eventFile: log.eventFile };
   } finally {

@@ -41,6 +41,7 @@ describe.each(["micro", "micro-siglip"])("gradient accumulation (%s)", (name) =>
     const { images, tokens } = batch(8, model.config.vision.imageSize, model.config.text.contextLength, 11);
     const full = computeGradients(model, splitBatch(images, tokens, 1), modelObjective);
     for (const k of [2, 4]) {
+      const live = tf.memory().numTensors;
       const micro = splitBatch(images, tokens, k);
       const acc = computeGradients(model, micro, modelObjective);
       for (const m of micro) tf.dispose([m.images, m.tokens]);
@@ -53,6 +54,7 @@ describe.each(["micro", "micro-siglip"])("gradient accumulation (%s)", (name) =>
       // The logit scale's gradient is counted once, not k times (open_clip sums it per pass).
       expect(acc.grads.get("logit_scale")!.dataSync()[0]).toBeCloseTo(full.grads.get("logit_scale")!.dataSync()[0]!, 5);
       for (const g of acc.grads.values()) g.dispose();
+      expect(tf.memory().numTensors).toBe(live); // cached features and partial sums are freed
     }
     // Non-trivial gradients everywhere, so the comparison means something.
     for (const [n, g] of full.grads) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -24,7 +24,11 @@ describe("checkpoints", () => {
     const grads = new Map([...a.params].map(([n, p]) => [n, tf.randomNormal(p.shape, 0, 1, "float32", 5)]));
     optA.apply(grads, 1e-3);
     tf.dispose([...grads.values()]);
+    // A temp file left by a process killed mid-save is cleaned up by the next save.
+    const stale = path.join(dir, ".step-00000006.safetensors.tmp-999999-1");
+    writeFileSync(stale, "partial");
     const file = await saveCheckpoint(dir, a.params, optA, { step: 7, state: { loader: { at: 3 }, note: "x" } });
+    expect(existsSync(stale)).toBe(false);
     expect(path.basename(file)).toBe("step-00000007.safetensors");
     expect(resolveCheckpoint("latest", dir)).toBe(file);
     expect(resolveCheckpoint(dir, "/nonexistent")).toBe(file);

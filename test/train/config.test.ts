@@ -3,11 +3,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { applyOverrides, loadConfig, totalSteps, validateConfig } from "../../src/train/config.js";
+import { describeRun, formatDryRun } from "../../src/train/run.js";
 import { InputError } from "../../src/util/errors.js";
 
 const base = `
 model:
-  name: tiny
+  name: micro
 data:
   train: ./shards
   batch_size: 8
@@ -68,6 +69,9 @@ describe("train config", () => {
     expect(c.train.schedule).toBe("const");
     expect(c.data.resampled).toBe(true);
     expect(c.train.grad_clip_norm).toBe(1);
+    const b = loadConfig(write(base), ["data.balance={matches: m.jsonl, counts: c.json, threshold: 20000}"]);
+    expect(b.data.balance).toEqual({ matches: "m.jsonl", counts: "c.json", threshold: 20000, seed: 0 });
+    expect(errorOf(() => loadConfig(write(base), ["data.balance={matches: m.jsonl, counts: c.json, t: 1}"]))).toContain("data.balance.t: unknown key");
   });
 
   it("rejects bad overrides with the key path", () => {
@@ -101,5 +105,31 @@ describe("train config", () => {
     ]);
     expect(totalSteps(b16)).toBe(Math.ceil(12.8e9 / 32768));
     expect(b16.model.act).toBe("quick_gelu");
+  });
+
+  it("dry-run report: parameter counts match open_clip's published model sizes", () => {
+    const dir = path.resolve(__dirname, "../../configs");
+    const b16 = describeRun(loadConfig(path.join(dir, "vit-b16-metaclip400m.yaml")));
+    const b32 = describeRun(loadConfig(path.join(dir, "vit-b32-metaclip400m.yaml")));
+    expect(b16.params).toBe(149_620_737);
+    expect(b32.params).toBe(151_277_313);
+    expect(b16.model.act).toBe("quick_gelu");
+    expect(b16.steps).toBe(390_625);
+    // B/16 has 4x the image tokens of B/32; the text tower is shared, so ~2.8x per sample.
+    expect(b16.trainFlopsPerSample / b32.trainFlopsPerSample).toBeGreaterThan(2.5);
+    expect(b16.trainFlopsPerSample / b32.trainFlopsPerSample).toBeLessThan(3.2);
+    const text = formatDryRun(b16);
+    expect(text).toContain("parameters:            149,620,737");
+    expect(text).toMatch(/train FLOPs \/ sample: +\d\.\d{3}e\+11/);
+    expect(text).toMatch(/memory \(fp32\): +weights\+grads\+AdamW 2\.23 GiB/);
+  });
+
+  it("inline model overrides apply to the named architecture and are validated", () => {
+    const c = loadConfig(write(base), ["model.vision.image_size=32", "model.act=quick_gelu"]);
+    const r = describeRun(c);
+    expect(r.model.vision.imageSize).toBe(32);
+    expect(r.model.act).toBe("quick_gelu");
+    expect(() => describeRun(loadConfig(write(base), ["model.vision.patch_size=5"]))).toThrow(/patchSize/);
+    expect(() => describeRun(loadConfig(write(base), ["data.image_size=64"]))).toThrow(/data.image_size/);
   });
 });

@@ -49,7 +49,7 @@ export async function colorShards(n = 16, perShard = 8, size = 24): Promise<stri
 }
 
 /** Write a YAML config for the micro model on `shards`; returns [config file, run dir]. */
-export function writeConfig(shards: string, patch: { train?: object; data?: object; checkpoint?: object; log?: object; model?: object } = {}): [string, string] {
+export function writeConfig(shards: string, patch: { train?: object; data?: object; checkpoint?: object; log?: object; model?: object; eval?: object } = {}): [string, string] {
   const dir = mkdtempSync(path.join(tmpdir(), "clipts-train-"));
   const cfg = {
     model: { name: "micro", ...patch.model },
@@ -57,6 +57,7 @@ export function writeConfig(shards: string, patch: { train?: object; data?: obje
     train: { steps: 40, lr: 5e-3, warmup: 4, schedule: "cosine", weight_decay: 0, backend: "cpu", seed: 2, ...patch.train },
     checkpoint: { dir: path.join(dir, "ckpt"), every: 10, keep: 2, ...patch.checkpoint },
     log: { every: 1, tensorboard: path.join(dir, "tb"), ...patch.log },
+    ...(patch.eval ? { eval: patch.eval } : {}),
   };
   const file = path.join(dir, "config.yaml");
   writeFileSync(file, stringify(cfg));

@@ -16,10 +16,17 @@ beforeAll(async () => {
 
 describe("training run (micro CLIP on 16 colour images, real loader + tokenizer)", () => {
   it("learns, logs to JSONL and TensorBoard, does not leak tensors, checkpoints", async () => {
-    const [file, dir] = writeConfig(shards, { train: { steps: 40, lr: 5e-3 } });
+    const [file, dir] = writeConfig(shards, { train: { steps: 40, lr: 5e-3 }, eval: { every: 20 } });
     const cfg = loadConfig(file);
     const steps: StepInfo[] = [];
-    const r = await runTraining(cfg, { quiet: true, onStep: (s) => steps.push(s) });
+    const evaluated: number[] = [];
+    // The evaluation hook sees the live model every eval.every steps.
+    const evaluate = async (model: { params: Map<string, tf.Variable> }, step: number) => {
+      evaluated.push(step);
+      return { logit_scale_param: model.params.get("logit_scale")!.dataSync()[0]! };
+    };
+    const r = await runTraining(cfg, { quiet: true, onStep: (s) => steps.push(s), evaluate });
+    expect(evaluated).toEqual([20, 40]);
     expect(r.status).toBe("done");
     expect(r.step).toBe(40);
     expect(r.backend).toBe("cpu");
@@ -36,7 +43,9 @@ describe("training run (micro CLIP on 16 colour images, real loader + tokenizer)
     expect(r.peakBytes).toBeGreaterThan(0);
 
     // JSONL and the TensorBoard file carry the same scalars.
-    const lines = readFileSync(r.jsonl, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const all = readFileSync(r.jsonl, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = all.filter((l) => l.split === undefined);
+    expect(all.filter((l) => l.split === "eval").map((l) => l.step)).toEqual([20, 40]);
     expect(lines.map((l) => l.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(lines.map((l) => l.loss)).toEqual(r.losses);
     for (const key of ["lr", "logit_scale", "samples_per_s", "data_wait_s", "grad_norm", "mem_bytes", "mem_tensors"]) {
@@ -46,6 +55,7 @@ describe("training run (micro CLIP on 16 colour images, real loader + tokenizer)
     expect(ev.fileVersion).toBe("brain.Event:2");
     const tbLoss = ev.scalars.filter(([, , tag]) => tag === "train/loss").map(([, step, , v]) => [step, v]);
     expect(tbLoss).toEqual(lines.map((l) => [l.step, Math.fround(l.loss)]));
+    expect(ev.scalars.filter(([, , tag]) => tag === "eval/logit_scale_param").map(([, step]) => step)).toEqual([20, 40]);
     const tbLr = ev.scalars.filter(([, , tag]) => tag === "train/lr").map(([, , , v]) => v);
     expect(tbLr).toEqual(lines.map((l) => Math.fround(l.lr)));
 
