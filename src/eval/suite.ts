@@ -14,21 +14,26 @@ import { createEvalDecoder, type EvalImageOptions } from "./decode.js";
 import type { DecodeFn, EvalTokenizer } from "./embed.js";
 import type { FolderNaming } from "./image-folder.js";
 import { evaluateRetrieval, readCaptionJsonl, readCaptionShards, type RetrievalResult } from "./retrieval.js";
-import { zeroShotImageFolder, type ZeroShotResult } from "./zeroshot.js";
+import { zeroShotImageFolder, zeroShotShards, type ZeroShotResult } from "./zeroshot.js";
 
 const positiveInt = z.number().int().positive();
 
-const zeroshotTask = z.strictObject({
-  name: z.string().min(1),
-  type: z.literal("zeroshot"),
-  /** imagenet | cifar10 | cifar100 use the shipped names/templates; any other name needs `classnames` and `templates`. */
-  dataset: z.string().min(1),
-  dataDir: z.string().min(1),
-  classnames: z.string().min(1).optional(),
-  templates: z.string().min(1).optional(),
-  perClass: positiveInt.optional(),
-  batchSize: positiveInt.optional(),
-});
+const zeroshotTask = z
+  .strictObject({
+    name: z.string().min(1),
+    type: z.literal("zeroshot"),
+    /** imagenet | cifar10 | cifar100 use the shipped names/templates; any other name needs `classnames` and `templates`. */
+    dataset: z.string().min(1),
+    /** `<dataDir>/<class folder>/<image>`. */
+    dataDir: z.string().min(1).optional(),
+    /** Shards ingested from class folders (manifest `classes`, row `label`). */
+    shards: z.string().min(1).optional(),
+    classnames: z.string().min(1).optional(),
+    templates: z.string().min(1).optional(),
+    perClass: positiveInt.optional(),
+    batchSize: positiveInt.optional(),
+  })
+  .refine((t) => (t.dataDir === undefined) !== (t.shards === undefined), { message: "give exactly one of dataDir (class folders) or shards", path: ["dataDir"] });
 
 const retrievalTask = z
   .strictObject({
@@ -102,12 +107,13 @@ export function parseSuite(text: string, file: string, opts: { env?: NodeJS.Proc
     names.add(t.name);
     const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
     if (t.type === "zeroshot") {
-      const out = { ...t, dataDir: abs(t.dataDir)!, classnames: abs(t.classnames), templates: abs(t.templates) };
+      const out = { ...t, dataDir: abs(t.dataDir), shards: abs(t.shards), classnames: abs(t.classnames), templates: abs(t.templates) };
       if (!isBuiltinDataset(t.dataset) && (t.classnames === undefined || t.templates === undefined)) {
         throw new InputError(`${at("dataset")}: ${JSON.stringify(t.dataset)} is not built in (${BUILTIN_DATASETS.join(", ")}); give classnames and templates files`);
       }
       if (opts.checkPaths !== false) {
-        mustExist(out.dataDir, at("dataDir"), "dir");
+        if (out.dataDir) mustExist(out.dataDir, at("dataDir"), "dir");
+        if (out.shards) mustExist(out.shards, at("shards"), "dir");
         if (out.classnames) mustExist(out.classnames, at("classnames"), "file");
         if (out.templates) mustExist(out.templates, at("templates"), "file");
       }
@@ -209,9 +215,8 @@ async function runTasks(model: ClipModel, tokenizer: EvalTokenizer, suite: EvalS
     let tr: TaskResult;
     if (t.type === "zeroshot") {
       const { naming, templates } = zeroShotNaming(t);
-      const r = await zeroShotImageFolder(model, tokenizer, {
+      const source = {
         dataset: t.dataset,
-        dataDir: t.dataDir,
         naming,
         templates,
         decode: opts.decode,
@@ -220,7 +225,8 @@ async function runTasks(model: ClipModel, tokenizer: EvalTokenizer, suite: EvalS
         quiet: opts.quiet,
         cache: opts.cache,
         label: `${t.name} images`,
-      });
+      };
+      const r = t.dataDir ? await zeroShotImageFolder(model, tokenizer, { ...source, dataDir: t.dataDir }) : await zeroShotShards(model, tokenizer, { ...source, shards: t.shards! });
       tr = { name: t.name, type: "zeroshot", metric: "top1", value: r.top1, result: r };
     } else {
       const split = t.captions ? await readCaptionJsonl(t.captions, { imageRoot: t.imageRoot, limit: t.limit }) : await readCaptionShards(t.shards!, { limit: t.limit });

@@ -3,10 +3,11 @@
 // similarity, then top-1/top-5, per-class accuracy and the most confused pairs.
 import { readFile } from "node:fs/promises";
 import type { ClipModel } from "../model/types.js";
+import { InputError } from "../util/errors.js";
 import { fillTemplate } from "./assets.js";
 import { cosineSimilarity, embedImages, embedTexts, type DecodeFn, type EvalTokenizer, type ImageThunk, type SkipCounts } from "./embed.js";
-import type { FolderNaming } from "./image-folder.js";
-import { scanImageFolder } from "./image-folder.js";
+import { listShards, readShard, shardPaths } from "../data/shards.js";
+import { resolveClassFolders, scanImageFolder, type FolderNaming } from "./image-folder.js";
 import { averageTemplates, classificationMetrics } from "./metrics.js";
 import { classifierCacheKey, readCachedClassifier, writeCachedClassifier } from "./text-cache.js";
 
@@ -62,13 +63,16 @@ export interface ZeroShotResult {
   perClass: { class: string; accuracy: number | null; images: number }[];
   confused: { label: string; predicted: string; labelIndex: number; predictedIndex: number; count: number }[];
   skipped: SkipCounts;
+  /** Shard rows without a valid label (shard input only). */
+  unlabelledRows?: number;
   classifierCached: boolean;
   timing: { textMs: number; decodeWaitMs: number; modelMs: number; imagesMs: number; imagesPerSec: number };
 }
 
-export interface ZeroShotImage {
-  image: ImageThunk;
-  label: number;
+/** Labelled images in a fixed order: bytes-readers (streamable) and their labels. */
+export interface LabelledImages {
+  images: () => Iterable<ImageThunk> | AsyncIterable<ImageThunk>;
+  labels: ArrayLike<number>;
 }
 
 export interface EvaluateOptions {
@@ -79,25 +83,26 @@ export interface EvaluateOptions {
   label?: string;
 }
 
-/** Classify `images` against a built classifier and score them. */
+/** Classify labelled images against a built classifier and score them. */
 export async function evaluateZeroShot(
   model: ClipModel,
   classifier: ZeroShotClassifier,
   classnames: string[],
-  images: ZeroShotImage[],
+  data: LabelledImages,
   decode: DecodeFn,
   opts: EvaluateOptions & { dataset?: string; textMs?: number } = {},
 ): Promise<ZeroShotResult> {
   const dim = model.config.embedDim;
   const C = classifier.classes;
   if (classnames.length !== C) throw new Error(`evaluateZeroShot: ${classnames.length} class names for a ${C}-class classifier`);
-  const emb = await embedImages(model, images.map((x) => x.image), images.length, decode, {
+  const emb = await embedImages(model, data.images(), data.labels.length, decode, {
     batchSize: opts.batchSize,
     quiet: opts.quiet,
     label: opts.label ?? `zeroshot ${opts.dataset ?? ""}`.trim(),
   });
   const n = emb.kept.length;
-  const labels = Int32Array.from(emb.kept, (i) => images[i].label);
+  if (n === 0) throw new InputError(`zero-shot ${opts.dataset ?? ""}: no image could be decoded (${emb.skipped.count} skipped: ${JSON.stringify(emb.skipped.byReason)})`);
+  const labels = Int32Array.from(emb.kept, (i) => data.labels[i]);
   const logits = cosineSimilarity(emb.features, n, classifier.weights, C, dim);
   const m = classificationMetrics(logits, n, C, labels, { ks: [1, 5], confusedPairs: opts.confusedPairs ?? 10 });
   const counts = new Array<number>(C).fill(0);
@@ -131,9 +136,8 @@ export async function evaluateZeroShot(
   };
 }
 
-export interface ImageFolderZeroShot extends ClassifierOptions, EvaluateOptions {
+export interface ZeroShotSource extends ClassifierOptions, EvaluateOptions {
   dataset: string;
-  dataDir: string;
   naming: FolderNaming;
   templates: string[];
   decode: DecodeFn;
@@ -141,12 +145,64 @@ export interface ImageFolderZeroShot extends ClassifierOptions, EvaluateOptions 
   perClass?: number;
 }
 
-/** Zero-shot over `<dataDir>/<class>/<image>`: scan (fails fast on unknown folders), build classifier, classify. */
-export async function zeroShotImageFolder(model: ClipModel, tokenizer: EvalTokenizer, o: ImageFolderZeroShot): Promise<ZeroShotResult> {
-  const scan = scanImageFolder(o.dataDir, o.naming, { perClass: o.perClass });
+/** Build the classifier (timed) and classify the images. */
+async function classify(model: ClipModel, tokenizer: EvalTokenizer, o: ZeroShotSource, data: LabelledImages): Promise<ZeroShotResult> {
   const t0 = performance.now();
   const classifier = await buildZeroShotClassifier(model, tokenizer, o.naming.classnames, o.templates, o);
   const textMs = performance.now() - t0;
-  const images = scan.items.map((it) => ({ image: () => readFile(it.file), label: it.label }));
-  return evaluateZeroShot(model, classifier, o.naming.classnames, images, o.decode, { ...o, textMs });
+  return evaluateZeroShot(model, classifier, o.naming.classnames, data, o.decode, { ...o, textMs });
+}
+
+/** Zero-shot over `<dataDir>/<class>/<image>`: scan (fails fast on unknown folders), build classifier, classify. */
+export async function zeroShotImageFolder(model: ClipModel, tokenizer: EvalTokenizer, o: ZeroShotSource & { dataDir: string }): Promise<ZeroShotResult> {
+  const scan = scanImageFolder(o.dataDir, o.naming, { perClass: o.perClass });
+  const files = scan.items.map((it) => it.file);
+  return classify(model, tokenizer, o, { images: () => files.map((f) => () => readFile(f)), labels: scan.items.map((it) => it.label) });
+}
+
+/**
+ * Zero-shot over shards ingested from class folders: the manifest's `classes`
+ * (folder names) are matched to the dataset's classes like folders are, and
+ * each row's `label` indexes them. Rows without a label are skipped and counted.
+ * Reads the shards twice: labels first, then the images as a stream.
+ */
+export async function zeroShotShards(model: ClipModel, tokenizer: EvalTokenizer, o: ZeroShotSource & { shards: string }): Promise<ZeroShotResult> {
+  const manifest = await listShards(o.shards);
+  if (!manifest.classes || manifest.classes.length === 0) {
+    throw new InputError(`${o.shards}: manifest.json lists no classes (shards must be ingested from class folders)`);
+  }
+  const folderLabel = resolveClassFolders(manifest.classes, o.naming, o.shards);
+  const toLabel = manifest.classes.map((f) => folderLabel.get(f)!.label);
+  const files = shardPaths(o.shards, manifest);
+  const keep = new Set<string>(); // `${shard}:${row}`
+  const labels: number[] = [];
+  const perClass = new Map<number, number>();
+  let unlabelledRows = 0;
+  for (const [s, file] of files.entries()) {
+    for await (const { row, sample } of readShard(file, { expectedRows: manifest.shards[s].rows })) {
+      const l = sample.label;
+      if (l === undefined || l === null || !Number.isInteger(l) || l < 0 || l >= toLabel.length) {
+        unlabelledRows++;
+        continue;
+      }
+      const y = toLabel[l];
+      const seen = perClass.get(y) ?? 0;
+      if (o.perClass !== undefined && seen >= o.perClass) continue;
+      perClass.set(y, seen + 1);
+      keep.add(`${s}:${row}`);
+      labels.push(y);
+    }
+  }
+  if (labels.length === 0) throw new InputError(`${o.shards}: no labelled rows (${unlabelledRows} rows without a valid label)`);
+  async function* images(): AsyncGenerator<ImageThunk> {
+    for (const [s, file] of files.entries()) {
+      for await (const { row, sample } of readShard(file, { expectedRows: manifest.shards[s].rows })) {
+        if (!keep.has(`${s}:${row}`)) continue;
+        const bytes = sample.image;
+        yield () => Promise.resolve(bytes);
+      }
+    }
+  }
+  const r = await classify(model, tokenizer, o, { images, labels });
+  return { ...r, unlabelledRows };
 }

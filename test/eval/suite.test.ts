@@ -44,6 +44,7 @@ tasks:
     expect(err("tasks:\n  - {name: a, type: zeroshot, dataset: imagenet, dataDir: val, bogus: 1}")).toMatch(/tasks\[0\]: .*bogus/);
     expect(err("tasks:\n  - {name: a, type: linear-probe}")).toMatch(/tasks\[0\]\.type: /);
     expect(err("batchSize: -1\ntasks:\n  - {name: a, type: zeroshot, dataset: imagenet, dataDir: val}")).toMatch(/s\.yaml: batchSize: /);
+    expect(err("tasks:\n  - {name: a, type: zeroshot, dataset: imagenet, dataDir: val, shards: val}")).toMatch(/tasks\[0\]\.dataDir: give exactly one of dataDir/);
     expect(err("tasks:\n  - {name: r, type: retrieval}")).toMatch(/tasks\[0\]\.captions: give exactly one of captions/);
     expect(err("tasks:\n  - {name: r, type: retrieval, captions: coco.jsonl, shards: val}")).toMatch(/tasks\[0\]\.captions: give exactly one/);
   });
