@@ -9,3 +9,4 @@ export * from "./backend/index.js";
 export * from "./curation/index.js";
 export * from "./train/index.js";
 export * from "./eval/index.js";
+export * from "./ablation/index.js";

@@ -7,10 +7,6 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
-import { DecodePool } from "../data/decode-worker-pool.js";
-import { normalizeInto } from "../data/transforms.js";
-import { evalTransformSpec } from "../eval/decode.js";
-import type { DecodeFn } from "../eval/embed.js";
 import { loadSuite, parseSuite, runEvalSuite, type EvalSuite } from "../eval/suite.js";
 import { createModel, disposeModel } from "../model/index.js";
 import { loadTokenizer } from "../text/index.js";
@@ -71,23 +67,6 @@ function loadEvalSuite(cfg: AblationConfig): EvalSuite {
   return parseSuite(toYaml(cfg.eval.inline), path.join(process.cwd(), "eval.inline"));
 }
 
-/** Eval decoding through the loader's worker pool and eval transform, normalized with the run's mean/std. */
-function evalDecoder(tc: TrainConfig, workers: number): { decode: DecodeFn; close: () => Promise<void> } {
-  const mc = resolveModelConfig(tc);
-  const spec = evalTransformSpec(mc, { mean: tc.data.mean, std: tc.data.std });
-  const pool = new DecodePool(spec, workers);
-  return {
-    decode: async (bytes) => {
-      const r = await pool.decode(bytes, 0);
-      if (!r.ok) return r;
-      const data = new Float32Array(r.rgb.length);
-      normalizeInto(r.rgb, data, 0, spec.mean, spec.std);
-      return { ok: true, data };
-    },
-    close: () => pool.close(),
-  };
-}
-
 async function readLossCurve(file: string): Promise<[number, number][]> {
   const out: [number, number][] = [];
   if (!existsSync(file)) return out;
@@ -117,14 +96,13 @@ async function trainAndEval(
   const t1 = performance.now();
   const mc = resolveModelConfig(tc);
   const model = createModel(mc, { seed });
-  const dec = evalDecoder(tc, cfg.eval.workers);
   let suiteResult;
   try {
     await loadWeightsInto(model.params, r.lastCheckpoint);
     const tokenizer = await loadTokenizer({ kind: "clip", contextLength: mc.text.contextLength });
-    suiteResult = await runEvalSuite(model, tokenizer, suite, { decode: dec.decode, quiet });
+    const image = { mean: tc.data.mean, std: tc.data.std, workers: cfg.eval.workers };
+    suiteResult = await runEvalSuite(model, tokenizer, suite, { image, quiet });
   } finally {
-    await dec.close();
     disposeModel(model);
   }
   const steps = totalSteps(tc);

@@ -15,7 +15,7 @@ import { InputError } from "../util/errors.js";
 import { hashUniform } from "../util/hash.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { progress } from "../util/progress.js";
-import { DEMO_LANGUAGES, EMOJI_STYLES, IconSet, loadEmojiNames, loadSubgroupKeys, type DemoLang, type EmojiEntry } from "./demo-sources.js";
+import { DEMO_LANGUAGES, EMOJI_STYLES, IconSet, loadEmojiNames, type DemoLang, type EmojiEntry } from "./demo-sources.js";
 import { makeCaption, ZERO_SHOT_TEMPLATES, type CaptionKind } from "./demo-captions.js";
 import { demoReadme } from "./demo-readme.js";
 
@@ -165,7 +165,6 @@ export async function buildDemo(opts: DemoOptions): Promise<DemoSummary> {
 
   const sets = EMOJI_STYLES.map((s) => new IconSet(s));
   const trainSets = sets.filter((s) => s.style.id !== evalId);
-  const evalSet = sets.find((s) => s.style.id === evalId)!;
   const names = new Map<DemoLang, Map<string, EmojiEntry>>(DEMO_LANGUAGES.map((l) => [l, loadEmojiNames(l)]));
   const concepts = chooseConcepts(names.get("en")!, sets, seed, maxConcepts);
   const classes = chooseClasses(concepts, seed, Math.min(numClasses, concepts.length));
