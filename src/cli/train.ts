@@ -1,5 +1,6 @@
 import type { CommandModule } from "yargs";
 import { loadConfig } from "../train/config.js";
+import { InputError } from "../util/errors.js";
 import { describeRun, formatDryRun, resolveModelConfig, runTraining } from "../train/run.js";
 import { trainingEvaluator } from "../eval/during-training.js";
 
@@ -13,13 +14,14 @@ interface TrainArgs {
   quiet: boolean;
 }
 
-// `clipts train CONFIG [--set key.path=value ...] [--resume latest|PATH] [--dry-run]`
+// `clipts train --config FILE [--set key.path=value ...] [--resume latest|PATH] [--dry-run]`
+// (the config may also be given as the first positional argument).
 export const trainCommand: CommandModule<object, TrainArgs> = {
-  command: "train <config>",
+  command: "train [config]",
   describe: "Train a CLIP or SigLIP model from a YAML config",
   builder: (y) =>
     y
-      .positional("config", { type: "string", demandOption: true, describe: "YAML config (see configs/)" })
+      .positional("config", { type: "string", describe: "YAML config (see configs/); same as --config FILE" })
       .option("set", { type: "string", array: true, default: [], describe: "Override a config key: --set train.lr=1e-3 (YAML scalar)" })
       .option("resume", { type: "string", describe: "Continue from 'latest' (in checkpoint.dir) or a checkpoint path" })
       .option("backend", { type: "string", describe: "Shorthand for --set train.backend=NAME (cpu|wasm|torch|tensorflow|auto)" })
@@ -32,6 +34,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       ...(args.backend ? [`train.backend=${args.backend}`] : []),
       ...(args.device ? [`train.device=${args.device}`] : []),
     ];
+    if (!args.config) throw new InputError("no config: clipts train --config FILE (see configs/)");
     const cfg = loadConfig(args.config, overrides);
     if (args["dry-run"]) {
       console.log(formatDryRun(describeRun(cfg)));
