@@ -13,6 +13,7 @@ const BENCHES = {
   loader: ["bench/loader.mjs"],
   "train-step": ["bench/train-step.js"],
   "torch-step": ["bench/torch-step.js", "--batch", "32", "--steps", "3", "--warmup", "1"],
+  eval: ["bench/eval-throughput.mjs", "10", "tiny", "wasm,torch", "2"],
 };
 
 const wanted = process.argv.slice(2);
