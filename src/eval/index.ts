@@ -35,7 +35,7 @@ export {
   type SkipCounts,
 } from "./embed.js";
 export { createEvalDecoder, evalTransformSpec, type EvalDecoder, type EvalImageOptions } from "./decode.js";
-export { classifierCacheKey, readCachedClassifier, writeCachedClassifier, defaultCacheDir, sha256OfFile } from "./text-cache.js";
+export { classifierCacheKey, readCachedClassifier, writeCachedClassifier, defaultCacheDir } from "./text-cache.js";
 export {
   buildZeroShotClassifier,
   evaluateZeroShot,

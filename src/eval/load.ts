@@ -11,7 +11,7 @@ import { loadTokenizer, type TextTokenizer } from "../text/index.js";
 import { CHECKPOINT_FORMAT, restoreCheckpoint } from "../train/checkpoint.js";
 import { readSafetensors } from "../train/safetensors.js";
 import { InputError } from "../util/errors.js";
-import { sha256OfFile } from "./text-cache.js";
+import { sha256File } from "../data/shards.js";
 
 export interface EvalModelOptions {
   /** Named model config, required for safetensors files that are not clipts checkpoints; overrides nothing otherwise. */
@@ -53,7 +53,7 @@ interface TrainState {
 /** Load a checkpoint for evaluation (weights only; optimizer moments are ignored). A tfjs backend must be active. */
 export async function loadEvalModel(ref: string, opts: EvalModelOptions = {}): Promise<LoadedEvalModel> {
   const file = resolveCheckpointFile(ref);
-  const [{ tensors, metadata }, weightsHash] = await Promise.all([readSafetensors(file), sha256OfFile(file)]);
+  const [{ tensors, metadata }, weightsHash] = await Promise.all([readSafetensors(file), sha256File(file)  /* the checkpoint's identity: its content, not its name or mtime */]);
   const clipts = metadata.format === CHECKPOINT_FORMAT;
   let state: TrainState = {};
   if (clipts) {

@@ -4,7 +4,7 @@
 // class names and the templates, so it is stored under a hash of exactly
 // those and reused on the next run with the same checkpoint.
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -17,13 +17,6 @@ export function defaultCacheDir(): string {
   if (process.env.CLIPTS_CACHE_DIR) return process.env.CLIPTS_CACHE_DIR;
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
   return path.join(base, "clipts", "zeroshot");
-}
-
-/** SHA-256 of a file's content (the checkpoint's identity, not its name or mtime). */
-export async function sha256OfFile(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest("hex");
 }
 
 export interface ClassifierKeyParts {

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import sharp from "sharp";
 import { ShardWriter } from "../../src/data/shards.js";
 import { readCaptionJsonl, readCaptionShards } from "../../src/eval/retrieval.js";
-import { classifierCacheKey, readCachedClassifier, sha256OfFile, writeCachedClassifier } from "../../src/eval/text-cache.js";
+import { classifierCacheKey, readCachedClassifier, writeCachedClassifier } from "../../src/eval/text-cache.js";
+import { sha256File } from "../../src/data/shards.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "clipts-inputs-"));
 
@@ -94,9 +95,9 @@ describe("classifier cache", () => {
     expect(await readCachedClassifier(cdir, "k1", 2, 3)).toBeNull();
   });
 
-  it("sha256OfFile hashes content", async () => {
+  it("sha256File hashes content", async () => {
     const f = path.join(dir, "h.txt");
     writeFileSync(f, "abc");
-    expect(await sha256OfFile(f)).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    expect(await sha256File(f)).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   });
 });
