@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "clipts_torch",
-      "sources": ["torch_addon.cc"],
+      "sources": ["torch_addon.cc", "dist.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node -p \"process.env.CLIPTS_TORCH_INCLUDES || ''\")"

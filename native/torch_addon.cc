@@ -832,6 +832,13 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return putMany(info.Env(), {p, m, v});
 }
 
+}  // namespace
+
+// native/dist.cc: c10d collectives (or just distInfo when compiled out).
+void RegisterDist(Napi::Env env, Napi::Object exports);
+
+namespace {
+
 #define EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, guarded<fn>, name))
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -891,6 +898,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("softmaxCrossEntropy", SoftmaxCrossEntropy);
   EXPORT("adamw", AdamW);
   EXPORT("softmaxCrossEntropyBackward", SoftmaxCrossEntropyBackward);
+  RegisterDist(env, exports);
   return exports;
 }
 

@@ -90,7 +90,7 @@ function buildWithGyp(t, link) {
   const env = {
     ...process.env,
     CLIPTS_TORCH_INCLUDES: t.includes.join(" "),
-    CLIPTS_TORCH_DEFINES: t.abi !== undefined ? `_GLIBCXX_USE_CXX11_ABI=${t.abi}` : "",
+    CLIPTS_TORCH_DEFINES: [...(t.abi !== undefined ? [`_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []), ...(t.dist ? [] : ["CLIPTS_NO_DIST"])].join(" "),
     CLIPTS_TORCH_LDFLAGS: link.ldflags.join(" "),
     CLIPTS_TORCH_LIBS: link.libs.join(" "),
   };
@@ -127,9 +127,11 @@ function buildDirect(t, link) {
     `-std=${std}`, "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION",
     ...(t.abi !== undefined ? [`-D_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
+    ...(t.dist ? [] : ["-DCLIPTS_NO_DIST"]),
     `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
     ...t.includes.map((i) => `-I${i}`),
     join(nativeDir, "torch_addon.cc"),
+    join(nativeDir, "dist.cc"),
     "-o", join(out, "clipts_torch.node"),
     ...link.ldflags, ...link.libs,
     ];
@@ -140,6 +142,19 @@ function buildDirect(t, link) {
   log("retrying with -std=c++20");
   const status = compile("c++20");
   if (status !== 0) throw new Error(`g++ failed (exit ${status})`);
+}
+
+// c10d's ProcessGroupGloo.hpp includes gloo's headers, which Debian ships
+// separately (libgloo-dev); without them the distributed collectives in
+// native/dist.cc are compiled out and reported unavailable.
+function distHeaders(t) {
+  const has = (rel) => t.includes.some((i) => existsSync(join(i, rel))) || existsSync(join("/usr/include", rel));
+  return has(join("torch", "csrc", "distributed", "c10d", "ProcessGroupGloo.hpp")) && has(join("gloo", "context.h"));
+}
+
+function build(t, link) {
+  const direct = process.argv.includes("--direct");
+  if (direct || !buildWithGyp(t, link)) buildDirect(t, link);
 }
 
 function main() {
@@ -155,9 +170,19 @@ function main() {
   const link = linkFlags(t);
   log(`building against ${t.source}${link.cuda ? " (CUDA)" : ""}`);
   const t0 = Date.now();
+  t.dist = process.env.CLIPTS_NO_DIST !== "1" && distHeaders(t);
+  if (!t.dist) log("no c10d/gloo headers (Debian: libgloo-dev); distributed training will be unavailable");
   try {
-    const direct = process.argv.includes("--direct");
-    if (direct || !buildWithGyp(t, link)) buildDirect(t, link);
+    try {
+      build(t, link);
+    } catch (e) {
+      if (!t.dist) throw e;
+      // c10d present in headers but not usable (symbols, gloo version): keep
+      // the backend, drop the collectives.
+      log(`build with c10d failed (${e instanceof Error ? e.message : e}); retrying without distributed support`);
+      t.dist = false;
+      build(t, link);
+    }
   } catch (e) {
     // A broken toolchain must not break `npm ci`; the backend reports the
     // missing addon clearly when someone asks for it.
@@ -165,7 +190,7 @@ function main() {
     return process.env.CLIPTS_REQUIRE_NATIVE === "1" ? 1 : 0;
   }
   const built = readdirSync(join(nativeDir, "build", "Release")).filter((f) => f.endsWith(".node"));
-  log(`built ${built.join(", ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  log(`built ${built.join(", ")}${t.dist ? " with c10d/gloo" : ""} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return 0;
 }
 

@@ -47,6 +47,17 @@ export interface LoopOptions {
   evalEvery?: number;
   /** Called after every step (tests use it to observe the run). */
   onStep?: (info: StepInfo) => void;
+  /** Data-parallel hooks (src/train/distributed.ts); absent in a single-process run. */
+  dist?: LoopDist;
+}
+
+export interface LoopDist {
+  /** Replace the gradients by their mean over ranks (in place, disposing the old tensors). */
+  reduceGradients(grads: Map<string, tf.Tensor>): void;
+  /** Whether any rank wants to stop (interrupt, data exhausted), so that all ranks stop at the same step. */
+  anyStop(local: boolean): boolean;
+  /** Only the main rank writes checkpoints. */
+  isMain: boolean;
 }
 
 export interface StepInfo {
@@ -82,6 +93,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const losses: number[] = [];
   const bar = progress("train", total, { unit: "step", start: step, fields: ["loss", "img_s"], quiet: o.quiet });
   const save = async () => {
+    if (o.dist && !o.dist.isMain) return;
     lastCheckpoint = await saveCheckpoint(
       o.checkpointDir,
       o.model.params,
@@ -97,14 +109,17 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   let windowWait = 0;
   try {
     while (step < total) {
-      if (o.signal?.aborted) {
+      const aborted = o.signal?.aborted ?? false;
+      if (o.dist ? o.dist.anyStop(aborted) : aborted) {
         status = "interrupted";
         break;
       }
       const t0 = performance.now();
       const batch = await o.source.next();
       const wait = (performance.now() - t0) / 1000;
-      if (!batch) {
+      const exhausted = o.dist ? o.dist.anyStop(!batch) : !batch;
+      if (exhausted || !batch) {
+        if (batch) tf.dispose([batch.images, batch.tokens]);
         status = "data-exhausted";
         message = `the data ran out after ${step} steps (set data.resampled: true or fewer train.steps)`;
         break;
@@ -112,6 +127,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       const lr = lrAt(step, o.schedule);
       const micro = splitBatch(batch.images, batch.tokens, o.accumFreq);
       const { loss, grads } = computeGradients(o.model, micro, o.objective);
+      o.dist?.reduceGradients(grads);
       if (o.accumFreq > 1) for (const m of micro) tf.dispose([m.images, m.tokens]);
       tf.dispose([batch.images, batch.tokens]);
       try {

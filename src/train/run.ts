@@ -25,7 +25,8 @@ import { AdamW } from "./adamw.js";
 import { onlineBalanceFilter } from "./balance.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
-import { trainLoop, type BatchSource, type LoopResult, type StepInfo } from "./loop.js";
+import { distEnvFromProcess, localBatchSize, ProcessGroup, shuffleBufferFromEnv } from "./distributed.js";
+import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import { ScalarLog } from "./metrics.js";
 import { modelObjective } from "./objective.js";
 
@@ -170,6 +171,12 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   if (cfg.train.precision === "bf16" && cfg.train.backend !== "torch") {
     throw new InputError(`config: train.precision bf16 needs train.backend torch (got ${cfg.train.backend})`);
   }
+  // Data parallel when launched by torchrun / `clipts launch` (WORLD_SIZE > 1).
+  const denv = distEnvFromProcess();
+  const batchSize = denv ? localBatchSize(cfg.data.batch_size, denv.worldSize, cfg.train.accum_freq) : cfg.data.batch_size;
+  if (denv && opts.resume) {
+    throw new InputError(`--resume with WORLD_SIZE=${denv.worldSize}: resuming a distributed run is not supported yet (checkpoints hold rank 0's loader state only)`);
+  }
   const backend = await setBackend(cfg.train.backend, {
     device: cfg.train.device ?? undefined,
     bf16: cfg.train.precision === "bf16",
@@ -178,6 +185,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   const tokenizer = await loadTokenizer(
     cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: cfg.data.tokenizer, contextLength: ctx },
   );
+  // Same seed on every rank: identical initial weights, kept identical by the averaged gradients.
   const model = createModel(mc, { seed: cfg.train.seed });
   const t = cfg.train;
   const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay });
@@ -185,7 +193,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
 
   const loader = new Loader({
     dir: cfg.data.train,
-    batchSize: cfg.data.batch_size,
+    batchSize,
     tokenize: (texts) => tokenizer.tokenize(texts, ctx),
     contextLength: ctx,
     imageSize: mc.vision.imageSize,
@@ -198,7 +206,20 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     mean: cfg.data.mean,
     std: cfg.data.std,
     resumeFrom: ck ? (ck.state.loader as LoaderState) : undefined,
+    shuffleBuffer: shuffleBufferFromEnv(),
+    ...(denv ? { rank: denv.rank, worldSize: denv.worldSize, splitBy: "row" as const } : {}),
   });
+  let pg: ProcessGroup | null = null;
+  try {
+    pg = denv ? ProcessGroup.init(denv) : null;
+  } catch (err) {
+    await loader.close();
+    throw err;
+  }
+  const main = !pg || pg.isMain;
+  const dist: LoopDist | undefined = pg
+    ? { reduceGradients: (g) => pg.averageGradients(g), anyStop: (local) => pg.sum(local ? 1 : 0) > 0, isMain: pg.isMain }
+    : undefined;
   const it = loader[Symbol.asyncIterator]();
   const source: BatchSource = {
     next: async () => (await it.next()).value ?? null,
@@ -206,11 +227,11 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     close: async () => void (await it.return?.(undefined)),
   };
   const jsonl = cfg.log.jsonl ?? path.join(cfg.checkpoint.dir, "log.jsonl");
-  const log = new ScalarLog(jsonl, cfg.log.tensorboard);
+  const log = main ? new ScalarLog(jsonl, cfg.log.tensorboard) : null;
   try {
     const result = await trainLoop({
       model,
-      objective: modelObjective,
+      objective: pg ? pg.objective(modelObjective) : modelObjective,
       optimizer,
       source,
       schedule: {
@@ -233,15 +254,17 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       keep: cfg.checkpoint.keep,
       extraState: { model: mc, config: cfg },
       signal: opts.signal,
-      quiet: opts.quiet,
+      quiet: opts.quiet || !main,
       onStep: opts.onStep,
-      evaluate: opts.evaluate,
+      evaluate: main ? opts.evaluate : undefined,
+      dist,
       evalEvery: cfg.eval.every,
     });
-    return { ...result, backend, jsonl, eventFile: log.eventFile };
+    return { ...result, backend, jsonl, eventFile: log?.eventFile ?? null };
   } finally {
     await source.close?.();
-    log.close();
+    log?.close();
+    pg?.destroy();
     optimizer.dispose();
     disposeModel(model);
   }

@@ -1,0 +1,161 @@
+// Data-parallel collectives for clipts through libtorch's c10d: a TCPStore
+// rendezvous at MASTER_ADDR:MASTER_PORT and a ProcessGroupGloo (CPU).
+// The JS side hands over Float32Arrays (gradients, features) and gets the
+// reduced / gathered values back, so the collectives work under any tfjs
+// backend. Calls block the JS thread: training is synchronous anyway.
+//
+// Compiled out (distributed reported unavailable) when CLIPTS_NO_DIST is set,
+// which scripts/build-native.js does when c10d or gloo headers are missing or
+// the first build with them fails.
+#include <napi.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if !defined(CLIPTS_NO_DIST)
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace {
+
+#if !defined(CLIPTS_NO_DIST)
+struct DistState {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  int rank = 0;
+  int world = 1;
+};
+DistState D;
+
+c10d::ProcessGroup& group() {
+  if (!D.pg) throw std::runtime_error("distributed: not initialized (call distInit first)");
+  return *D.pg;
+}
+
+// A float32 CPU tensor over the typed array's memory (no copy).
+at::Tensor wrap(Napi::Float32Array a) {
+  return at::from_blob(a.Data(), {int64_t(a.ElementLength())}, at::TensorOptions().dtype(at::kFloat));
+}
+
+// distInit(rank, worldSize, addr, port, timeoutMs, ifname)
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  if (D.pg) throw std::runtime_error("distributed: already initialized");
+  int rank = info[0].As<Napi::Number>().Int32Value();
+  int world = info[1].As<Napi::Number>().Int32Value();
+  std::string addr = info[2].As<Napi::String>().Utf8Value();
+  int port = info[3].As<Napi::Number>().Int32Value();
+  auto timeout = std::chrono::milliseconds(int64_t(info[4].As<Napi::Number>().DoubleValue()));
+  std::string ifname = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  c10d::TCPStoreOptions so;
+  so.port = uint16_t(port);
+  so.isServer = rank == 0;
+  so.numWorkers = size_t(world);
+  so.waitWorkers = true;
+  so.timeout = timeout;
+  auto store = c10::make_intrusive<c10d::TCPStore>(addr, so);
+  auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+  // The transport must bind an address the peers can reach: the interface
+  // named by GLOO_SOCKET_IFNAME if given, else the master address's own
+  // family for loopback runs, else the host's default.
+  if (!ifname.empty())
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+  else if (addr == "127.0.0.1" || addr == "localhost")
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  else
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  opts->threads = 2;
+  D.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
+  D.store = store;
+  D.rank = rank;
+  D.world = world;
+  return info.Env().Undefined();
+}
+
+// distAllReduce(f32): in place, sum over ranks.
+Napi::Value AllReduce(const Napi::CallbackInfo& info) {
+  auto a = info[0].As<Napi::Float32Array>();
+  std::vector<at::Tensor> ts{wrap(a)};
+  group().allreduce(ts, c10d::AllreduceOptions())->wait();
+  return info.Env().Undefined();
+}
+
+// distAllGather(f32) -> Float32Array(world * n), rank r's values at [r*n, (r+1)*n).
+Napi::Value AllGather(const Napi::CallbackInfo& info) {
+  auto a = info[0].As<Napi::Float32Array>();
+  size_t n = a.ElementLength();
+  auto out = Napi::Float32Array::New(info.Env(), n * size_t(D.world));
+  std::vector<at::Tensor> in{wrap(a)};
+  std::vector<std::vector<at::Tensor>> outs(1);
+  for (int r = 0; r < D.world; r++) {
+    outs[0].push_back(at::from_blob(out.Data() + size_t(r) * n, {int64_t(n)}, at::TensorOptions().dtype(at::kFloat)));
+  }
+  group().allgather(outs, in, c10d::AllgatherOptions())->wait();
+  return out;
+}
+
+Napi::Value Barrier(const Napi::CallbackInfo& info) {
+  group().barrier()->wait();
+  return info.Env().Undefined();
+}
+
+Napi::Value Destroy(const Napi::CallbackInfo& info) {
+  D.pg.reset();
+  D.store.reset();
+  D.rank = 0;
+  D.world = 1;
+  return info.Env().Undefined();
+}
+#endif
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = Napi::Object::New(env);
+#if defined(CLIPTS_NO_DIST)
+  o.Set("available", false);
+  o.Set("backends", Napi::Array::New(env));
+  o.Set("initialized", false);
+#else
+  o.Set("available", true);
+  auto b = Napi::Array::New(env);
+  b.Set(uint32_t(0), "gloo");
+  o.Set("backends", b);
+  o.Set("initialized", bool(D.pg));
+  o.Set("rank", D.rank);
+  o.Set("worldSize", D.world);
+#endif
+  return o;
+}
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guardedDist(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("torch addon (distributed): ") + e.what());
+  }
+}
+
+}  // namespace
+
+// Called from torch_addon.cc's module Init.
+void RegisterDist(Napi::Env env, Napi::Object exports) {
+  exports.Set("distInfo", Napi::Function::New(env, guardedDist<Info>, "distInfo"));
+#if !defined(CLIPTS_NO_DIST)
+  exports.Set("distInit", Napi::Function::New(env, guardedDist<Init>, "distInit"));
+  exports.Set("distAllReduce", Napi::Function::New(env, guardedDist<AllReduce>, "distAllReduce"));
+  exports.Set("distAllGather", Napi::Function::New(env, guardedDist<AllGather>, "distAllGather"));
+  exports.Set("distBarrier", Napi::Function::New(env, guardedDist<Barrier>, "distBarrier"));
+  exports.Set("distDestroy", Napi::Function::New(env, guardedDist<Destroy>, "distDestroy"));
+#endif
+}

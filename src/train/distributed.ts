@@ -1,0 +1,175 @@
+// Data-parallel training over c10d (Gloo): each rank reads its own rows,
+// computes features, all-gathers them *with gradient* so every rank evaluates
+// the contrastive loss over the global batch (open_clip's local_loss=False,
+// gather_with_grad=True), and the gradients are averaged over ranks after
+// backward. Ranks start from the same seed, so weights stay identical.
+//
+// Why the averaging is right: every rank computes the same loss L over the
+// gathered features G. The gather's backward sums dL/dG over ranks (W equal
+// copies) and keeps the local rows, so rank r's encoder gradient is
+// W * dL/dθ|rows of r; the mean over ranks is Σ_r dL/dθ|rows of r, the
+// full-batch gradient. Parameters entering L directly (logit scale/bias) get
+// the same dL/dp on every rank, which the mean keeps.
+//
+// Global batch: data.batch_size is the global batch; rank r gets
+// batch_size / W rows per step. With the loader's splitBy "row" the ranks
+// read the stream's rows round-robin (row c goes to rank c mod W), so with
+// no row shuffle buffer a W-process run's global batch is the same set of
+// rows as a 1-process run's batch (rows in the order
+// [rank 0's rows, rank 1's rows, ...], i.e. de-interleaved); the contrastive
+// losses are invariant to that permutation, so the losses agree to float
+// tolerance (as long as the rows per epoch are a multiple of W).
+import * as tf from "@tensorflow/tfjs-core";
+import { loadDistAddon, type DistAddon } from "../backend/torch-dist.js";
+import { InputError } from "../util/errors.js";
+import type { Objective } from "./step.js";
+
+/** What torchrun (or `clipts launch`) puts in the environment. */
+export interface DistEnv {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
+function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number {
+  const s = env[name];
+  const v = Number(s);
+  if (s === undefined || s.trim() === "" || !Number.isInteger(v) || v < min) {
+    throw new InputError(`environment: ${name}=${s ?? "(unset)"} must be an integer >= ${min}`);
+  }
+  return v;
+}
+
+/** The launch environment, or null for a single-process run (WORLD_SIZE unset or 1). */
+export function distEnvFromProcess(env: NodeJS.ProcessEnv = process.env): DistEnv | null {
+  if (env.WORLD_SIZE === undefined || env.WORLD_SIZE === "1") return null;
+  const worldSize = intVar(env, "WORLD_SIZE", 1);
+  const rank = intVar(env, "RANK", 0);
+  if (rank >= worldSize) throw new InputError(`environment: RANK=${rank} must be below WORLD_SIZE=${worldSize}`);
+  return {
+    rank,
+    worldSize,
+    localRank: env.LOCAL_RANK === undefined ? rank : intVar(env, "LOCAL_RANK", 0),
+    masterAddr: env.MASTER_ADDR ?? "127.0.0.1",
+    masterPort: env.MASTER_PORT === undefined ? 29500 : intVar(env, "MASTER_PORT", 1),
+  };
+}
+
+/** A joined process group: collectives on tfjs tensors (through host Float32Arrays). */
+export class ProcessGroup {
+  private constructor(
+    private readonly dist: DistAddon,
+    readonly rank: number,
+    readonly worldSize: number,
+  ) {}
+
+  /** Rendezvous with the other ranks (blocks until all joined or the timeout passes). */
+  static init(e: DistEnv, timeoutMs = 300_000): ProcessGroup {
+    const { dist, reason } = loadDistAddon();
+    if (!dist) throw new InputError(`distributed training (WORLD_SIZE=${e.worldSize}) needs c10d: ${reason}`);
+    dist.distInit(e.rank, e.worldSize, e.masterAddr, e.masterPort, timeoutMs, process.env.GLOO_SOCKET_IFNAME);
+    return new ProcessGroup(dist, e.rank, e.worldSize);
+  }
+
+  get isMain(): boolean {
+    return this.rank === 0;
+  }
+
+  /** Sum of a float over ranks. */
+  sum(x: number): number {
+    const a = new Float32Array([x]);
+    this.dist.distAllReduce(a);
+    return a[0]!;
+  }
+
+  /**
+   * Replace every gradient by its mean over ranks (one all-reduce over the
+   * concatenation, in name order so ranks agree on the layout). Disposes the
+   * old tensors.
+   */
+  averageGradients(grads: Map<string, tf.Tensor>): void {
+    const names = [...grads.keys()].sort();
+    let n = 0;
+    for (const k of names) n += grads.get(k)!.size;
+    const flat = new Float32Array(n);
+    let off = 0;
+    for (const k of names) {
+      const g = grads.get(k)!;
+      flat.set(g.dataSync() as Float32Array, off);
+      off += g.size;
+    }
+    this.dist.distAllReduce(flat);
+    const inv = 1 / this.worldSize;
+    for (let i = 0; i < n; i++) flat[i]! *= inv;
+    off = 0;
+    for (const k of names) {
+      const g = grads.get(k)!;
+      grads.set(k, tf.tensor(flat.subarray(off, off + g.size), g.shape, "float32"));
+      off += g.size;
+      g.dispose();
+    }
+  }
+
+  /**
+   * All-gather rows along axis 0 with gradient: forward concatenates every
+   * rank's [n, d] (rank order); backward all-reduces (sums) dL/d(gathered)
+   * and returns this rank's rows. Every rank must pass the same shape.
+   */
+  gatherWithGrad(x: tf.Tensor2D): tf.Tensor2D {
+    const [n, d] = x.shape;
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const input = args[0] as tf.Tensor;
+      const all = this.dist.distAllGather(Float32Array.from(input.dataSync() as Float32Array));
+      return {
+        value: tf.tensor2d(all, [n * this.worldSize, d]),
+        gradFunc: (dy: tf.Tensor) => {
+          const g = Float32Array.from(dy.dataSync() as Float32Array);
+          this.dist.distAllReduce(g);
+          return tf.tensor2d(g.subarray(this.rank * n * d, (this.rank + 1) * n * d), [n, d]);
+        },
+      };
+    });
+    return f(x) as tf.Tensor2D;
+  }
+
+  /** The objective over the global batch: local features are gathered (with gradient) first. */
+  objective(local: Objective): Objective {
+    return (model, img, txt) => local(model, this.gatherWithGrad(img), this.gatherWithGrad(txt));
+  }
+
+  barrier(): void {
+    this.dist.distBarrier();
+  }
+
+  destroy(): void {
+    this.dist.distDestroy();
+  }
+}
+
+/** Per-rank batch size: the global batch split over ranks, each part still divisible into micro-batches. */
+export function localBatchSize(globalBatch: number, worldSize: number, accumFreq: number): number {
+  if (globalBatch % (worldSize * accumFreq) !== 0) {
+    throw new InputError(
+      `config: data.batch_size (${globalBatch}, the global batch) must be divisible by WORLD_SIZE x train.accum_freq (${worldSize} x ${accumFreq})`,
+    );
+  }
+  return globalBatch / worldSize;
+}
+
+/**
+ * The loader's row shuffle buffer from $CLIPTS_SHUFFLE_BUFFER (unset: the
+ * loader's default). 0 makes a W-process run read exactly the rows of a
+ * 1-process run's batches (see the top of this file); the config has no key
+ * for it yet.
+ */
+export function shuffleBufferFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const s = env.CLIPTS_SHUFFLE_BUFFER;
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (s.trim() === "" || !Number.isInteger(v) || v < 0) {
+    throw new InputError(`environment: CLIPTS_SHUFFLE_BUFFER=${s} must be a non-negative integer`);
+  }
+  return v;
+}
