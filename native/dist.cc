@@ -22,6 +22,7 @@
 #endif
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
@@ -46,7 +47,10 @@ at::Tensor wrap(Napi::Float32Array a) {
   return at::from_blob(a.Data(), {int64_t(a.ElementLength())}, at::TensorOptions().dtype(at::kFloat));
 }
 
-// distInit(rank, worldSize, addr, port, timeoutMs, ifname)
+// distInit(rank, worldSize, addr, port, timeoutMs, ifname, prefix)
+// prefix non-empty: torchrun's agent already serves the store at addr:port
+// (TORCHELASTIC_USE_AGENT_STORE), so every rank is a client and keys live
+// under the prefix, as torch.distributed's env:// rendezvous does.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   if (D.pg) throw std::runtime_error("distributed: already initialized");
   int rank = info[0].As<Napi::Number>().Int32Value();
@@ -55,13 +59,17 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   int port = info[3].As<Napi::Number>().Int32Value();
   auto timeout = std::chrono::milliseconds(int64_t(info[4].As<Napi::Number>().DoubleValue()));
   std::string ifname = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  std::string prefix = info.Length() > 6 && info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "";
   c10d::TCPStoreOptions so;
   so.port = uint16_t(port);
-  so.isServer = rank == 0;
+  so.isServer = prefix.empty() && rank == 0;
   so.numWorkers = size_t(world);
+  // Every rank must wait: that is when a client counts itself in, which the
+  // server's wait (rank 0) is waiting for.
   so.waitWorkers = true;
   so.timeout = timeout;
-  auto store = c10::make_intrusive<c10d::TCPStore>(addr, so);
+  c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(addr, so);
+  if (!prefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
   auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
   // The transport must bind an address the peers can reach: the interface
   // named by GLOO_SOCKET_IFNAME if given, else the master address's own

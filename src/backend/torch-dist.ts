@@ -15,8 +15,11 @@ export interface DistInfo {
 
 export interface DistAddon {
   distInfo(): DistInfo;
-  /** Rendezvous at addr:port (rank 0 serves the store) and create the Gloo group. Blocks until all ranks joined. */
-  distInit(rank: number, worldSize: number, addr: string, port: number, timeoutMs: number, ifname?: string): void;
+  /**
+   * Rendezvous at addr:port and create the Gloo group; blocks until all ranks joined.
+   * Without `prefix` rank 0 serves the store; with it (torchrun's agent store) all ranks are clients under the prefix.
+   */
+  distInit(rank: number, worldSize: number, addr: string, port: number, timeoutMs: number, ifname?: string, prefix?: string): void;
   /** In place: every rank's array becomes the element-wise sum over ranks. */
   distAllReduce(values: Float32Array): void;
   /** Rank r's n values at [r*n, (r+1)*n) of the result. */

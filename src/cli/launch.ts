@@ -17,6 +17,7 @@ export const launchCommand: CommandModule<object, LaunchArgs> = {
   builder: (y) =>
     y
       .parserConfiguration({ "populate--": true, "unknown-options-as-args": true })
+      .strict(false)
       .option("nproc-per-node", { type: "number", demandOption: true, describe: "Processes (ranks) to start" })
       .option("master-addr", { type: "string", default: "127.0.0.1", describe: "Rendezvous address (MASTER_ADDR)" })
       .option("master-port", { type: "number", default: 0, describe: "Rendezvous port (MASTER_PORT); 0 picks a free one" }) as never,

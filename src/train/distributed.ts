@@ -31,6 +31,12 @@ export interface DistEnv {
   localRank: number;
   masterAddr: string;
   masterPort: number;
+  /**
+   * torchrun (TORCHELASTIC_USE_AGENT_STORE=True) serves the TCPStore itself;
+   * ranks then join it as clients under "/worker/attempt_<restart count>",
+   * the prefix torch.distributed's env:// rendezvous uses.
+   */
+  storePrefix?: string;
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number {
@@ -54,6 +60,9 @@ export function distEnvFromProcess(env: NodeJS.ProcessEnv = process.env): DistEn
     localRank: env.LOCAL_RANK === undefined ? rank : intVar(env, "LOCAL_RANK", 0),
     masterAddr: env.MASTER_ADDR ?? "127.0.0.1",
     masterPort: env.MASTER_PORT === undefined ? 29500 : intVar(env, "MASTER_PORT", 1),
+    ...(env.TORCHELASTIC_USE_AGENT_STORE === "True"
+      ? { storePrefix: `/worker/attempt_${env.TORCHELASTIC_RESTART_COUNT ?? "0"}` }
+      : {}),
   };
 }
 
@@ -69,7 +78,7 @@ export class ProcessGroup {
   static init(e: DistEnv, timeoutMs = 300_000): ProcessGroup {
     const { dist, reason } = loadDistAddon();
     if (!dist) throw new InputError(`distributed training (WORLD_SIZE=${e.worldSize}) needs c10d: ${reason}`);
-    dist.distInit(e.rank, e.worldSize, e.masterAddr, e.masterPort, timeoutMs, process.env.GLOO_SOCKET_IFNAME);
+    dist.distInit(e.rank, e.worldSize, e.masterAddr, e.masterPort, timeoutMs, process.env.GLOO_SOCKET_IFNAME ?? "", e.storePrefix ?? "");
     return new ProcessGroup(dist, e.rank, e.worldSize);
   }
 
