@@ -1,9 +1,12 @@
 // `clipts launch`: torchrun without Python. Starts N copies of a clipts
 // command on this machine with the environment torchrun sets (RANK,
 // WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT),
-// forwards SIGINT/SIGTERM to them, and when one fails stops the others, as
-// torchrun does. The exit code is the first failure's (128 + signal number
-// for a killed process), 0 when all succeed.
+// forwards SIGINT/SIGTERM to them, and when one fails stops the others
+// (after a grace period: the survivors usually fail on their own at the next
+// collective, and a rank that is stopping may be writing a checkpoint). The
+// exit code is the first failure's (128 + signal number for a killed
+// process), 0 when all succeed. Children get their own process group, so a
+// terminal Ctrl-C reaches them once, through the launcher.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { constants } from "node:os";
@@ -21,6 +24,8 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
   /** Child stdio (default "inherit"). */
   stdio?: "inherit" | "ignore" | "pipe";
+  /** How long the other ranks get to exit after one failed before they are sent SIGTERM (default 30 s). */
+  graceMs?: number;
   /** Called with each child right after it starts (tests read its output). */
   onSpawn?: (rank: number, child: ChildProcess) => void;
 }
@@ -55,7 +60,15 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const n = o.nprocPerNode;
   const children: ChildProcess[] = [];
   let firstFailure: number | null = null;
+  // After a forwarded signal every rank is stopping on its own (and rank 0 may
+  // be writing its checkpoint): a non-zero exit then must not kill the others.
+  let signalled = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const stopAll = (sig: NodeJS.Signals) => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(sig);
+  };
   const forward = (sig: NodeJS.Signals) => () => {
+    signalled = true;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(sig);
   };
   const onInt = forward("SIGINT");
@@ -73,7 +86,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
         MASTER_ADDR: addr,
         MASTER_PORT: String(port),
       };
-      const child = spawn(command[0]!, [...command.slice(1), ...o.args], { env, stdio: o.stdio ?? "inherit" });
+      const child = spawn(command[0]!, [...command.slice(1), ...o.args], { env, stdio: o.stdio ?? "inherit", detached: true });
       children.push(child);
       o.onSpawn?.(rank, child);
       return new Promise<void>((resolve) => {
@@ -86,8 +99,11 @@ export async function launch(o: LaunchOptions): Promise<number> {
           const c = exitCode(code, signal);
           if (c !== 0 && firstFailure === null) {
             firstFailure = c;
-            console.error(`clipts launch: rank ${rank} exited with ${code ?? signal}; stopping the other ranks`);
-            onTerm();
+            if (!signalled) {
+              const grace = o.graceMs ?? 30_000;
+              console.error(`clipts launch: rank ${rank} exited with ${code ?? signal}; stopping the other ranks in ${grace / 1000} s`);
+              graceTimer = setTimeout(() => stopAll("SIGTERM"), grace);
+            }
           }
           resolve();
         });
@@ -95,6 +111,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
     });
     await Promise.all(done);
   } finally {
+    clearTimeout(graceTimer);
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
   }

@@ -112,4 +112,46 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     expect(outliers / total).toBeLessThan(1e-3);
     expect(existsSync(path.join(dir2, "ckpt", "latest"))).toBe(true);
   }, 120_000);
+
+  it("an interrupt of one rank stops every rank at the same step, with rank 0's checkpoint", async () => {
+    const [cfg, dir] = writeConfig(shards, {
+      data: { batch_size: 8 },
+      train: { steps: 500, lr: 1e-3, backend: "torch", device: "cpu" },
+      checkpoint: { every: 0, keep: 0 },
+      log: { tensorboard: null },
+    });
+    const jsonl = path.join(dir, "ckpt", "log.jsonl");
+    const stderr: string[] = ["", ""];
+    const code = await launch({
+      nprocPerNode: 2,
+      command: node,
+      args: ["train", cfg, "--quiet"],
+      env,
+      stdio: "pipe",
+      onSpawn: (rank, child) => {
+        child.stderr!.on("data", (d) => (stderr[rank] += d));
+        if (rank !== 1) return;
+        // SIGINT to rank 1 only: rank 0 learns of it through the per-step agreement.
+        const timer = setInterval(() => {
+          if (existsSync(jsonl) && losses(jsonl).length >= 2) {
+            child.kill("SIGINT");
+            clearInterval(timer);
+          }
+        }, 20);
+        child.once("exit", () => clearInterval(timer));
+      },
+    });
+    // train exits 130 after an interrupt; launch reports the first non-zero exit.
+    expect(code, stderr.join("\n")).toBe(130);
+    const steps = stderr.map((e) => /interrupted at step (\d+)/.exec(e)?.[1]);
+    expect(steps[0], stderr.join("\n")).toBeDefined();
+    expect(steps[1]).toBe(steps[0]);
+    const ck = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
+    expect(String(ck.step)).toBe(steps[0]);
+  }, 120_000);
+
+  it("launch exits with the first failing rank's code", async () => {
+    const code = await launch({ nprocPerNode: 2, command: node, args: ["train", path.join(shards, "no-such.yaml")], env, stdio: "ignore" });
+    expect(code).toBe(2);
+  }, 60_000);
 });
