@@ -171,7 +171,11 @@ function main() {
   log(`building against ${t.source}${link.cuda ? " (CUDA)" : ""}`);
   const t0 = Date.now();
   t.dist = process.env.CLIPTS_NO_DIST !== "1" && distHeaders(t);
-  if (!t.dist) log("no c10d/gloo headers (Debian: libgloo-dev); distributed training will be unavailable");
+  if (!t.dist) {
+    log(process.env.CLIPTS_NO_DIST === "1"
+      ? "CLIPTS_NO_DIST=1: building without distributed training"
+      : "no c10d/gloo headers (Debian: libgloo-dev); distributed training will be unavailable");
+  }
   try {
     try {
       build(t, link);

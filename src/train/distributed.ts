@@ -37,6 +37,8 @@ export interface DistEnv {
    * the prefix torch.distributed's env:// rendezvous uses.
    */
   storePrefix?: string;
+  /** Rendezvous and collective timeout ($CLIPTS_DIST_TIMEOUT_S, default 1800 s as in PyTorch). */
+  timeoutMs: number;
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number {
@@ -60,6 +62,7 @@ export function distEnvFromProcess(env: NodeJS.ProcessEnv = process.env): DistEn
     localRank: env.LOCAL_RANK === undefined ? rank : intVar(env, "LOCAL_RANK", 0),
     masterAddr: env.MASTER_ADDR ?? "127.0.0.1",
     masterPort: env.MASTER_PORT === undefined ? 29500 : intVar(env, "MASTER_PORT", 1),
+    timeoutMs: 1000 * (env.CLIPTS_DIST_TIMEOUT_S === undefined ? 1800 : intVar(env, "CLIPTS_DIST_TIMEOUT_S", 1)),
     ...(env.TORCHELASTIC_USE_AGENT_STORE === "True"
       ? { storePrefix: `/worker/attempt_${env.TORCHELASTIC_RESTART_COUNT ?? "0"}` }
       : {}),
@@ -75,10 +78,10 @@ export class ProcessGroup {
   ) {}
 
   /** Rendezvous with the other ranks (blocks until all joined or the timeout passes). */
-  static init(e: DistEnv, timeoutMs = 300_000): ProcessGroup {
+  static init(e: DistEnv): ProcessGroup {
     const { dist, reason } = loadDistAddon();
     if (!dist) throw new InputError(`distributed training (WORLD_SIZE=${e.worldSize}) needs c10d: ${reason}`);
-    dist.distInit(e.rank, e.worldSize, e.masterAddr, e.masterPort, timeoutMs, process.env.GLOO_SOCKET_IFNAME ?? "", e.storePrefix ?? "");
+    dist.distInit(e.rank, e.worldSize, e.masterAddr, e.masterPort, e.timeoutMs, process.env.GLOO_SOCKET_IFNAME ?? "", e.storePrefix ?? "");
     return new ProcessGroup(dist, e.rank, e.worldSize);
   }
 

@@ -19,7 +19,7 @@ import { colorShards, writeConfig } from "./fixtures.js";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 // The CLI from source through tsx, so the test needs no prior build.
 const node = [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
-const env = { ...process.env, CLIPTS_QUIET: "1", CLIPTS_SHUFFLE_BUFFER: "0", OMP_NUM_THREADS: "1" };
+const env = { ...process.env, CLIPTS_QUIET: "1", CLIPTS_SHUFFLE_BUFFER: "0", OMP_NUM_THREADS: "1", CLIPTS_DIST_TIMEOUT_S: "60" };
 const { dist, reason } = loadDistAddon();
 
 function losses(jsonl: string): number[] {
@@ -34,10 +34,11 @@ describe("distributed environment", () => {
     expect(distEnvFromProcess({})).toBeNull();
     expect(distEnvFromProcess({ WORLD_SIZE: "1", RANK: "0" })).toBeNull();
     expect(distEnvFromProcess({ WORLD_SIZE: "4", RANK: "2", LOCAL_RANK: "0", MASTER_ADDR: "10.0.0.1", MASTER_PORT: "1234" })).toEqual({
-      rank: 2, worldSize: 4, localRank: 0, masterAddr: "10.0.0.1", masterPort: 1234,
+      rank: 2, worldSize: 4, localRank: 0, masterAddr: "10.0.0.1", masterPort: 1234, timeoutMs: 1_800_000,
     });
     expect(() => distEnvFromProcess({ WORLD_SIZE: "2", RANK: "2" })).toThrow(/RANK=2 must be below WORLD_SIZE=2/);
     expect(() => distEnvFromProcess({ WORLD_SIZE: "2" })).toThrow(/RANK=\(unset\)/);
+    expect(distEnvFromProcess({ WORLD_SIZE: "2", RANK: "1", TORCHELASTIC_USE_AGENT_STORE: "True", TORCHELASTIC_RESTART_COUNT: "3" })?.storePrefix).toBe("/worker/attempt_3");
     expect(localBatchSize(16, 2, 2)).toBe(8);
     expect(() => localBatchSize(6, 2, 2)).toThrow(/data.batch_size \(6/);
   });
