@@ -51,9 +51,14 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
   });
 
   // accum_freq 2: the full-batch loss still spans all ranks' micro-batches (1 process: 2 x 4 rows; 2 processes: 2 x 2 per rank).
-  it.each([1, 2])("2 processes give the losses and weights of 1 process over the same global batch (accum_freq %i)", async (accum) => {
+  it.each([
+    ["clip", 1],
+    ["clip", 2],
+    ["siglip", 1],
+  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i)", async (loss, accum) => {
     // 16 rows, global batch 8: steps 1-2 are epoch 1, step 3 starts epoch 2 (a new shard order).
     const patch = {
+      model: { loss },
       data: { batch_size: 8 },
       train: { steps: 3, lr: 5e-3, warmup: 1, backend: "torch", device: "cpu", accum_freq: accum },
       checkpoint: { every: 0, keep: 0 },
