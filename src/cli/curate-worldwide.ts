@@ -9,6 +9,7 @@ import { readJsonl } from "../util/jsonl.js";
 import { langidShards } from "../curation/langid.js";
 import { parseShard, shardFromEnv } from "../curation/index.js";
 import { worldwideCurate } from "../curation/worldwide-curate.js";
+import { demoWorldwideMetadata } from "../curation/worldwide-demo.js";
 import { upsampleSelection, upsampleWeights, WEBLI_TARGETS } from "../data/upsample.js";
 
 const langidCommand: CommandModule = {
@@ -100,4 +101,15 @@ const upsampleCommand: CommandModule = {
   },
 };
 
-export const worldwideCommands: CommandModule[] = [langidCommand, worldwideCommand, upsampleCommand];
+const demoMetadataCommand: CommandModule = {
+  command: "worldwide-demo-metadata",
+  describe: "Write {lang: [entries]} metadata for the demo pool (emoji names in en, de, fr, es, ja, zh)",
+  builder: (y: Argv) => y.option("output", { type: "string", demandOption: true }),
+  handler: async (a) => {
+    const m = demoWorldwideMetadata();
+    await writeJsonAtomic(a.output as string, m);
+    console.error(`wrote ${a.output}: ${Object.entries(m).map(([l, e]) => `${l}:${e.length}`).join(" ")}`);
+  },
+};
+
+export const worldwideCommands: CommandModule[] = [langidCommand, worldwideCommand, upsampleCommand, demoMetadataCommand];
