@@ -1,6 +1,6 @@
 // `clipts curate langid | worldwide | upsample`: MetaCLIP 2 worldwide curation.
 // The lead registers `worldwideCommands` under `clipts curate`.
-import { promises as fs } from "node:fs";
+import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
@@ -82,7 +82,14 @@ const upsampleCommand: CommandModule = {
   handler: async (a) => {
     const targets = parseTargets(a.targets as string);
     const dir = a.matches as string;
-    const sel = JSON.parse(await fs.readFile(path.join(dir, "selection.json"), "utf8")) as Record<string, number[]>;
+    const selFile = path.join(dir, "selection.json");
+    if (!existsSync(selFile)) throw new InputError(`--matches ${dir}: no selection.json (run \`clipts curate worldwide\` first)`);
+    let sel: Record<string, number[]>;
+    try {
+      sel = JSON.parse(await fs.readFile(selFile, "utf8")) as Record<string, number[]>;
+    } catch (err) {
+      throw new InputError(`${selFile}: not valid JSON (${(err as Error).message})`);
+    }
     const keep = new Map(Object.entries(sel).map(([f, rows]) => [f, new Set(rows)]));
     const rows: { shard: string; row: number; key: string; lang: string }[] = [];
     for (const f of (await fs.readdir(dir)).filter((n) => n.endsWith(".wmatches.jsonl")).sort()) {
