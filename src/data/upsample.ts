@@ -15,12 +15,13 @@
 // i.e. rows are never repeated within an epoch; over-represented languages are
 // thinned instead, which gives the same expected shares (k_l s_l / Σ k s = τ_l)
 // with an epoch of Σ k_l n_l rows. Each epoch draws anew, so across epochs every
-// row of a thinned language is still seen. `expectedCopies` (m_l) is the
-// replication form for consumers that can repeat rows; `copiesOf` draws an
-// integer count with that expectation, deterministically.
+// row of a thinned language is still seen.
+// Replication form: the Loader's `repeats` option with upsampleRepeats() emits
+// each row copiesOf(m_l, seed, key, epoch) times (floor(m_l), plus one with
+// probability frac(m_l)): same expected shares, an epoch of about N rows.
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
-import type { SampleFilter } from "./sampler.js";
+import type { RepeatCount, SampleFilter } from "./sampler.js";
 
 /** WebLI's low-resource languages and target share. */
 export const WEBLI_TARGETS: Readonly<Record<string, number>> = { bn: 0.01, fil: 0.01, hi: 0.01, iw: 0.01, mi: 0.01, sw: 0.01, te: 0.01 };
@@ -88,6 +89,17 @@ export function upsampleSampler(w: UpsampleWeights, langOf: LangLookup, seed: nu
     const k = w.keep[langOf(shard, row)] ?? fallback;
     return k >= 1 || hashUniform(seed, "upsample", key, epoch) < k;
   };
+}
+
+/**
+ * Per-epoch copies for the Loader's `repeats` option: a row of language l is
+ * emitted copiesOf(m_l, seed, key, epoch) times (expectation m_l), so named
+ * languages are replicated and the others slightly thinned (m < 1); the epoch
+ * keeps about as many rows as the pool (Σ m_l n_l = N).
+ */
+export function upsampleRepeats(w: UpsampleWeights, langOf: LangLookup, seed: number): RepeatCount {
+  const other = w.keepOther * Math.max(...Object.values(w.copies));
+  return (key, row, epoch, shard) => copiesOf(w.copies[langOf(shard, row)] ?? other, seed, key, epoch);
 }
 
 /** Integer copies of a row in an epoch with expectation m (floor(m) plus one more with probability frac(m)). */

@@ -3,8 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { copiesOf, upsampleSampler, upsampleSelection, upsampleWeights, WEBLI_TARGETS } from "../../src/data/upsample.js";
-import { SampleStream } from "../../src/data/sampler.js";
+import { copiesOf, upsampleRepeats, upsampleSampler, upsampleSelection, upsampleWeights, WEBLI_TARGETS } from "../../src/data/upsample.js";
+import { SampleStream, type OrderOptions } from "../../src/data/sampler.js";
 import type { Manifest } from "../../src/data/types.js";
 import { writeShards, type Row } from "./loader-fixtures.js";
 
@@ -94,5 +94,61 @@ describe("upsampling through the loader's sampler", () => {
     let sum = 0;
     for (let i = 0; i < 4000; i++) sum += copiesOf(m, 9, `k${i}`, 0);
     expect(Math.abs(sum / 4000 - m)).toBeLessThanOrEqual(5 * Math.sqrt(0.3 * 0.7 / 4000));
+  });
+});
+
+describe("upsampling by replication (the loader's repeats hook)", () => {
+  it("repeats rows to the target shares and resumes exactly from a snapshot", async () => {
+    const langs: string[] = [];
+    for (const [l, n] of Object.entries(COUNTS)) for (let i = 0; i < n; i++) langs.push(l);
+    const order = langs.map((l, i) => ({ l, o: (i * 2654435761) % 4294967291 })).sort((a, b) => a.o - b.o).map((x) => x.l);
+    const per = Math.ceil(order.length / 3);
+    const langOfRow = new Map<string, string>();
+    const shards: Row[][] = [];
+    for (let s = 0; s < 3; s++) {
+      const part = order.slice(s * per, (s + 1) * per);
+      shards.push(part.map((l, r) => ({ key: `k${s}-${r}`, caption: l, image: new Uint8Array([0]), width: 1, height: 1 })));
+      part.forEach((l, r) => langOfRow.set(`shard-${String(s).padStart(5, "0")}.arrow:${r}`, l));
+    }
+    const dir = writeShards(shards);
+    const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as Manifest;
+    const w = upsampleWeights(COUNTS, TARGETS);
+    const epochs = 4;
+    const o: OrderOptions = {
+      seed: 2, shuffle: true, shuffleBuffer: 64, resampled: false, rank: 0, worldSize: 1, splitBy: "shard", epochs,
+      repeats: upsampleRepeats(w, (f, r) => langOfRow.get(`${f}:${r}`)!, 7),
+    };
+    const stream = SampleStream.start(dir, manifest, o);
+    const items: string[] = [];
+    const seen: Record<string, number> = {};
+    let snap: ReturnType<SampleStream["snapshot"]> | null = null, at = 0;
+    for (let it = await stream.next(); it; it = await stream.next()) {
+      items.push(`${it.epoch}:${it.key}`);
+      seen[it.caption as string] = (seen[it.caption as string] ?? 0) + 1;
+      // Snapshot in the middle of a row's copies, so the restore must carry them.
+      if (!snap && items.length > 3000 && (stream.snapshot().pending ?? 0) > 0) { snap = stream.snapshot(); at = items.length; }
+    }
+    const total = items.length;
+    // E[copies] = m_l per row and epoch; Var = f(1 - f) with f = frac(m_l).
+    let eTotal = 0, varTotal = 0;
+    for (const [l, n] of Object.entries(COUNTS)) {
+      const m = w.copies[l]!, f = m - Math.floor(m);
+      eTotal += epochs * n * m;
+      varTotal += epochs * n * f * (1 - f);
+    }
+    expect(eTotal).toBeCloseTo(epochs * 4000, 6);
+    expect(Math.abs(total - eTotal)).toBeLessThanOrEqual(5 * Math.sqrt(varTotal) + 1);
+    for (const [l, tau] of Object.entries(TARGETS)) {
+      const n = COUNTS[l as keyof typeof COUNTS], m = w.copies[l]!, f = m - Math.floor(m);
+      const tol = (5 * Math.sqrt(epochs * n * f * (1 - f)) + tau * 5 * Math.sqrt(varTotal) + 1) / eTotal;
+      expect(Math.abs((seen[l] ?? 0) / total - tau)).toBeLessThanOrEqual(tol);
+    }
+    // Copies of a row are real repeats: bn rows (m ≈ 5) appear several times per epoch.
+    expect(seen.bn! / (epochs * COUNTS.bn)).toBeGreaterThan(3);
+    // A stream restored from the snapshot yields exactly the rest.
+    const restored = await SampleStream.restore(dir, manifest, o, snap!);
+    const rest: string[] = [];
+    for (let it = await restored.next(); it; it = await restored.next()) rest.push(`${it.epoch}:${it.key}`);
+    expect(rest).toEqual(items.slice(at));
   });
 });
