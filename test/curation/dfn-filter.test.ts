@@ -16,6 +16,8 @@ import { Loader } from "../../src/data/loader.js";
 import { ShardWriter } from "../../src/data/shards.js";
 import { loadConfig } from "../../src/train/config.js";
 import { Rng } from "../../src/util/hash.js";
+import yargs from "yargs";
+import { dfnCommands } from "../../src/cli/curate-dfn.js";
 import { makeImage, writeShards, type Row } from "../data/loader-fixtures.js";
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), "clipts-dfn-filter-"));
@@ -61,6 +63,16 @@ describe("filterScores", () => {
     expect(readFileSync(r.files.plot, "utf8")).toMatch(/^<svg/);
     // 0.4 -> 4: the whole tie plus 0.5.
     expect((await filterScores({ scores: dir, keepTop: 0.4, output: out })).selection).toEqual({ "shard-00000.arrow": [0, 2, 4], "shard-00001.arrow": [0] });
+  });
+
+  it("the CLI command passes its options through (clipts curate filter)", async () => {
+    const dir = tmp();
+    const rows: ScoredRow[] = [0.9, 0.1, 0.5, 0.7].map((score, i) => ({ key: `k${i}`, shard: "shard-00000.arrow", row: i, score }));
+    writeSidecars(dir, rows);
+    const out = path.join(dir, "cli");
+    await yargs([]).command(dfnCommands).strict().fail((msg, err) => { throw err ?? new Error(msg); })
+      .parseAsync(["filter", "--scores", dir, "--keep-top", "0.5", "--output", out]);
+    expect(JSON.parse(readFileSync(path.join(out, "selection.json"), "utf8"))).toEqual({ "shard-00000.arrow": [0, 3] });
   });
 
   it("matches a brute-force rank count on random pools with many ties", async () => {
