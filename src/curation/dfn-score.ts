@@ -102,13 +102,19 @@ export async function scoreShards(o: ScoreShardsOptions): Promise<ScoreSummary> 
   const backend = await setBackend(o.backend ?? "auto");
   const m = await loadEvalModel(o.checkpoint, { model: o.model, tokenizer: o.tokenizer });
   const metaFile = path.join(o.output, "score_meta.json");
-  const meta = { checkpoint: path.resolve(m.file), sha256: m.weightsHash, model: m.model.config.name, tokenizer: m.cacheId.split("/").slice(2).join("/"), input: path.resolve(o.input) };
+  const meta = { checkpoint: path.resolve(m.file), sha256: m.weightsHash, model: m.model.config.name, tokenizer: m.cacheId.split("/").slice(2).join("/"), input: path.resolve(o.input),
+    // The shards' content hashes: rewritten shards under the same path must not reuse old sidecars.
+    shardsSha256: Object.fromEntries(manifest.shards.map((s) => [s.file, s.sha256])) };
   try {
     if (existsSync(metaFile)) {
       const old = JSON.parse(await fs.readFile(metaFile, "utf8")) as typeof meta;
       if (old.sha256 !== meta.sha256 || old.input !== meta.input || old.model !== meta.model || old.tokenizer !== meta.tokenizer) {
         throw new InputError(`${metaFile}: this folder holds scores of another filter or input (${old.checkpoint} on ${old.input}); use a new --output`);
       }
+      const changed = manifest.shards.find((s) => old.shardsSha256?.[s.file] !== undefined && old.shardsSha256[s.file] !== s.sha256);
+      if (changed) throw new InputError(`${metaFile}: shard ${changed.file} changed since it was scored (sha256 differs); use a new --output`);
+      // New shards appended to the folder are scored and recorded.
+      if (manifest.shards.some((s) => old.shardsSha256?.[s.file] === undefined)) await writeJsonAtomic(metaFile, { ...meta, shardsSha256: { ...old.shardsSha256, ...meta.shardsSha256 } });
     } else {
       await writeJsonAtomic(metaFile, meta);
     }

@@ -3,7 +3,7 @@
 // loads through --model like a user's checkpoint), real Arrow shards of real
 // JPEGs, the real CLIP tokenizer. Scores are checked against an independent
 // path: the Loader's eval batches -> encodeImage/encodeText -> normalize -> dot.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -124,6 +124,17 @@ describe("scoreShards", () => {
     const third = await scoreShards(o);
     expect(third.scoredNow).toEqual([]);
     await expect(scoreShards({ ...o, checkpoint: ckpt2 })).rejects.toThrow(/another filter/);
+    // A shard rewritten under the same name (its manifest sha256 changes) is refused too.
+    const mf = path.join(shards, "manifest.json");
+    const orig = readFileSync(mf, "utf8");
+    const m = JSON.parse(orig);
+    m.shards[1].sha256 = "0".repeat(64);
+    writeFileSync(mf, JSON.stringify(m));
+    try {
+      await expect(scoreShards(o)).rejects.toThrow(/shard-00001.arrow changed/);
+    } finally {
+      writeFileSync(mf, orig);
+    }
   }, 120_000);
 
   it("fails before work on a bad batch size or a safetensors file without --model", async () => {
