@@ -29,6 +29,7 @@ export function histogramSvg(h: Histogram, title: string, kept?: Histogram): str
   if (lo < 0) [lo, hi] = [0, h.counts.length - 1];
   const idx = Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
   const series = [{ name: "all pairs", values: idx.map((i) => h.counts[i]!) }];
+  // Bin labels are the lower edges; every other one when many, so they do not overlap.
   if (kept) series.push({ name: "kept", values: idx.map((i) => kept.counts[i]!) });
-  return barChart({ title, yLabel: "pairs", categories: idx.map((i) => h.edges[i]!.toFixed(2)), series, width: Math.max(720, 40 + idx.length * 28) });
+  return barChart({ title, yLabel: "pairs", categories: idx.map((i, j) => (idx.length <= 16 || j % 2 === 0 ? h.edges[i]!.toFixed(2) : "")), series, width: Math.max(720, 40 + idx.length * 28) });
 }
