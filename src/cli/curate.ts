@@ -9,6 +9,7 @@ import {
   isShardDir, matchShards, sidecarsIn,
 } from "../curation/index.js";
 import { worldwideCommands } from "./curate-worldwide.js";
+import { dfnCommands } from "./curate-dfn.js";
 
 const list = { type: "string" as const, array: true as const };
 
@@ -127,6 +128,7 @@ export const curateCommand: CommandModule = {
       .command(mergeCommand)
       .command(balanceCommand)
       .command(worldwideCommands)
+      .command(dfnCommands)
       .demandCommand(1, "Name a curate subcommand (see --help)."),
   handler: () => {},
 };

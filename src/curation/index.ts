@@ -23,3 +23,4 @@ export {
 export { worldwideThresholds, type WorldwideThresholds } from "./worldwide-thresholds.js";
 export { worldwideCurate, type WorldwideCurateOptions, type WorldwideCurateResult } from "./worldwide-curate.js";
 export { demoWorldwideMetadata } from "./worldwide-demo.js";
+export * from "./dfn.js";
