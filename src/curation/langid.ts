@@ -12,12 +12,11 @@
 // (shard file, row).
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { listShards, readShard } from "../data/shards.js";
-import { AtomicWriter, writeJsonAtomic } from "../util/atomic.js";
+import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
-import { progress } from "../util/progress.js";
 import type { ShardSpec } from "./lines.js";
+import { shardSuffix, writeShardSidecars } from "./shard-sidecars.js";
 
 /** Label of captions without a detectable language (empty, symbols only). */
 export const UNDETERMINED = "und";
@@ -79,41 +78,20 @@ export function langSidecarOf(shardFile: string): string {
 
 /** Label every row of the shards in a folder; one sidecar per shard, written atomically. */
 export async function langidShards(o: LangidShardsOptions): Promise<LangidShardsResult> {
-  const manifest = await listShards(o.shards);
-  const mine = manifest.shards.filter((_, i) => !o.shard || i % o.shard.count === o.shard.index);
   const id = await loadLangId();
   await fs.mkdir(o.output, { recursive: true });
   const counts: Record<string, number> = {};
-  const stats: LangidShardsResult["stats"] = { shards: mine.length, rows: 0, badRows: 0, cutShort: [] };
-  const bar = progress("langid shards", mine.reduce((a, s) => a + s.rows, 0), { unit: "rows", quiet: o.quiet });
-  const sidecars: string[] = [];
-  for (const s of mine) {
-    const file = path.join(o.output, langSidecarOf(s.file));
-    const w = new AtomicWriter(file);
-    try {
-      const onSkip = () => stats.cutShort.push(s.file);
-      for await (const { row, sample } of readShard(path.join(o.shards, s.file), { expectedRows: s.rows, onSkip })) {
-        bar.increment();
-        stats.rows++;
-        // A row without a key or caption is skipped and counted (it cannot be selected by key anyway).
-        if (typeof sample.key !== "string" || sample.key === "" || typeof sample.caption !== "string") {
-          stats.badRows++;
-          continue;
-        }
-        const g = id.detect(sample.caption);
-        counts[g.lang] = (counts[g.lang] ?? 0) + 1;
-        await w.write(`${JSON.stringify({ row, key: sample.key, lang: g.lang, confidence: Number(g.confidence.toFixed(4)) })}\n`);
-      }
-      await w.commit();
-    } catch (err) {
-      await w.abort();
-      throw err;
-    }
-    sidecars.push(file);
-  }
-  bar.stop();
-  const suffix = o.shard ? `.${o.shard.index}-of-${o.shard.count}` : "";
-  await writeJsonAtomic(path.join(o.output, `lang_stats${suffix}.json`), { shardsDir: o.shards, shard: o.shard ?? null, counts, ...stats });
+  const pass = await writeShardSidecars({
+    shards: o.shards, output: o.output, shard: o.shard, label: "langid shards", quiet: o.quiet,
+    sidecarName: langSidecarOf,
+    line: (row, sample) => {
+      const g = id.detect(sample.caption);
+      counts[g.lang] = (counts[g.lang] ?? 0) + 1;
+      return `${JSON.stringify({ row, key: sample.key, lang: g.lang, confidence: Number(g.confidence.toFixed(4)) })}\n`;
+    },
+  });
+  const { sidecars, ...stats } = pass;
+  await writeJsonAtomic(path.join(o.output, `lang_stats${shardSuffix(o.shard)}.json`), { shardsDir: o.shards, shard: o.shard ?? null, counts, ...stats });
   return { sidecars, counts, stats };
 }
 

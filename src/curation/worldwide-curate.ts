@@ -11,14 +11,13 @@
 //   selection.json           balanced rows {shard file: row ids}
 //   worldwide_stats.json     rows / matched / kept per language
 import path from "node:path";
-import { listShards, readShard } from "../data/shards.js";
-import { AtomicWriter, writeJsonAtomic } from "../util/atomic.js";
+import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
-import { progress } from "../util/progress.js";
 import { balanceKeep } from "./balance.js";
 import { writeCounts } from "./counts.js";
 import { langOf, readLangSidecars } from "./langid.js";
+import { writeShardSidecars } from "./shard-sidecars.js";
 import { loadWorldwideMetadata, WorldwideMatcher } from "./worldwide-match.js";
 import { worldwideThresholds, type WorldwideThresholds } from "./worldwide-thresholds.js";
 
@@ -61,7 +60,6 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
   const metadata = await loadWorldwideMetadata(o.metadata);
   if (!metadata[reference]) throw new InputError(`${o.metadata}: no metadata for the reference language "${reference}"`);
   const { table } = await readLangSidecars(o.langs, { minConfidence: o.minConfidence });
-  const manifest = await listShards(o.shards);
   const matcher = new WorldwideMatcher(metadata);
   const counts: Record<string, Float64Array> = {};
   for (const [l, e] of Object.entries(metadata)) counts[l] = new Float64Array(e.length);
@@ -69,31 +67,19 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
   const stat = (l: string) => (perLang[l] ??= { rows: 0, matched: 0, kept: 0 });
 
   // Pass 1: match, write sidecars, count.
-  const sidecars: string[] = [];
-  const bar = progress("worldwide match", manifest.shards.reduce((a, s) => a + s.rows, 0), { unit: "rows", quiet: o.quiet });
-  for (const s of manifest.shards) {
-    const file = path.join(o.output, `${path.basename(s.file, ".arrow")}.wmatches.jsonl`);
-    const w = new AtomicWriter(file);
-    try {
-      for await (const { row, sample } of readShard(path.join(o.shards, s.file), { expectedRows: s.rows })) {
-        bar.increment();
-        if (typeof sample.key !== "string" || sample.key === "" || typeof sample.caption !== "string") continue;
-        const lang = langOf(table, s.file, row);
-        const ids = matcher.match(sample.caption, lang);
-        const c = counts[lang];
-        if (c) for (const e of ids) c[e]!++;
-        stat(lang).rows++;
-        if (ids.length > 0) stat(lang).matched++;
-        await w.write(`${JSON.stringify({ key: sample.key, shard: s.file, row, lang, entries: Array.from(ids) })}\n`);
-      }
-      await w.commit();
-    } catch (err) {
-      await w.abort();
-      throw err;
-    }
-    sidecars.push(file);
-  }
-  bar.stop();
+  const { sidecars } = await writeShardSidecars({
+    shards: o.shards, output: o.output, label: "worldwide match", quiet: o.quiet,
+    sidecarName: (f) => `${path.basename(f, ".arrow")}.wmatches.jsonl`,
+    line: (row, sample, shard) => {
+      const lang = langOf(table, shard, row);
+      const ids = matcher.match(sample.caption, lang);
+      const c = counts[lang];
+      if (c) for (const e of ids) c[e]!++;
+      stat(lang).rows++;
+      if (ids.length > 0) stat(lang).matched++;
+      return `${JSON.stringify({ key: sample.key, shard, row, lang, entries: Array.from(ids) })}\n`;
+    },
+  });
 
   const thresholds = worldwideThresholds(counts, o.tEn, reference);
 
