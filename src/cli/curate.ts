@@ -8,6 +8,8 @@ import {
   balanceFile, buildMetadata, matchFile, mergeCountFiles, parseShard, shardFromEnv, METADATA_THRESHOLDS,
   isShardDir, matchShards, sidecarsIn,
 } from "../curation/index.js";
+import { worldwideCommands } from "./curate-worldwide.js";
+import { dfnCommands } from "./curate-dfn.js";
 
 const list = { type: "string" as const, array: true as const };
 
@@ -118,13 +120,15 @@ const balanceCommand: CommandModule = {
 
 export const curateCommand: CommandModule = {
   command: "curate",
-  describe: "Curate a raw pool: MetaCLIP metadata, matching and balancing; DFN filtering",
+  describe: "Curate a raw pool: MetaCLIP metadata, matching and balancing; language ID and worldwide curation; DFN filtering",
   builder: (y) =>
     y
       .command(metadataCommand)
       .command(matchCommand)
       .command(mergeCommand)
       .command(balanceCommand)
+      .command(worldwideCommands)
+      .command(dfnCommands)
       .demandCommand(1, "Name a curate subcommand (see --help)."),
   handler: () => {},
 };

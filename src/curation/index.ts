@@ -15,3 +15,12 @@ export {
 } from "./match-file.js";
 export { balanceFile, type BalanceOptions, type BalanceResult } from "./balance-file.js";
 export { matchShards, sidecarsIn, sidecarOf, isShardDir, type MatchShardsOptions, type MatchShardsResult } from "./shard-match.js";
+export { loadLangId, langidShards, readLangSidecars, langOf, langSidecarOf, UNDETERMINED, type LangIdentifier, type LangTable } from "./langid.js";
+export {
+  WorldwideMatcher, buildSubstringMatcher, buildSpacedMatcher, loadWorldwideMetadata, parseWorldwideMetadata, NO_SPACE_LANGS, CJK_PUNCT,
+  type WorldwideMetadata,
+} from "./worldwide-match.js";
+export { worldwideThresholds, type WorldwideThresholds } from "./worldwide-thresholds.js";
+export { worldwideCurate, type WorldwideCurateOptions, type WorldwideCurateResult } from "./worldwide-curate.js";
+export { demoWorldwideMetadata } from "./worldwide-demo.js";
+export * from "./dfn.js";

@@ -7,13 +7,12 @@
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { InputError } from "../util/errors.js";
-import { listShards, readShard } from "../data/shards.js";
-import { AtomicWriter, writeJsonAtomic } from "../util/atomic.js";
-import { progress } from "../util/progress.js";
+import { writeJsonAtomic } from "../util/atomic.js";
 import { writeCounts } from "./counts.js";
 import type { ShardSpec } from "./lines.js";
 import { buildMatcher } from "./matcher.js";
 import { loadMetadata } from "./metadata.js";
+import { shardSuffix, writeShardSidecars } from "./shard-sidecars.js";
 
 export interface MatchShardsOptions {
   metadata: string;
@@ -40,42 +39,26 @@ export function sidecarOf(shardFile: string): string {
 
 export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsResult> {
   const entries = await loadMetadata(o.metadata);
-  const manifest = await listShards(o.shards);
-  const mine = manifest.shards.filter((_, i) => !o.shard || i % o.shard.count === o.shard.index);
   const matcher = buildMatcher(entries);
   const counts = new Float64Array(entries.length);
-  const stats: MatchShardsResult["stats"] = { shards: mine.length, rows: 0, matched: 0, matches: 0, badRows: 0, cutShort: [] };
-  const bar = progress("match shards", mine.reduce((a, s) => a + s.rows, 0), { unit: "rows", quiet: o.quiet });
-  const sidecars: string[] = [];
-  for (const s of mine) {
-    const file = path.join(o.output, sidecarOf(s.file));
-    const w = new AtomicWriter(file);
-    try {
-      const onSkip = () => stats.cutShort.push(s.file);
-      for await (const { row, sample } of readShard(path.join(o.shards, s.file), { expectedRows: s.rows, onSkip })) {
-        bar.increment();
-        stats.rows++;
-        // A row without a usable key or caption matches nothing (MetaCLIP drops it).
-        const ok = typeof sample.key === "string" && sample.key !== "" && typeof sample.caption === "string";
-        if (!ok) stats.badRows++;
-        const ids = ok ? matcher.match(sample.caption) : new Uint32Array(0);
-        for (const e of ids) counts[e]!++;
-        if (ids.length > 0) stats.matched++;
-        stats.matches += ids.length;
-        if (ok) await w.write(`${JSON.stringify({ key: sample.key, shard: s.file, row, entries: Array.from(ids) })}\n`);
-      }
-      await w.commit();
-    } catch (err) {
-      await w.abort();
-      throw err;
-    }
-    sidecars.push(file);
-  }
-  bar.stop();
-  const suffix = o.shard ? `.${o.shard.index}-of-${o.shard.count}` : "";
-  const countsFile = path.join(o.output, `entry_counts${suffix}.json`);
+  let matched = 0;
+  let matches = 0;
+  const pass = await writeShardSidecars({
+    shards: o.shards, output: o.output, shard: o.shard, label: "match shards", quiet: o.quiet,
+    sidecarName: sidecarOf,
+    line: (row, sample, shard) => {
+      const ids = matcher.match(sample.caption);
+      for (const e of ids) counts[e]!++;
+      if (ids.length > 0) matched++;
+      matches += ids.length;
+      return `${JSON.stringify({ key: sample.key, shard, row, entries: Array.from(ids) })}\n`;
+    },
+  });
+  const { sidecars, ...rest } = pass;
+  const stats = { ...rest, matched, matches };
+  const countsFile = path.join(o.output, `entry_counts${shardSuffix(o.shard)}.json`);
   await writeCounts(countsFile, counts);
-  await writeJsonAtomic(path.join(o.output, `match_stats${suffix}.json`), { metadata: o.metadata, shardsDir: o.shards, shard: o.shard ?? null, ...stats });
+  await writeJsonAtomic(path.join(o.output, `match_stats${shardSuffix(o.shard)}.json`), { metadata: o.metadata, shardsDir: o.shards, shard: o.shard ?? null, ...stats });
   return { sidecars, countsFile, counts, stats };
 }
 

@@ -10,3 +10,5 @@ export type { LoaderOptions, LoaderBatch, LoaderState, LoaderStats, SkipReason, 
 export * from "./transforms.js";
 export { shardSequence, type SampleFilter, type Selection } from "./sampler.js";
 export { DecodePool } from "./decode-worker-pool.js";
+export { upsampleWeights, upsampleSampler, upsampleRepeats, upsampleSelection, copiesOf, WEBLI_TARGETS, type UpsampleWeights } from "./upsample.js";
+export type { RepeatCount } from "./sampler.js";

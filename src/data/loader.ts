@@ -29,7 +29,7 @@ import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import { DecodePool, type DecodeResult } from "./decode-worker-pool.js";
 import { listShards } from "./shards.js";
-import { SampleStream, type OrderOptions, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
+import { SampleStream, type OrderOptions, type RepeatCount, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
 import { DEFAULT_TRANSFORM, normalizeInto, type TransformSpec, type Triple } from "./transforms.js";
 import type { Batch, Manifest } from "./types.js";
 
@@ -59,6 +59,8 @@ export interface LoaderOptions {
   splitBy?: "shard" | "row";
   selection?: Selection;
   sampler?: SampleFilter;
+  /** Per-epoch copies of each row (see RepeatCount in sampler.ts). */
+  repeats?: RepeatCount;
   /** Drop a last partial batch (default true in train mode, false in eval). */
   dropLast?: boolean;
   mean?: Triple;
@@ -186,6 +188,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       epochs: o.epochs ?? 1,
       selection: o.selection,
       sampler: o.sampler,
+      repeats: o.repeats,
       // Recorded by file (not added up), so re-opening a shard does not count twice.
       onShardSkip: (info) => {
         this.statsNow.truncatedShards[info.shard] = { lostRows: info.rows, reason: info.reason };

@@ -16,6 +16,14 @@ import type { Manifest, Sample } from "./types.js";
 export type SampleFilter = (key: string, rowIndex: number, epoch: number, shard: string) => boolean;
 
 /**
+ * Per-epoch copies of a row (language upsampling plugs in here): called for a
+ * row that passed selection, sampler and the rank split; the row is emitted
+ * that many times in a row before the shuffle buffer (0 drops it). Must be a
+ * deterministic function of its arguments so a restored stream repeats it.
+ */
+export type RepeatCount = (key: string, rowIndex: number, epoch: number, shard: string) => number;
+
+/**
  * Rows to keep: a set of keys, or `{ shard file -> row ids }` (a shard absent
  * from the map keeps no rows).
  */
@@ -39,6 +47,7 @@ export interface OrderOptions {
   epochs: number;
   selection?: Selection;
   sampler?: SampleFilter;
+  repeats?: RepeatCount;
   /** Told when a shard is cut short (its readable rows are still used). */
   onShardSkip?: (info: ShardSkip) => void;
 }
@@ -72,6 +81,8 @@ export interface StreamState {
   rng: number;
   /** Shuffle buffer content as [shard sequence position, row]. */
   buffer: [number, number][];
+  /** Copies of the row before rowPos still to emit (repeats hook); absent = 0. */
+  pending?: number;
 }
 
 const u32 = (u: number) => Math.floor(u * 2 ** 32) >>> 0;
@@ -236,6 +247,11 @@ export class SampleStream {
       }
       const data = this.current.rows;
       const rowSet = selection && !isKeySet(selection) ? this.rowSet(selection, file) : null;
+      if (this.st.pending && this.st.rowPos > 0) {
+        this.st.pending--;
+        const row = this.st.rowPos - 1;
+        return this.item(data.get(row), shard, pos, row);
+      }
       while (this.st.rowPos < data.numRows) {
         const row = this.st.rowPos++;
         if (rowSet && !rowSet.has(row)) continue;
@@ -250,6 +266,11 @@ export class SampleStream {
         if (this.o.splitBy === "row" && this.o.worldSize > 1) {
           const c = this.st.rowCounter++;
           if (c % this.o.worldSize !== this.o.rank) continue;
+        }
+        if (this.o.repeats && key !== null) {
+          const n = this.o.repeats(key, row, this.st.epoch, file);
+          if (!(n >= 1)) continue;
+          this.st.pending = Math.floor(n) - 1;
         }
         return this.item(sample, shard, pos, row);
       }

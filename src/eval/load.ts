@@ -2,13 +2,12 @@
 // A clipts training checkpoint carries its model config and data config
 // (mean/std, tokenizer) in its metadata; any other safetensors file keyed by
 // open_clip's names (e.g. converted pretrained weights) needs `--model NAME`.
-import { existsSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
+import { existsSync, statSync } from "node:fs";
 import type { Triple } from "../data/transforms.js";
 import { createModel, disposeModel, getModelConfig, validateModelConfig } from "../model/index.js";
 import type { ClipModel, ModelConfig } from "../model/types.js";
 import { loadTokenizer, type TextTokenizer } from "../text/index.js";
-import { CHECKPOINT_FORMAT, restoreCheckpoint } from "../train/checkpoint.js";
+import { CHECKPOINT_FORMAT, resolveCheckpoint, restoreCheckpoint } from "../train/checkpoint.js";
 import { readSafetensors } from "../train/safetensors.js";
 import { InputError } from "../util/errors.js";
 import { sha256File } from "../data/shards.js";
@@ -39,10 +38,7 @@ export interface LoadedEvalModel {
 /** A checkpoint file, or a checkpoint folder's `latest`. */
 export function resolveCheckpointFile(ref: string): string {
   if (!existsSync(ref)) throw new InputError(`--checkpoint ${ref}: no such file or folder`);
-  if (!statSync(ref).isDirectory()) return ref;
-  const ptr = path.join(ref, "latest");
-  if (!existsSync(ptr)) throw new InputError(`--checkpoint ${ref}: folder has no "latest" pointer`);
-  return path.join(ref, readFileSync(ptr, "utf8").trim());
+  return statSync(ref).isDirectory() ? resolveCheckpoint(ref, ref, "--checkpoint") : ref;
 }
 
 interface TrainState {

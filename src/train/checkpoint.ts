@@ -75,14 +75,14 @@ async function prune(dir: string, keep: number): Promise<void> {
 }
 
 /** Resolve `latest` (in `dir`), a checkpoint folder, or a file path to a checkpoint file. */
-export function resolveCheckpoint(ref: string, dir: string): string {
+export function resolveCheckpoint(ref: string, dir: string, flag = "--resume"): string {
   const folder = ref === "latest" ? dir : ref;
   if (ref === "latest" || (existsSync(folder) && !folder.endsWith(".safetensors"))) {
     const ptr = path.join(folder, "latest");
-    if (!existsSync(ptr)) throw new InputError(`--resume ${ref}: no checkpoint pointer ${ptr}`);
+    if (!existsSync(ptr)) throw new InputError(`${flag} ${ref}: no checkpoint pointer ${ptr}`);
     return path.join(folder, readFileSync(ptr, "utf8").trim());
   }
-  if (!existsSync(ref)) throw new InputError(`--resume ${ref}: no such checkpoint file`);
+  if (!existsSync(ref)) throw new InputError(`${flag} ${ref}: no such checkpoint file`);
   return ref;
 }
 
