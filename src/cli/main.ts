@@ -9,6 +9,7 @@ import { dataCommand } from "./data.js";
 import { trainCommand } from "./train.js";
 import { evalCommand } from "./eval.js";
 import { ablateCommand } from "./ablate.js";
+import { launchCommand } from "./launch.js";
 
 export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(trainCommand)
     .command(evalCommand)
     .command(ablateCommand)
+    .command(launchCommand)
     .demandCommand(1, "Name a stage: curate, data, train, eval or ablate.")
     .strict()
     .help()
