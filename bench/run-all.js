@@ -14,6 +14,8 @@ const BENCHES = {
   "train-step": ["bench/train-step.js"],
   "torch-step": ["bench/torch-step.js", "--batch", "32", "--steps", "3", "--warmup", "1"],
   eval: ["bench/eval-throughput.mjs", "10", "tiny", "wasm,torch", "2"],
+  langid: ["bench/langid.mjs"],
+  "distributed-allreduce": ["bench/distributed-allreduce.mjs"],
 };
 
 const wanted = process.argv.slice(2);
