@@ -1,16 +1,13 @@
 // `clipts curate langid | worldwide | upsample`: MetaCLIP 2 worldwide curation.
 // The lead registers `worldwideCommands` under `clipts curate`.
-import { existsSync, promises as fs } from "node:fs";
-import path from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { readJsonl } from "../util/jsonl.js";
 import { langidShards } from "../curation/langid.js";
 import { parseShard, shardFromEnv } from "../curation/index.js";
-import { worldwideCurate } from "../curation/worldwide-curate.js";
+import { upsampleWorldwide, worldwideCurate } from "../curation/worldwide-curate.js";
 import { demoWorldwideMetadata } from "../curation/worldwide-demo.js";
-import { upsampleSelection, upsampleWeights, WEBLI_TARGETS } from "../data/upsample.js";
+import { WEBLI_TARGETS } from "../data/upsample.js";
 
 const langidCommand: CommandModule = {
   command: "langid",
@@ -80,30 +77,10 @@ const upsampleCommand: CommandModule = {
       .option("seed", { type: "number", default: 0 })
       .option("epoch", { type: "number", default: 0 }),
   handler: async (a) => {
-    const targets = parseTargets(a.targets as string);
-    const dir = a.matches as string;
-    const selFile = path.join(dir, "selection.json");
-    if (!existsSync(selFile)) throw new InputError(`--matches ${dir}: no selection.json (run \`clipts curate worldwide\` first)`);
-    let sel: Record<string, number[]>;
-    try {
-      sel = JSON.parse(await fs.readFile(selFile, "utf8")) as Record<string, number[]>;
-    } catch (err) {
-      throw new InputError(`${selFile}: not valid JSON (${(err as Error).message})`);
-    }
-    const keep = new Map(Object.entries(sel).map(([f, rows]) => [f, new Set(rows)]));
-    const rows: { shard: string; row: number; key: string; lang: string }[] = [];
-    for (const f of (await fs.readdir(dir)).filter((n) => n.endsWith(".wmatches.jsonl")).sort()) {
-      for await (const { value, error } of readJsonl(path.join(dir, f))) {
-        const v = value as { key: string; shard: string; row: number; lang: string };
-        if (!error && keep.get(v.shard)?.has(v.row)) rows.push(v);
-      }
-    }
-    const counts: Record<string, number> = {};
-    for (const r of rows) counts[r.lang] = (counts[r.lang] ?? 0) + 1;
-    const w = upsampleWeights(counts, targets);
-    const out = upsampleSelection(rows, w, a.seed as number, a.epoch as number);
-    await writeJsonAtomic(path.join(a.output as string, "upsample_weights.json"), { targets, ...w });
-    await writeJsonAtomic(path.join(a.output as string, "selection.json"), out);
+    const { weights: w } = await upsampleWorldwide({
+      matches: a.matches as string, targets: parseTargets(a.targets as string), output: a.output as string,
+      seed: a.seed as number, epoch: a.epoch as number,
+    });
     console.error(`expected rows ${w.expectedRows.toFixed(0)} of ${w.rows}; keep ${JSON.stringify(w.keep)}; wrote ${a.output}/selection.json`);
   },
 };

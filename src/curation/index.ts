@@ -24,3 +24,4 @@ export { worldwideThresholds, type WorldwideThresholds } from "./worldwide-thres
 export { worldwideCurate, type WorldwideCurateOptions, type WorldwideCurateResult } from "./worldwide-curate.js";
 export { demoWorldwideMetadata } from "./worldwide-demo.js";
 export * from "./dfn.js";
+export { upsampleWorldwide, type UpsampleWorldwideOptions } from "./worldwide-curate.js";

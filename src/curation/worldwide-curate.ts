@@ -10,7 +10,9 @@
 //   thresholds.json          {reference, tRef, p, t: {lang: t}, empty}
 //   selection.json           balanced rows {shard file: row ids}
 //   worldwide_stats.json     rows / matched / kept per language
+import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
+import { upsampleSelection, upsampleWeights, type UpsampleWeights } from "../data/upsample.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
@@ -109,4 +111,45 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
   await writeJsonAtomic(files.selection, selection);
   await writeJsonAtomic(files.stats, { metadata: o.metadata, shards: o.shards, langs: o.langs, tEn: o.tEn, seed: o.seed, perLang });
   return { thresholds, counts, selection, kept, perLang, files };
+}
+
+export interface UpsampleWorldwideOptions {
+  /** Output folder of worldwideCurate (selection.json + *.wmatches.jsonl). */
+  matches: string;
+  /** Target share per named language, e.g. WEBLI_TARGETS. */
+  targets: Record<string, number>;
+  output: string;
+  seed: number;
+  epoch: number;
+}
+
+/**
+ * Raise named languages of a worldwide-curated selection to target shares
+ * (src/data/upsample.ts semantics); writes upsample_weights.json and the
+ * thinned selection.json of one epoch.
+ */
+export async function upsampleWorldwide(o: UpsampleWorldwideOptions): Promise<{ weights: UpsampleWeights; selection: Record<string, number[]> }> {
+  const selFile = path.join(o.matches, "selection.json");
+  if (!existsSync(selFile)) throw new InputError(`--matches ${o.matches}: no selection.json (run \`clipts curate worldwide\` first)`);
+  let sel: Record<string, number[]>;
+  try {
+    sel = JSON.parse(await fs.readFile(selFile, "utf8")) as Record<string, number[]>;
+  } catch (err) {
+    throw new InputError(`${selFile}: not valid JSON (${(err as Error).message})`);
+  }
+  const keep = new Map(Object.entries(sel).map(([f, rows]) => [f, new Set(rows)]));
+  const rows: { shard: string; row: number; key: string; lang: string }[] = [];
+  for (const f of (await fs.readdir(o.matches)).filter((n) => n.endsWith(".wmatches.jsonl")).sort()) {
+    for await (const { value, error } of readJsonl(path.join(o.matches, f))) {
+      const v = value as { key: string; shard: string; row: number; lang: string };
+      if (!error && keep.get(v.shard)?.has(v.row)) rows.push(v);
+    }
+  }
+  const counts: Record<string, number> = {};
+  for (const r of rows) counts[r.lang] = (counts[r.lang] ?? 0) + 1;
+  const weights = upsampleWeights(counts, o.targets);
+  const selection = upsampleSelection(rows, weights, o.seed, o.epoch);
+  await writeJsonAtomic(path.join(o.output, "upsample_weights.json"), { targets: o.targets, ...weights });
+  await writeJsonAtomic(path.join(o.output, "selection.json"), selection);
+  return { weights, selection };
 }
