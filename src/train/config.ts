@@ -54,6 +54,15 @@ const balanceSchema = z.strictObject({
   seed: z.number().int().default(0),
 });
 
+const upsampleSchema = z.strictObject({
+  /** Folder of <shard>.lang.jsonl sidecars (`clipts curate langid`). */
+  langs: z.string().min(1),
+  /** Target share per language ({sw: 0.01, ...}) or "webli" (bn, fil, hi, iw, mi, sw, te at 1% each). */
+  targets: z.union([z.literal("webli"), z.record(z.string().min(1), z.number().positive().max(1))]),
+  seed: z.number().int().default(0),
+  min_confidence: z.number().min(0).max(1).default(0),
+});
+
 const dataSchema = z.strictObject({
   /** Shard directory (a manifest.json with Arrow shards). */
   train: z.string().min(1),
@@ -74,6 +83,8 @@ const dataSchema = z.strictObject({
   seed: z.number().int().default(0),
   /** MetaCLIP online balancing: a new balanced subset every epoch; null = train on all rows. */
   balance: balanceSchema.nullable().default(null),
+  /** Low-resource language upsampling through the loader's per-epoch row copies; null = off. */
+  upsample: upsampleSchema.nullable().default(null),
 });
 
 const trainSchema = z

@@ -23,6 +23,7 @@ import { loadTokenizer } from "../text/index.js";
 import { InputError } from "../util/errors.js";
 import { AdamW } from "./adamw.js";
 import { onlineBalanceFilter } from "./balance.js";
+import { upsampleRepeatCount } from "./upsample.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
 import { distEnvFromProcess, localBatchSize, ProcessGroup, shuffleBufferFromEnv } from "./distributed.js";
@@ -161,6 +162,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   const selection = cfg.data.selection ? readSelection(cfg.data.selection) : undefined;
   const balance = cfg.data.balance ? await onlineBalanceFilter(cfg.data.balance) : null;
   if (balance?.badLines) console.error(`clipts train: data.balance.matches: skipped ${balance.badLines} unreadable lines`);
+  const upsample = cfg.data.upsample ? await upsampleRepeatCount(cfg.data.upsample, selection) : null;
+  if (upsample?.badLines) console.error(`clipts train: data.upsample.langs: skipped ${upsample.badLines} unreadable lines`);
   const ck = opts.resume ? await loadCheckpoint(resolveCheckpoint(opts.resume, cfg.checkpoint.dir)) : null;
   if (ck && JSON.stringify(ck.state.model) !== JSON.stringify(mc)) {
     throw new InputError(`--resume ${ck.file}: the checkpoint's model differs from the config's model`);
@@ -203,6 +206,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     resampled: cfg.data.resampled,
     selection,
     sampler: balance?.filter,
+    repeats: upsample?.repeats,
     mean: cfg.data.mean,
     std: cfg.data.std,
     resumeFrom: ck ? (ck.state.loader as LoaderState) : undefined,

@@ -1,0 +1,37 @@
+// Low-resource language upsampling during training (WebLI-100B): the languages
+// named in `data.upsample.targets` are replicated, the others slightly thinned,
+// so each named language's expected share of an epoch equals its target.
+// Languages come from curation's langid sidecars; the loader's `repeats` hook
+// emits each row a per-epoch number of times (src/data/upsample.ts).
+import { langOf, readLangSidecars } from "../curation/langid.js";
+import type { RepeatCount, Selection } from "../data/sampler.js";
+import { upsampleRepeats, upsampleWeights, WEBLI_TARGETS, type UpsampleWeights } from "../data/upsample.js";
+
+export interface UpsampleConfig {
+  /** Folder of <shard>.lang.jsonl sidecars (`clipts curate langid`). */
+  langs: string;
+  /** Target share per language, or "webli" (bn, fil, hi, iw, mi, sw, te at 1% each). */
+  targets: "webli" | Record<string, number>;
+  seed: number;
+  /** Language-ID confidence below this counts as undetermined. */
+  min_confidence: number;
+}
+
+/**
+ * The loader's per-epoch copy count. Language shares are counted over the rows
+ * training reads: a {shard: rows} selection's rows, else every labelled row
+ * (a key-set selection cannot be mapped to rows here, so all rows count).
+ */
+export async function upsampleRepeatCount(u: UpsampleConfig, selection?: Selection): Promise<{ repeats: RepeatCount; weights: UpsampleWeights; badLines: number }> {
+  const { table, badLines } = await readLangSidecars(u.langs, { minConfidence: u.min_confidence });
+  const rowMap = selection && !(selection instanceof Set) ? (selection as Readonly<Record<string, readonly number[]>>) : null;
+  const counts: Record<string, number> = {};
+  for (const [shard, langs] of table) {
+    const rows = rowMap ? new Set(rowMap[shard] ?? []) : null;
+    langs.forEach((l, row) => {
+      if (!rows || rows.has(row)) counts[l] = (counts[l] ?? 0) + 1;
+    });
+  }
+  const weights = upsampleWeights(counts, u.targets === "webli" ? WEBLI_TARGETS : u.targets);
+  return { repeats: upsampleRepeats(weights, (shard, row) => langOf(table, shard, row), u.seed), weights, badLines };
+}
