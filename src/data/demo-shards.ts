@@ -9,12 +9,15 @@ export interface DemoShardsResult {
   /** Shard folders: DIR/shards/train and DIR/shards/eval. */
   train: string;
   eval: string;
+  /** Per-language retrieval splits: DIR/shards/eval-<lang>. */
+  evalByLang: Record<string, string>;
 }
 
 export async function buildDemoShards(opts: DemoOptions & { rowsPerShard?: number }): Promise<DemoShardsResult> {
   const summary = await buildDemo(opts);
   const out = (split: string) => path.join(opts.output, "shards", split);
-  for (const split of ["train", "eval"]) {
+  const langSplits = Object.keys(summary.evalByLang).map((l) => `eval-${l}`);
+  for (const split of ["train", "eval", ...langSplits]) {
     await ingest({
       input: [path.join(opts.output, `${split}.jsonl`)],
       output: out(split),
@@ -23,5 +26,6 @@ export async function buildDemoShards(opts: DemoOptions & { rowsPerShard?: numbe
       quiet: opts.quiet,
     });
   }
-  return { summary, train: out("train"), eval: out("eval") };
+  const evalByLang = Object.fromEntries(Object.keys(summary.evalByLang).map((l) => [l, out(`eval-${l}`)]));
+  return { summary, train: out("train"), eval: out("eval"), evalByLang };
 }

@@ -5,6 +5,9 @@
 // held out for evaluation, with class names and prompt templates for
 // zero-shot classification. Output is a plain folder that ingest reads:
 //   DIR/train.jsonl, DIR/eval.jsonl   one pair per line (see DemoRow)
+//   DIR/eval-<lang>.jsonl             the held-out images captioned with their
+//                                     emojibase name in each other language,
+//                                     for per-language retrieval
 //   DIR/images/<style>/<hexcode>.png  RGB PNGs on white
 //   DIR/classes.json                  class names, index = label
 //   DIR/templates.json                zero-shot templates, "{}" = class name
@@ -65,6 +68,8 @@ export interface DemoSummary {
   images: number;
   train: number;
   eval: number;
+  /** Rows of each per-language retrieval split, DIR/eval-<lang>.jsonl. */
+  evalByLang: Record<string, number>;
   trainStyles: string[];
   evalStyle: string;
   byStyle: Record<string, number>;
@@ -177,6 +182,7 @@ export async function buildDemo(opts: DemoOptions): Promise<DemoSummary> {
 
   const train: DemoRow[] = [];
   const evalRows: DemoRow[] = [];
+  const evalByLang = new Map<DemoLang, DemoRow[]>();
   for (const c of concepts) {
     const local: Partial<Record<DemoLang, EmojiEntry>> = {};
     for (const l of DEMO_LANGUAGES) {
@@ -196,6 +202,13 @@ export async function buildDemo(opts: DemoOptions): Promise<DemoSummary> {
       // Eval captions are clean English, for retrieval; labels for zero-shot.
       const key = `${evalId}-${c.hexcode.toLowerCase()}`;
       evalRows.push({ key, image: imagePath(evalId, c.hexcode), caption: `an emoji of ${/^[aeiou]/i.test(c.label) ? "an" : "a"} ${c.label}`, lang: "en", ...(label !== undefined ? { label } : {}), style: evalId, concept: c.hexcode, kind: "eval" });
+      // The same image captioned with its name in each other language that has one.
+      for (const l of DEMO_LANGUAGES) {
+        const e = local[l];
+        if (l === "en" || !e) continue;
+        if (!evalByLang.has(l)) evalByLang.set(l, []);
+        evalByLang.get(l)!.push({ key, image: imagePath(evalId, c.hexcode), caption: e.label, lang: l, ...(label !== undefined ? { label } : {}), style: evalId, concept: c.hexcode, kind: "eval" });
+      }
     }
   }
   // A seeded order mixes styles and languages within every shard.
@@ -210,6 +223,7 @@ export async function buildDemo(opts: DemoOptions): Promise<DemoSummary> {
     images: jobs.length - failed.size,
     train: train.length,
     eval: evalRows.length,
+    evalByLang: Object.fromEntries([...evalByLang].map(([l, rows]) => [l, rows.length])),
     trainStyles: trainSets.map((s) => s.style.id),
     evalStyle: evalId,
     byStyle: count([...train, ...evalRows], (r) => r.style),
@@ -220,6 +234,7 @@ export async function buildDemo(opts: DemoOptions): Promise<DemoSummary> {
   };
   await writeFileAtomic(path.join(out, "train.jsonl"), jsonl(train));
   await writeFileAtomic(path.join(out, "eval.jsonl"), jsonl(evalRows));
+  for (const [l, rows] of evalByLang) await writeFileAtomic(path.join(out, `eval-${l}.jsonl`), jsonl(rows));
   await writeJsonAtomic(path.join(out, "classes.json"), classes.map((c) => c.label));
   await writeJsonAtomic(path.join(out, "templates.json"), ZERO_SHOT_TEMPLATES);
   summary.seconds = Math.round((Date.now() - t0) / 100) / 10;

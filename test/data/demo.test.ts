@@ -87,6 +87,22 @@ describe("demo dataset", () => {
     for (const r of evalRows) expect(r.caption).toContain(en.get(r.concept)!.label);
   });
 
+  it("writes per-language retrieval splits of the held-out images with their emojibase names", () => {
+    expect(Object.keys(summary.evalByLang).sort()).toEqual(["de", "es", "fr", "ja", "zh"]);
+    const evalKeys = new Set(evalRows.map((r) => r.key));
+    for (const [lang, n] of Object.entries(summary.evalByLang)) {
+      const rows = readRows(dir, `eval-${lang}.jsonl`);
+      expect(rows).toHaveLength(n);
+      expect(n).toBeGreaterThan(0);
+      const names = labelsIn(lang);
+      for (const r of rows) {
+        expect(r.lang).toBe(lang);
+        expect(evalKeys.has(r.key)).toBe(true); // the same held-out images as eval.jsonl
+        expect(r.caption).toBe(names.get(r.concept)!.label);
+      }
+    }
+  });
+
   it("is deterministic for a seed and changes with it", async () => {
     const again = tmp("clipts-demo-again-");
     await buildDemo({ output: again, maxConcepts: 24, numClasses: 10, seed: 7, quiet: true });
