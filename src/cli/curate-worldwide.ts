@@ -4,7 +4,7 @@ import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { langidShards } from "../curation/langid.js";
-import { parseShard, shardFromEnv } from "../curation/index.js";
+import { shardFromOptions } from "../curation/index.js";
 import { upsampleWorldwide, worldwideCurate } from "../curation/worldwide-curate.js";
 import { demoWorldwideMetadata } from "../curation/worldwide-demo.js";
 import { WEBLI_TARGETS } from "../data/upsample.js";
@@ -20,8 +20,7 @@ const langidCommand: CommandModule = {
       .option("shard-count", { type: "number", describe: "n parts; index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
-    if (a.shard !== undefined && a["shard-count"] !== undefined) throw new InputError("give --shard or --shard-count, not both");
-    const shard = a.shard !== undefined ? parseShard(a.shard as string) : a["shard-count"] !== undefined ? shardFromEnv(a["shard-count"] as number) : undefined;
+    const shard = shardFromOptions(a.shard as string | undefined, a["shard-count"] as number | undefined);
     const r = await langidShards({ shards: a.input as string, output: a.output as string, shard, quiet: a.quiet as boolean });
     const top = Object.entries(r.counts).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([l, n]) => `${l}:${n}`).join(" ");
     console.error(`${r.stats.rows} rows of ${r.stats.shards} shards labelled (${r.stats.badRows} bad rows); ${top}; sidecars in ${a.output}`);

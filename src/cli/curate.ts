@@ -5,7 +5,7 @@ import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import {
-  balanceFile, buildMetadata, matchFile, mergeCountFiles, parseShard, shardFromEnv, METADATA_THRESHOLDS,
+  balanceFile, buildMetadata, matchFile, mergeCountFiles, parseShard, shardFromOptions, METADATA_THRESHOLDS,
   isShardDir, matchShards, sidecarsIn,
 } from "../curation/index.js";
 import { worldwideCommands } from "./curate-worldwide.js";
@@ -59,8 +59,7 @@ const matchCommand: CommandModule = {
       .option("shard-count", { type: "number", describe: "n shards; index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
-    if (a.shard !== undefined && a["shard-count"] !== undefined) throw new InputError("give --shard or --shard-count, not both");
-    const shard = a.shard !== undefined ? parseShard(a.shard as string) : a["shard-count"] !== undefined ? shardFromEnv(a["shard-count"] as number) : undefined;
+    const shard = shardFromOptions(a.shard as string | undefined, a["shard-count"] as number | undefined);
     if (isShardDir(a.input as string)) {
       const r = await matchShards({ metadata: a.metadata as string, shards: a.input as string, output: a.output as string, shard, quiet: a.quiet as boolean });
       const s = r.stats;

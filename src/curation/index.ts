@@ -10,7 +10,7 @@ export { datacard, cumulativePlot, emptyTextStats, type TextStats, type Datacard
 export { readLineBatches, shardRange, type ShardSpec, type LineBatch } from "./lines.js";
 export { matchBatch, emptyStats, type MatchStats } from "./match-batch.js";
 export {
-  matchFile, parseShard, shardFromEnv, shardPath, sidecarPaths, workerAvailable,
+  matchFile, parseShard, shardFromEnv, shardFromOptions, shardPath, sidecarPaths, workerAvailable,
   type MatchOptions, type MatchResult, type MatchFileStats,
 } from "./match-file.js";
 export { balanceFile, type BalanceOptions, type BalanceResult } from "./balance-file.js";

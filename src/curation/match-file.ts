@@ -81,6 +81,13 @@ export function shardFromEnv(count: number, env: NodeJS.ProcessEnv = process.env
   return checkShard({ index, count }, "--shard-count");
 }
 
+/** The job-array part from `--shard i/n` or `--shard-count n` (index from the environment); undefined for neither. */
+export function shardFromOptions(shard: string | undefined, shardCount: number | undefined): ShardSpec | undefined {
+  if (shard !== undefined && shardCount !== undefined) throw new InputError("give --shard or --shard-count, not both");
+  if (shard !== undefined) return parseShard(shard);
+  return shardCount !== undefined ? shardFromEnv(shardCount) : undefined;
+}
+
 /** Output path for a shard: "{shard}" is replaced, else "-i-of-n" goes before the extension. */
 export function shardPath(file: string, shard?: ShardSpec): string {
   if (!shard || shard.count === 1) return file.replace("{shard}", "0");

@@ -11,6 +11,28 @@ import { writeShards, type Row } from "./loader-fixtures.js";
 const COUNTS = { en: 2600, de: 700, ja: 500, zh: 150, bn: 8, sw: 12, hi: 30 };
 const TARGETS = { bn: 0.01, sw: 0.01, hi: 0.02 };
 
+/**
+ * A pool with COUNTS rows per language, interleaved deterministically over
+ * `nShards` shards so every shard holds every language (images are never
+ * decoded here); returns the shard folder, its manifest and each row's language.
+ */
+function languagePool(nShards: number): { dir: string; manifest: Manifest; langOfRow: Map<string, string> } {
+  const langs: string[] = [];
+  for (const [l, n] of Object.entries(COUNTS)) for (let i = 0; i < n; i++) langs.push(l);
+  const order = langs.map((l, i) => ({ l, o: (i * 2654435761) % 4294967291 })).sort((a, b) => a.o - b.o).map((x) => x.l);
+  const per = Math.ceil(order.length / nShards);
+  const shards: Row[][] = [];
+  const langOfRow = new Map<string, string>();
+  for (let s = 0; s < nShards; s++) {
+    const part = order.slice(s * per, (s + 1) * per);
+    shards.push(part.map((l, r) => ({ key: `k${s}-${r}`, caption: l, image: new Uint8Array([0]), width: 1, height: 1 })));
+    part.forEach((l, r) => langOfRow.set(`shard-${String(s).padStart(5, "0")}.arrow:${r}`, l));
+  }
+  const dir = writeShards(shards);
+  const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as Manifest;
+  return { dir, manifest, langOfRow };
+}
+
 describe("upsampleWeights", () => {
   it("puts each named language at its target and keeps the others' proportions", () => {
     const w = upsampleWeights(COUNTS, TARGETS);
@@ -38,21 +60,7 @@ describe("upsampleWeights", () => {
 
 describe("upsampling through the loader's sampler", () => {
   it("realises the target shares over epochs within a 5-sigma binomial bound", async () => {
-    // A pool of rows with known languages, in 4 shards (images are never decoded here).
-    const langs: string[] = [];
-    for (const [l, n] of Object.entries(COUNTS)) for (let i = 0; i < n; i++) langs.push(l);
-    // Interleave deterministically so every shard holds every language.
-    const order = langs.map((l, i) => ({ l, i, o: (i * 2654435761) % 4294967291 })).sort((a, b) => a.o - b.o).map((x) => x.l);
-    const per = Math.ceil(order.length / 4);
-    const shards: Row[][] = [];
-    const langOfRow = new Map<string, string>();
-    for (let s = 0; s < 4; s++) {
-      const part = order.slice(s * per, (s + 1) * per);
-      shards.push(part.map((l, r) => ({ key: `k${s}-${r}`, caption: l, image: new Uint8Array([0]), width: 1, height: 1 })));
-      part.forEach((l, r) => langOfRow.set(`shard-${String(s).padStart(5, "0")}.arrow:${r}`, l));
-    }
-    const dir = writeShards(shards);
-    const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as Manifest;
+    const { dir, manifest, langOfRow } = languagePool(4);
     const w = upsampleWeights(COUNTS, TARGETS);
     const epochs = 6;
     const sampler = upsampleSampler(w, (f, r) => langOfRow.get(`${f}:${r}`)!, 42);
@@ -99,19 +107,7 @@ describe("upsampling through the loader's sampler", () => {
 
 describe("upsampling by replication (the loader's repeats hook)", () => {
   it("repeats rows to the target shares and resumes exactly from a snapshot", async () => {
-    const langs: string[] = [];
-    for (const [l, n] of Object.entries(COUNTS)) for (let i = 0; i < n; i++) langs.push(l);
-    const order = langs.map((l, i) => ({ l, o: (i * 2654435761) % 4294967291 })).sort((a, b) => a.o - b.o).map((x) => x.l);
-    const per = Math.ceil(order.length / 3);
-    const langOfRow = new Map<string, string>();
-    const shards: Row[][] = [];
-    for (let s = 0; s < 3; s++) {
-      const part = order.slice(s * per, (s + 1) * per);
-      shards.push(part.map((l, r) => ({ key: `k${s}-${r}`, caption: l, image: new Uint8Array([0]), width: 1, height: 1 })));
-      part.forEach((l, r) => langOfRow.set(`shard-${String(s).padStart(5, "0")}.arrow:${r}`, l));
-    }
-    const dir = writeShards(shards);
-    const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as Manifest;
+    const { dir, manifest, langOfRow } = languagePool(3);
     const w = upsampleWeights(COUNTS, TARGETS);
     const epochs = 4;
     const o: OrderOptions = {
