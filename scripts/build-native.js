@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// Builds the libtorch addon behind the "torch" tfjs backend (native/).
+// Builds the native addons (native/):
+// - clipts_torch: the libtorch addon behind the "torch" tfjs backend;
+// - clipts_image: libjpeg-turbo decoding + PIL's bicubic for the loader
+//   (native/image; needs libjpeg's headers, Debian libjpeg-dev; without it
+//   the loader decodes and resizes with sharp alone).
 //
 // libtorch is looked up in this order:
 //   1. $LIBTORCH (a libtorch dir with include/ and lib/)
 //   2. the torch package of `python3` on PATH (how GPU machines get CUDA)
 //   3. Debian's libtorch-dev (/usr/include/ATen, /usr/lib/<arch>/libtorch.so)
-// None found (or CLIPTS_SKIP_NATIVE=1): one line on stderr, exit 0, so
-// `npm ci` still succeeds and clipts runs on the fallback backends.
+// None found: one line on stderr, exit 0, so `npm ci` still succeeds and
+// clipts runs on the fallback backends. CLIPTS_SKIP_NATIVE=1 skips both addons.
 //
 // Usage: node scripts/build-native.js [--direct]
 //   --direct  compile with g++ directly (no node-gyp; needs only the N-API
@@ -157,11 +161,38 @@ function build(t, link) {
   if (direct || !buildWithGyp(t, link)) buildDirect(t, link);
 }
 
+// Plain g++ (the addon needs only N-API and libjpeg); built after the torch
+// addon because node-gyp's rebuild empties native/build.
+function buildImageAddon() {
+  const headers = napiHeaderDir();
+  if (!headers) {
+    log("no node_api.h found (set CLIPTS_NODE_API_HEADERS); images decode with sharp only");
+    return;
+  }
+  const out = join(nativeDir, "build", "Release");
+  mkdirSync(out, { recursive: true });
+  const args = [
+    "-std=c++17", "-O3", "-fPIC", "-shared", "-fvisibility=hidden",
+    "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION",
+    `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
+    join(nativeDir, "image", "image_addon.cc"), "-o", join(out, "clipts_image.node"), "-ljpeg",
+  ];
+  const r = spawnSync(process.env.CXX || "g++", args, { encoding: "utf8" });
+  if (r.status === 0) log("built clipts_image.node (libjpeg-turbo + PIL bicubic)");
+  else log(`image addon not built (no libjpeg headers? Debian: libjpeg-dev); images decode with sharp only\n${(r.stderr ?? "").split("\n").slice(0, 3).join("\n")}`);
+}
+
 function main() {
   if (process.env.CLIPTS_SKIP_NATIVE === "1") {
-    log("CLIPTS_SKIP_NATIVE=1, skipping the torch backend addon");
+    log("CLIPTS_SKIP_NATIVE=1, skipping the native addons");
     return 0;
   }
+  const status = buildTorchAddon();
+  buildImageAddon();
+  return status;
+}
+
+function buildTorchAddon() {
   const t = findLibtorch();
   if (!t) {
     log("no libtorch found ($LIBTORCH, python3 torch, libtorch-dev); skipping the torch backend addon");

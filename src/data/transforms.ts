@@ -10,11 +10,13 @@
 //   fits; otherwise a center crop clamped to the ratio range.
 // - Resize(size): shortest side -> size, longer side -> floor(size*long/short);
 //   CenterCrop: top = round((H - size) / 2) (half-even), same for left.
-// The pixels come from sharp (libvips). Its "cubic" kernel is Catmull-Rom
-// (Keys a = -0.5), the kernel PIL's BICUBIC uses; libvips widens it when
-// downscaling, as PIL does, so the two agree up to rounding.
+// The pixels: with the image addon (native/image), PIL's own resampling, so
+// plain JPEGs come out bit-identical to torchvision's PIL pipeline; without
+// it, sharp (libvips), whose "cubic" is the same Keys a = -0.5 kernel,
+// widened when downscaling as PIL does, so the two agree up to rounding.
 import sharp from "sharp";
 import { Rng } from "../util/hash.js";
+import { imageAddon, type ImageAddon } from "./image-native.js";
 
 export type Triple = [number, number, number];
 
@@ -159,53 +161,28 @@ export function normalizeInto(
   }
 }
 
+type RgbResult =
+  | { ok: true; rgb: Uint8Array; crop: CropBox; width: number; height: number }
+  | { ok: false; reason: ImageFailure; message: string };
+
 /**
  * Decode encoded image bytes, orient by EXIF, crop/resize per the spec and
  * return sRGB uint8 HWC pixels (size x size x 3). `cropSeed` (uint32) seeds
  * the random crop so the result does not depend on which worker runs it.
+ *
+ * With the image addon (src/data/image-native.ts), plain JPEGs decode with
+ * libjpeg-turbo, everything else with sharp, and the addon's PIL-exact
+ * bicubic does every crop and resize. Without it, sharp does it all.
  */
 export async function transformToRgb(
   bytes: Uint8Array,
   spec: TransformSpec,
   cropSeed: number,
-): Promise<{ ok: true; rgb: Uint8Array; crop: CropBox; width: number; height: number } | { ok: false; reason: ImageFailure; message: string }> {
+  addon: ImageAddon | null = imageAddon,
+): Promise<RgbResult> {
   if (bytes.length === 0) return { ok: false, reason: "empty-image", message: "zero-byte image" };
   try {
-    let img = sharp(bytes, { limitInputPixels: spec.limitInputPixels, sequentialRead: true }).rotate();
-    const meta = await img.metadata();
-    const width = meta.autoOrient?.width ?? meta.width;
-    const height = meta.autoOrient?.height ?? meta.height;
-    if (!width || !height) return { ok: false, reason: "decode-error", message: "image has no size" };
-    if (width * height > spec.limitInputPixels) {
-      return { ok: false, reason: "too-many-pixels", message: `${width}x${height} exceeds limitInputPixels ${spec.limitInputPixels}` };
-    }
-    if (meta.hasAlpha && spec.alpha === "drop") {
-      // libvips resizes premultiplied, which zeroes the colour of fully
-      // transparent pixels; PIL drops alpha before resizing, so do that first.
-      const flat = await img.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
-      img = sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } });
-    }
-    let crop: CropBox;
-    if (spec.mode === "train") {
-      const rng = new Rng(cropSeed);
-      crop = randomResizedCropBox(width, height, spec.scale, spec.ratio, () => rng.next());
-      img.extract(crop).resize(spec.size, spec.size, { kernel: "cubic", fit: "fill" });
-    } else {
-      const r = resizeShortest(width, height, spec.size);
-      crop = centerCropBox(r.width, r.height, spec.size);
-      img.resize(r.width, r.height, { kernel: "cubic", fit: "fill" }).extract(crop);
-    }
-    if (meta.hasAlpha && spec.alpha !== "drop") {
-      // Resizing premultiplied then flattening equals flattening first.
-      img.flatten({ background: { r: spec.alpha[0], g: spec.alpha[1], b: spec.alpha[2] } });
-    }
-    // toColourspace("srgb") turns grey, CMYK (via its ICC profile) and 16-bit
-    // images into 8-bit 3-channel sRGB.
-    const { data, info } = await img.toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || info.width !== spec.size || info.height !== spec.size) {
-      return { ok: false, reason: "decode-error", message: `unexpected decoded shape ${info.width}x${info.height}x${info.channels}` };
-    }
-    return { ok: true, rgb: data, crop, width, height };
+    return addon ? await transformWithAddon(addon, bytes, spec, cropSeed) : await transformWithSharp(bytes, spec, cropSeed);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     const reason: ImageFailure = /pixel limit/i.test(message) ? "too-many-pixels" : "decode-error";
@@ -213,9 +190,88 @@ export async function transformToRgb(
   }
 }
 
+/**
+ * The output as "resize `region` of the source to resizeW x resizeH, keep
+ * `window` of that": train crops then resizes (torchvision's resized_crop),
+ * eval resizes the whole image then center-crops. `crop` is the box reported
+ * to callers: the source crop (train) or the center crop (eval).
+ */
+function outputPlan(width: number, height: number, spec: TransformSpec, cropSeed: number) {
+  if (spec.mode === "train") {
+    const rng = new Rng(cropSeed);
+    const crop = randomResizedCropBox(width, height, spec.scale, spec.ratio, () => rng.next());
+    return { crop, region: crop, resizeW: spec.size, resizeH: spec.size, window: { left: 0, top: 0, width: spec.size, height: spec.size } };
+  }
+  const r = resizeShortest(width, height, spec.size);
+  const crop = centerCropBox(r.width, r.height, spec.size);
+  return { crop, region: { left: 0, top: 0, width, height }, resizeW: r.width, resizeH: r.height, window: crop };
+}
+
+function tooManyPixels(width: number, height: number, spec: TransformSpec): RgbResult | null {
+  if (width * height <= spec.limitInputPixels) return null;
+  return { ok: false, reason: "too-many-pixels", message: `${width}x${height} exceeds limitInputPixels ${spec.limitInputPixels}` };
+}
+
+async function transformWithAddon(addon: ImageAddon, bytes: Uint8Array, spec: TransformSpec, cropSeed: number): Promise<RgbResult> {
+  const info = addon.jpegInfo(bytes);
+  if (info?.plain) {
+    const rejected = tooManyPixels(info.width, info.height, spec);
+    if (rejected) return rejected;
+    const p = outputPlan(info.width, info.height, spec, cropSeed);
+    const w = p.window;
+    const rgb = addon.decodeJpegResample(bytes, p.region, p.resizeW, p.resizeH, w.left, w.top, w.width, w.height);
+    // null: libjpeg saw damage; sharp below rejects it with its own message.
+    if (rgb) return { ok: true, rgb, crop: p.crop, width: info.width, height: info.height };
+  }
+  // Everything else: full-resolution sRGB from sharp, oriented, alpha handled.
+  let img = sharp(bytes, { limitInputPixels: spec.limitInputPixels, sequentialRead: true }).rotate();
+  img = spec.alpha === "drop" ? img.removeAlpha() : img.flatten({ background: { r: spec.alpha[0], g: spec.alpha[1], b: spec.alpha[2] } });
+  const { data, info: src } = await img.toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+  if (src.channels !== 3) return { ok: false, reason: "decode-error", message: `unexpected decoded channels ${src.channels}` };
+  const p = outputPlan(src.width, src.height, spec, cropSeed);
+  const w = p.window;
+  const rgb = addon.resample(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), src.width, src.height, p.region, p.resizeW, p.resizeH, w.left, w.top, w.width, w.height);
+  return { ok: true, rgb, crop: p.crop, width: src.width, height: src.height };
+}
+
+async function transformWithSharp(bytes: Uint8Array, spec: TransformSpec, cropSeed: number): Promise<RgbResult> {
+  let img = sharp(bytes, { limitInputPixels: spec.limitInputPixels, sequentialRead: true }).rotate();
+  const meta = await img.metadata();
+  const width = meta.autoOrient?.width ?? meta.width;
+  const height = meta.autoOrient?.height ?? meta.height;
+  if (!width || !height) return { ok: false, reason: "decode-error", message: "image has no size" };
+  const rejected = tooManyPixels(width, height, spec);
+  if (rejected) return rejected;
+  if (meta.hasAlpha && spec.alpha === "drop") {
+    // libvips resizes premultiplied, which zeroes the colour of fully
+    // transparent pixels; PIL drops alpha before resizing, so do that first.
+    const flat = await img.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    img = sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } });
+  }
+  const p = outputPlan(width, height, spec, cropSeed);
+  if (spec.mode === "train") img.extract(p.region).resize(spec.size, spec.size, { kernel: "cubic", fit: "fill" });
+  else img.resize(p.resizeW, p.resizeH, { kernel: "cubic", fit: "fill" }).extract(p.window);
+  if (meta.hasAlpha && spec.alpha !== "drop") {
+    // Resizing premultiplied then flattening equals flattening first.
+    img.flatten({ background: { r: spec.alpha[0], g: spec.alpha[1], b: spec.alpha[2] } });
+  }
+  // toColourspace("srgb") turns grey, CMYK (via its ICC profile) and 16-bit
+  // images into 8-bit 3-channel sRGB.
+  const { data, info } = await img.toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width !== spec.size || info.height !== spec.size) {
+    return { ok: false, reason: "decode-error", message: `unexpected decoded shape ${info.width}x${info.height}x${info.channels}` };
+  }
+  return { ok: true, rgb: data, crop: p.crop, width, height };
+}
+
 /** transformToRgb followed by normalization to float32 HWC. */
-export async function preprocessImage(bytes: Uint8Array, spec: TransformSpec, cropSeed: number): Promise<PreprocessResult> {
-  const r = await transformToRgb(bytes, spec, cropSeed);
+export async function preprocessImage(
+  bytes: Uint8Array,
+  spec: TransformSpec,
+  cropSeed: number,
+  addon: ImageAddon | null = imageAddon,
+): Promise<PreprocessResult> {
+  const r = await transformToRgb(bytes, spec, cropSeed, addon);
   if (!r.ok) return r;
   const data = new Float32Array(spec.size * spec.size * 3);
   normalizeInto(r.rgb, data, 0, spec.mean, spec.std);

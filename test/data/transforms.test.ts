@@ -7,6 +7,7 @@ import {
   preprocessImage, transformToRgb, type TransformSpec,
 } from "../../src/data/transforms.js";
 import { Rng } from "../../src/util/hash.js";
+import { imageAddon, type ImageAddon } from "../../src/data/image-native.js";
 import { makeImage } from "./loader-fixtures.js";
 
 // Boxes computed by torchvision 0.14's own RandomResizedCrop.get_params
@@ -71,8 +72,8 @@ function png16(w: number, h: number, samples: Uint16Array): Uint8Array {
   return new Uint8Array(Buffer.concat([sig, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]));
 }
 
-async function rgbOf(bytes: Uint8Array, s: TransformSpec, seed = 1): Promise<Uint8Array> {
-  const r = await transformToRgb(bytes, s, seed);
+async function rgbOf(bytes: Uint8Array, s: TransformSpec, seed = 1, addon: ImageAddon | null = imageAddon): Promise<Uint8Array> {
+  const r = await transformToRgb(bytes, s, seed, addon);
   if (!r.ok) throw new Error(r.message);
   return r.rgb;
 }
@@ -115,11 +116,11 @@ describe("eval geometry (Resize shortest side + CenterCrop)", () => {
   });
 });
 
-describe("image transforms on real pixels", () => {
+describe("sharp-only path (no image addon)", () => {
   it("eval output equals a sharp bicubic resize + center extract done here, normalized in float64", async () => {
     const bytes = await makeImage(90, 60, 3);
     const s = spec({ mode: "eval", size: 32 });
-    const r = await preprocessImage(bytes, s, 0);
+    const r = await preprocessImage(bytes, s, 0, null);
     if (!r.ok) throw new Error(r.message);
     // 90x60 -> 48x32 (floor(32*90/60)), crop left = round(16/2) = 8.
     const ref = await sharp(bytes).resize(48, 32, { kernel: "cubic", fit: "fill" }).extract({ left: 8, top: 0, width: 32, height: 32 }).raw().toBuffer();
@@ -131,6 +132,18 @@ describe("image transforms on real pixels", () => {
     }
     expect(maxErr).toBeLessThan(1e-5);
   });
+});
+
+// Every behaviour below holds on both paths: the image addon (libjpeg-turbo +
+// PIL's resampling, sharp for non-JPEG decoding) and sharp alone. The addon
+// is built wherever libjpeg's headers exist (CI installs them).
+const paths: [string, ImageAddon | null][] = [["sharp only", null]];
+if (imageAddon) paths.unshift(["image addon", imageAddon]);
+
+describe.each(paths)("image transforms on real pixels (%s)", (_name, addon) => {
+  const transformToRgbP = (b: Uint8Array, s: TransformSpec, seed: number) => transformToRgb(b, s, seed, addon);
+  const preprocessP = (b: Uint8Array, s: TransformSpec, seed: number) => preprocessImage(b, s, seed, addon);
+  const rgbOfP = (b: Uint8Array, s: TransformSpec, seed = 1) => rgbOf(b, s, seed, addon);
 
   it("crops the right region: on a linear ramp each output pixel shows its source coordinate", async () => {
     const W = 200, H = 150, size = 50;
@@ -138,7 +151,7 @@ describe("image transforms on real pixels", () => {
     for (const mode of ["train", "eval"] as const) {
       for (const seed of [1, 2, 3]) {
         const s = spec({ mode, size, scale: [0.3, 1] });
-        const r = await transformToRgb(bytes, s, seed);
+        const r = await transformToRgbP(bytes, s, seed);
         if (!r.ok) throw new Error(r.message);
         // Source box in original pixels, computed independently for eval.
         const box = mode === "eval" ? { left: 8 * (W / 66), top: 0, width: 50 * (W / 66), height: H } : r.crop;
@@ -160,7 +173,7 @@ describe("image transforms on real pixels", () => {
   it("random crops are a function of the seed and vary with it", async () => {
     const bytes = await makeImage(120, 90, 9);
     const s = spec({ size: 24, scale: [0.3, 1] });
-    const a = await rgbOf(bytes, s, 11), b = await rgbOf(bytes, s, 11), c = await rgbOf(bytes, s, 12);
+    const a = await rgbOfP(bytes, s, 11), b = await rgbOfP(bytes, s, 11), c = await rgbOfP(bytes, s, 12);
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
     expect(Buffer.from(a).equals(Buffer.from(c))).toBe(false);
   });
@@ -168,7 +181,7 @@ describe("image transforms on real pixels", () => {
   it("normalizes with CLIP and SigLIP constants into HWC float32", async () => {
     const solid = new Uint8Array(await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 255, g: 0, b: 128 } } }).png().toBuffer());
     for (const [mean, std] of [[CLIP_MEAN, CLIP_STD], [SIGLIP_MEAN, SIGLIP_STD]] as const) {
-      const r = await preprocessImage(solid, spec({ size: 8, mean, std }), 1);
+      const r = await preprocessP(solid, spec({ size: 8, mean, std }), 1);
       if (!r.ok) throw new Error(r.message);
       const want = [255, 0, 128].map((v, c) => (v / 255 - mean[c]!) / std[c]!);
       for (let p = 0; p < 64; p++) for (let c = 0; c < 3; c++) expect(Math.abs(r.data[p * 3 + c]! - want[c]!)).toBeLessThan(1e-6);
@@ -181,7 +194,7 @@ describe("image transforms on real pixels", () => {
     const s = spec({ mode: "eval", size: 8 });
     const gray = new Uint8Array(await sharp(await makeImage(16, 16, 4)).toColourspace("b-w").png().toBuffer());
     expect((await sharp(gray).metadata()).channels).toBe(1);
-    const g = await rgbOf(gray, s);
+    const g = await rgbOfP(gray, s);
     for (let i = 0; i < g.length; i += 3) expect(g[i] === g[i + 1] && g[i] === g[i + 2]).toBe(true);
 
     // CMYK goes through libvips' ICC transform (embedded profile, else its
@@ -190,7 +203,7 @@ describe("image transforms on real pixels", () => {
     for (const [r0, g0, b0] of [[150, 120, 100], [90, 140, 170]]) {
       const cmyk = new Uint8Array(await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: r0, g: g0, b: b0 } } }).toColourspace("cmyk").jpeg({ quality: 100 }).toBuffer());
       expect((await sharp(cmyk).metadata()).space).toBe("cmyk");
-      const c = await rgbOf(cmyk, s);
+      const c = await rgbOfP(cmyk, s);
       expect(c.length).toBe(8 * 8 * 3);
       expect(Math.max(Math.abs(c[0]! - r0!), Math.abs(c[1]! - g0!), Math.abs(c[2]! - b0!))).toBeLessThan(12);
     }
@@ -201,7 +214,7 @@ describe("image transforms on real pixels", () => {
     const p8 = new Uint8Array(await sharp(px8, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
     const p16 = png16(w, h, px16);
     expect((await sharp(p16).metadata()).depth).toBe("ushort");
-    const a8 = await rgbOf(p8, s), a16 = await rgbOf(p16, s);
+    const a8 = await rgbOfP(p8, s), a16 = await rgbOfP(p16, s);
     for (let i = 0; i < a8.length; i++) expect(Math.abs(a8[i]! - a16[i]!)).toBeLessThanOrEqual(1);
   });
 
@@ -210,11 +223,11 @@ describe("image transforms on real pixels", () => {
     const px = Buffer.alloc(8 * 8 * 4);
     for (let i = 0; i < 64; i++) px.set([10, 200, 30, 0], i * 4);
     const png = new Uint8Array(await sharp(px, { raw: { width: 8, height: 8, channels: 4 } }).png().toBuffer());
-    const white = await rgbOf(png, spec({ mode: "eval", size: 4 }));
+    const white = await rgbOfP(png, spec({ mode: "eval", size: 4 }));
     expect([...white.slice(0, 3)]).toEqual([255, 255, 255]);
-    const black = await rgbOf(png, spec({ mode: "eval", size: 4, alpha: [0, 0, 0] }));
+    const black = await rgbOfP(png, spec({ mode: "eval", size: 4, alpha: [0, 0, 0] }));
     expect([...black.slice(0, 3)]).toEqual([0, 0, 0]);
-    const dropped = await rgbOf(png, spec({ mode: "eval", size: 4, alpha: "drop" }));
+    const dropped = await rgbOfP(png, spec({ mode: "eval", size: 4, alpha: "drop" }));
     expect([...dropped.slice(0, 3)]).toEqual([10, 200, 30]);
   });
 
@@ -227,7 +240,7 @@ describe("image transforms on real pixels", () => {
     const upright = new Uint8Array(await sharp(await sharp(px, raw).rotate(90).png().toBuffer()).png().toBuffer());
     for (const mode of ["train", "eval"] as const) {
       const s = spec({ mode, size: 12, scale: [0.5, 1] });
-      const a = await transformToRgb(tagged, s, 7), b = await transformToRgb(upright, s, 7);
+      const a = await transformToRgbP(tagged, s, 7), b = await transformToRgbP(upright, s, 7);
       if (!a.ok || !b.ok) throw new Error("decode failed");
       expect([a.width, a.height]).toEqual([24, 40]);
       expect(a.crop).toEqual(b.crop);
@@ -247,7 +260,7 @@ describe("image transforms on real pixels", () => {
       [bomb, "too-many-pixels"],
     ];
     for (const [bytes, reason] of cases) {
-      const r = await preprocessImage(bytes, s, 1);
+      const r = await preprocessP(bytes, s, 1);
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.reason).toBe(reason);
     }
