@@ -14,7 +14,7 @@
 // Global batch: data.batch_size is the global batch; rank r gets
 // batch_size / W rows per step. With the loader's splitBy "row" the ranks
 // read the stream's rows round-robin (row c goes to rank c mod W), so with
-// no row shuffle buffer a W-process run's global batch is the same set of
+// no row shuffle buffer (data.shuffle_buffer: 0) a W-process run's global batch is the same set of
 // rows as a 1-process run's batch (rows in the order
 // [rank 0's rows, rank 1's rows, ...], i.e. de-interleaved); the contrastive
 // losses are invariant to that permutation, so the losses agree to float
@@ -168,20 +168,4 @@ export function localBatchSize(globalBatch: number, worldSize: number, accumFreq
     );
   }
   return globalBatch / worldSize;
-}
-
-/**
- * The loader's row shuffle buffer from $CLIPTS_SHUFFLE_BUFFER (unset: the
- * loader's default). 0 makes a W-process run read exactly the rows of a
- * 1-process run's batches (see the top of this file); the config has no key
- * for it yet.
- */
-export function shuffleBufferFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const s = env.CLIPTS_SHUFFLE_BUFFER;
-  if (s === undefined) return undefined;
-  const v = Number(s);
-  if (s.trim() === "" || !Number.isInteger(v) || v < 0) {
-    throw new InputError(`environment: CLIPTS_SHUFFLE_BUFFER=${s} must be a non-negative integer`);
-  }
-  return v;
 }

@@ -26,7 +26,7 @@ import { onlineBalanceFilter } from "./balance.js";
 import { upsampleRepeatCount } from "./upsample.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
-import { distEnvFromProcess, localBatchSize, ProcessGroup, shuffleBufferFromEnv } from "./distributed.js";
+import { distEnvFromProcess, localBatchSize, ProcessGroup } from "./distributed.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import { ScalarLog } from "./metrics.js";
 import { modelObjective } from "./objective.js";
@@ -210,7 +210,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     mean: cfg.data.mean,
     std: cfg.data.std,
     resumeFrom: ck ? (ck.state.loader as LoaderState) : undefined,
-    shuffleBuffer: shuffleBufferFromEnv(),
+    shuffleBuffer: cfg.data.shuffle_buffer,
     ...(denv ? { rank: denv.rank, worldSize: denv.worldSize, splitBy: "row" as const } : {}),
   });
   let pg: ProcessGroup | null = null;

@@ -2,9 +2,9 @@
 // rank reads half of every global batch, features all-gathered with
 // gradient, gradients averaged) must log the same per-step losses and end
 // with the same weights as a 1-process run over the same global batches.
-// With no row shuffle buffer, the 2-process global batch holds exactly the
-// rows of the 1-process batch (rank r reads stream rows c = r mod 2), only
-// de-interleaved, which the contrastive loss does not see.
+// With no row shuffle buffer (data.shuffle_buffer: 0), the 2-process global
+// batch holds exactly the rows of the 1-process batch (rank r reads stream
+// rows c = r mod 2), only de-interleaved, which the contrastive loss does not see.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -19,7 +19,7 @@ import { colorShards, writeConfig } from "./fixtures.js";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 // The CLI from source through tsx, so the test needs no prior build.
 const node = [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
-const env = { ...process.env, CLIPTS_QUIET: "1", CLIPTS_SHUFFLE_BUFFER: "0", OMP_NUM_THREADS: "1", CLIPTS_DIST_TIMEOUT_S: "60" };
+const env = { ...process.env, CLIPTS_QUIET: "1", OMP_NUM_THREADS: "1", CLIPTS_DIST_TIMEOUT_S: "60" };
 const { dist, reason } = loadDistAddon();
 
 function losses(jsonl: string): number[] {
@@ -59,7 +59,7 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     // 16 rows, global batch 8: steps 1-2 are epoch 1, step 3 starts epoch 2 (a new shard order).
     const patch = {
       model: { loss },
-      data: { batch_size: 8 },
+      data: { batch_size: 8, shuffle_buffer: 0 },
       train: { steps: 3, lr: 5e-3, warmup: 1, backend: "torch", device: "cpu", accum_freq: accum },
       checkpoint: { every: 0, keep: 0 },
       log: { tensorboard: null },
