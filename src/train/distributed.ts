@@ -151,6 +151,25 @@ export class ProcessGroup {
     return (model, img, txt) => local(model, this.gatherWithGrad(img), this.gatherWithGrad(txt));
   }
 
+  /**
+   * Every rank's JSON value, in rank order. The UTF-8 bytes travel one per
+   * float (exact, and Gloo's all-gather needs equal sizes, so lengths are
+   * gathered first and every rank pads to the longest). Meant for small,
+   * rare payloads such as loader states at checkpoint time.
+   */
+  allGatherJson(value: unknown): unknown[] {
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    // float32 holds integers exactly up to 2^24.
+    if (bytes.length > 2 ** 24) throw new Error(`allGatherJson: ${bytes.length} bytes is over the 16 MiB limit`);
+    const lens = this.dist.distAllGather(new Float32Array([bytes.length]));
+    const max = Math.max(...lens);
+    const padded = new Float32Array(max);
+    padded.set(bytes);
+    const all = this.dist.distAllGather(padded);
+    const dec = new TextDecoder();
+    return Array.from(lens, (n, r) => JSON.parse(dec.decode(Uint8Array.from(all.subarray(r * max, r * max + n)))) as unknown);
+  }
+
   barrier(): void {
     this.dist.distBarrier();
   }

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadDistAddon } from "../../src/backend/torch-dist.js";
 import { loadCheckpoint, resolveCheckpoint } from "../../src/train/checkpoint.js";
+import type { LoaderState } from "../../src/data/loader.js";
 import { launch } from "../../src/train/distributed-launch.js";
 import { distEnvFromProcess, localBatchSize } from "../../src/train/distributed.js";
 import { colorShards, writeConfig } from "./fixtures.js";
@@ -21,6 +22,20 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const node = [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
 const env = { ...process.env, CLIPTS_QUIET: "1", OMP_NUM_THREADS: "1", CLIPTS_DIST_TIMEOUT_S: "60" };
 const { dist, reason } = loadDistAddon();
+
+/** Run `clipts <args>` as 2 ranks; the exit code and each rank's stderr. */
+async function launch2(args: string[]): Promise<{ code: number; stderr: string[] }> {
+  const stderr = ["", ""];
+  const code = await launch({
+    nprocPerNode: 2,
+    command: node,
+    args,
+    env,
+    stdio: "pipe",
+    onSpawn: (rank, child) => child.stderr!.on("data", (d) => (stderr[rank] += d)),
+  });
+  return { code, stderr };
+}
 
 function losses(jsonl: string): number[] {
   return readFileSync(jsonl, "utf8")
@@ -154,7 +169,65 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     expect(steps[1]).toBe(steps[0]);
     const ck = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
     expect(String(ck.step)).toBe(steps[0]);
+    // Saved on the stop agreement: every rank's loader state, each after the checkpoint's step.
+    expect(ck.state.worldSize).toBe(2);
+    const states = ck.state.loaderStates as LoaderState[];
+    expect(states.map((s) => [s.fingerprint.rank, s.stats.batches])).toEqual([[0, ck.step], [1, ck.step]]);
+    expect(ck.state.loader).toEqual(states[0]);
   }, 120_000);
+
+  // A fresh 2-process launch resumed from the step-3 checkpoint of an
+  // uninterrupted 6-step run must log that run's losses for steps 4-6 and end
+  // with its weights. The default shuffle buffer makes each rank's position
+  // include buffer contents and RNG; after step 3 both ranks are mid-epoch
+  // (16 rows, 8 per step) with different rows left to read.
+  describe("resume", () => {
+    const patch = {
+      data: { batch_size: 8 },
+      train: { steps: 6, lr: 5e-3, warmup: 1, backend: "torch", device: "cpu" },
+      checkpoint: { every: 3, keep: 0 },
+      log: { tensorboard: null },
+    };
+    let refDir: string;
+    let step3: string;
+    beforeAll(async () => {
+      let cfg: string;
+      [cfg, refDir] = writeConfig(shards, patch);
+      const ref = await launch2(["train", cfg, "--quiet"]);
+      expect(ref.code, ref.stderr.join("\n")).toBe(0);
+      step3 = path.join(refDir, "ckpt", "step-00000003.safetensors");
+    }, 120_000);
+
+    it("a resumed 2-process run continues exactly, each rank from its own loader state", async () => {
+      const [cfg, dir] = writeConfig(shards, patch);
+      const run = await launch2(["train", cfg, "--quiet", "--resume", step3]);
+      expect(run.code, run.stderr.join("\n")).toBe(0);
+      expect(run.stderr[0]).toContain("done at step 6");
+      expect(run.stderr[1]).toContain("done at step 6");
+
+      const want = losses(path.join(refDir, "ckpt", "log.jsonl"));
+      const got = losses(path.join(dir, "ckpt", "log.jsonl"));
+      expect(want).toHaveLength(6);
+      // Same ranks, same kernels, same rows in the same order: bit-identical.
+      expect(got).toEqual(want.slice(3));
+
+      const a = await loadCheckpoint(resolveCheckpoint("latest", path.join(refDir, "ckpt")));
+      const b = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
+      expect(b.step).toBe(6);
+      expect([...b.weights.keys()].sort()).toEqual([...a.weights.keys()].sort());
+      for (const [name, t] of a.weights) expect(b.weights.get(name)!.data, name).toEqual(t.data);
+      for (const [name, t] of a.expAvgSq) expect(b.expAvgSq.get(name)!.data, name).toEqual(t.data);
+      expect(b.state.loaderStates).toEqual(a.state.loaderStates);
+    }, 120_000);
+
+    it("resuming with another world size fails before any work, naming the checkpoint and both sizes", () => {
+      const [cfg, dir] = writeConfig(shards, patch);
+      const one = spawnSync(node[0]!, [...node.slice(1), "train", cfg, "--quiet", "--resume", step3], { cwd: root, env, encoding: "utf8" });
+      expect(one.status, one.stderr).toBe(2);
+      expect(one.stderr).toContain(`--resume ${step3}: the checkpoint was written with WORLD_SIZE=2, this run has WORLD_SIZE=1`);
+      expect(existsSync(path.join(dir, "ckpt"))).toBe(false);
+    }, 60_000);
+  });
 
   it("launch exits with the first failing rank's code", async () => {
     const code = await launch({ nprocPerNode: 2, command: node, args: ["train", path.join(shards, "no-such.yaml")], env, stdio: "ignore" });
