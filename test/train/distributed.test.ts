@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadDistAddon } from "../../src/backend/torch-dist.js";
 import { loadCheckpoint, resolveCheckpoint } from "../../src/train/checkpoint.js";
+import { validateConfig } from "../../src/train/config.js";
 import type { LoaderState } from "../../src/data/loader.js";
 import { launch } from "../../src/train/distributed-launch.js";
 import { distEnvFromProcess, localBatchSize } from "../../src/train/distributed.js";
@@ -37,6 +38,14 @@ async function launch2(args: string[]): Promise<{ code: number; stderr: string[]
   return { code, stderr };
 }
 
+/** Elements of two float arrays that are not bit-for-bit equal (toEqual is slow on a million floats). */
+function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.max(a.length, b.length);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) n++;
+  return n;
+}
+
 function losses(jsonl: string): number[] {
   return readFileSync(jsonl, "utf8")
     .split("\n")
@@ -56,6 +65,14 @@ describe("distributed environment", () => {
     expect(distEnvFromProcess({ WORLD_SIZE: "2", RANK: "1", TORCHELASTIC_USE_AGENT_STORE: "True", TORCHELASTIC_RESTART_COUNT: "3" })?.storePrefix).toBe("/worker/attempt_3");
     expect(localBatchSize(16, 2, 2)).toBe(8);
     expect(() => localBatchSize(6, 2, 2)).toThrow(/data.batch_size \(6/);
+  });
+
+  it("data.shuffle_buffer is an optional non-negative integer", () => {
+    const base = { model: { name: "micro" }, data: { train: "d", batch_size: 8 }, train: { steps: 1, lr: 1 }, checkpoint: { dir: "c" } };
+    expect(validateConfig(base).data.shuffle_buffer).toBeUndefined();
+    expect(validateConfig({ ...base, data: { ...base.data, shuffle_buffer: 0 } }).data.shuffle_buffer).toBe(0);
+    expect(() => validateConfig({ ...base, data: { ...base.data, shuffle_buffer: -1 } })).toThrow(/data\.shuffle_buffer/);
+    expect(() => validateConfig({ ...base, data: { ...base.data, shuffle_buffer: 2.5 } })).toThrow(/data\.shuffle_buffer/);
   });
 });
 
@@ -178,9 +195,11 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
 
   // A fresh 2-process launch resumed from the step-3 checkpoint of an
   // uninterrupted 6-step run must log that run's losses for steps 4-6 and end
-  // with its weights. The default shuffle buffer makes each rank's position
-  // include buffer contents and RNG; after step 3 both ranks are mid-epoch
-  // (16 rows, 8 per step) with different rows left to read.
+  // with its weights and loader states. Row 5 is a corrupt image, always read
+  // by rank 1 (rank r reads rows c = r mod 2 of each epoch, shards of 8 rows
+  // keep the parity), so the ranks' stream positions differ: a rank resuming
+  // from another rank's position reads other rows. The default shuffle buffer
+  // adds its RNG to each rank's state.
   describe("resume", () => {
     const patch = {
       data: { batch_size: 8 },
@@ -188,18 +207,20 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
       checkpoint: { every: 3, keep: 0 },
       log: { tensorboard: null },
     };
+    let data: string;
     let refDir: string;
     let step3: string;
     beforeAll(async () => {
+      data = await colorShards(16, 8, 24, [5]);
       let cfg: string;
-      [cfg, refDir] = writeConfig(shards, patch);
+      [cfg, refDir] = writeConfig(data, patch);
       const ref = await launch2(["train", cfg, "--quiet"]);
       expect(ref.code, ref.stderr.join("\n")).toBe(0);
       step3 = path.join(refDir, "ckpt", "step-00000003.safetensors");
     }, 120_000);
 
     it("a resumed 2-process run continues exactly, each rank from its own loader state", async () => {
-      const [cfg, dir] = writeConfig(shards, patch);
+      const [cfg, dir] = writeConfig(data, patch);
       const run = await launch2(["train", cfg, "--quiet", "--resume", step3]);
       expect(run.code, run.stderr.join("\n")).toBe(0);
       expect(run.stderr[0]).toContain("done at step 6");
@@ -215,13 +236,19 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
       const b = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
       expect(b.step).toBe(6);
       expect([...b.weights.keys()].sort()).toEqual([...a.weights.keys()].sort());
-      for (const [name, t] of a.weights) expect(b.weights.get(name)!.data, name).toEqual(t.data);
-      for (const [name, t] of a.expAvgSq) expect(b.expAvgSq.get(name)!.data, name).toEqual(t.data);
-      expect(b.state.loaderStates).toEqual(a.state.loaderStates);
+      for (const [name, t] of a.weights) expect(mismatches(t.data, b.weights.get(name)!.data), name).toBe(0);
+      for (const [name, t] of a.expAvgSq) expect(mismatches(t.data, b.expAvgSq.get(name)!.data), `exp_avg_sq ${name}`).toBe(0);
+      const states = b.state.loaderStates as LoaderState[];
+      expect(states).toEqual(a.state.loaderStates);
+      // Rank 1 alone meets the corrupt row, once in each of the 4 epochs its
+      // 24 good rows (7 per epoch) reach into with this seed, so it has read
+      // 4 rows more than rank 0 (the states hold the first snapshot + rows read).
+      expect(states.map((s) => s.stats.skipped)).toEqual([0, 4]);
+      expect(states.map((s) => s.skip)).toEqual([24, 28]);
     }, 120_000);
 
     it("resuming with another world size fails before any work, naming the checkpoint and both sizes", () => {
-      const [cfg, dir] = writeConfig(shards, patch);
+      const [cfg, dir] = writeConfig(data, patch);
       const one = spawnSync(node[0]!, [...node.slice(1), "train", cfg, "--quiet", "--resume", step3], { cwd: root, env, encoding: "utf8" });
       expect(one.status, one.stderr).toBe(2);
       expect(one.stderr).toContain(`--resume ${step3}: the checkpoint was written with WORLD_SIZE=2, this run has WORLD_SIZE=1`);
