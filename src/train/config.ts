@@ -81,6 +81,12 @@ const dataSchema = z.strictObject({
   /** Sample with replacement (open_clip --dataset-resampled) instead of epoch passes. */
   resampled: z.boolean().default(false),
   seed: z.number().int().default(0),
+  /**
+   * Rows held in the loader's shuffle buffer (row order within the shard
+   * sequence); absent = the loader's default. 0 reads rows in stream order,
+   * so a data-parallel run's global batches hold exactly a 1-process run's rows.
+   */
+  shuffle_buffer: nonNegInt.optional(),
   /** MetaCLIP online balancing: a new balanced subset every epoch; null = train on all rows. */
   balance: balanceSchema.nullable().default(null),
   /** Low-resource language upsampling through the loader's per-epoch row copies; null = off. */

@@ -14,7 +14,7 @@
 // Global batch: data.batch_size is the global batch; rank r gets
 // batch_size / W rows per step. With the loader's splitBy "row" the ranks
 // read the stream's rows round-robin (row c goes to rank c mod W), so with
-// no row shuffle buffer a W-process run's global batch is the same set of
+// no row shuffle buffer (data.shuffle_buffer: 0) a W-process run's global batch is the same set of
 // rows as a 1-process run's batch (rows in the order
 // [rank 0's rows, rank 1's rows, ...], i.e. de-interleaved); the contrastive
 // losses are invariant to that permutation, so the losses agree to float
@@ -151,6 +151,25 @@ export class ProcessGroup {
     return (model, img, txt) => local(model, this.gatherWithGrad(img), this.gatherWithGrad(txt));
   }
 
+  /**
+   * Every rank's JSON value, in rank order. The UTF-8 bytes travel one per
+   * float (exact, and Gloo's all-gather needs equal sizes, so lengths are
+   * gathered first and every rank pads to the longest). Meant for small,
+   * rare payloads such as loader states at checkpoint time.
+   */
+  allGatherJson(value: unknown): unknown[] {
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    // float32 holds integers exactly up to 2^24.
+    if (bytes.length > 2 ** 24) throw new Error(`allGatherJson: ${bytes.length} bytes is over the 16 MiB limit`);
+    const lens = this.dist.distAllGather(new Float32Array([bytes.length]));
+    const max = Math.max(...lens);
+    const padded = new Float32Array(max);
+    padded.set(bytes);
+    const all = this.dist.distAllGather(padded);
+    const dec = new TextDecoder();
+    return Array.from(lens, (n, r) => JSON.parse(dec.decode(Uint8Array.from(all.subarray(r * max, r * max + n)))) as unknown);
+  }
+
   barrier(): void {
     this.dist.distBarrier();
   }
@@ -168,20 +187,4 @@ export function localBatchSize(globalBatch: number, worldSize: number, accumFreq
     );
   }
   return globalBatch / worldSize;
-}
-
-/**
- * The loader's row shuffle buffer from $CLIPTS_SHUFFLE_BUFFER (unset: the
- * loader's default). 0 makes a W-process run read exactly the rows of a
- * 1-process run's batches (see the top of this file); the config has no key
- * for it yet.
- */
-export function shuffleBufferFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const s = env.CLIPTS_SHUFFLE_BUFFER;
-  if (s === undefined) return undefined;
-  const v = Number(s);
-  if (s.trim() === "" || !Number.isInteger(v) || v < 0) {
-    throw new InputError(`environment: CLIPTS_SHUFFLE_BUFFER=${s} must be a non-negative integer`);
-  }
-  return v;
 }

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { setBackend, type BackendName } from "../backend/index.js";
-import { Loader, type LoaderState } from "../data/loader.js";
+import { Loader } from "../data/loader.js";
 import type { Selection } from "../data/sampler.js";
 import { clampLogitScale } from "../loss/index.js";
 import {
@@ -26,7 +26,8 @@ import { onlineBalanceFilter } from "./balance.js";
 import { upsampleRepeatCount } from "./upsample.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
-import { distEnvFromProcess, localBatchSize, ProcessGroup, shuffleBufferFromEnv } from "./distributed.js";
+import { distEnvFromProcess, localBatchSize, ProcessGroup } from "./distributed.js";
+import { LoaderStateGather, resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import { ScalarLog } from "./metrics.js";
 import { modelObjective } from "./objective.js";
@@ -164,22 +165,21 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   if (balance?.badLines) console.error(`clipts train: data.balance.matches: skipped ${balance.badLines} unreadable lines`);
   const upsample = cfg.data.upsample ? await upsampleRepeatCount(cfg.data.upsample, selection) : null;
   if (upsample?.badLines) console.error(`clipts train: data.upsample.langs: skipped ${upsample.badLines} unreadable lines`);
+  // Data parallel when launched by torchrun / `clipts launch` (WORLD_SIZE > 1).
+  const denv = distEnvFromProcess();
   const ck = opts.resume ? await loadCheckpoint(resolveCheckpoint(opts.resume, cfg.checkpoint.dir)) : null;
   if (ck && JSON.stringify(ck.state.model) !== JSON.stringify(mc)) {
     throw new InputError(`--resume ${ck.file}: the checkpoint's model differs from the config's model`);
   }
+  // Each rank continues from its own loader position (same world size only).
+  const resumeFrom = ck ? resumeLoaderState(ck, denv?.rank ?? 0, denv?.worldSize ?? 1) : undefined;
   if (cfg.eval.every > 0 && !opts.evaluate) {
     console.error("clipts train: eval.every is set but no evaluator is wired into this run (set eval.suite); skipping evaluation");
   }
   if (cfg.train.precision === "bf16" && cfg.train.backend !== "torch") {
     throw new InputError(`config: train.precision bf16 needs train.backend torch (got ${cfg.train.backend})`);
   }
-  // Data parallel when launched by torchrun / `clipts launch` (WORLD_SIZE > 1).
-  const denv = distEnvFromProcess();
   const batchSize = denv ? localBatchSize(cfg.data.batch_size, denv.worldSize, cfg.train.accum_freq) : cfg.data.batch_size;
-  if (denv && opts.resume) {
-    throw new InputError(`--resume with WORLD_SIZE=${denv.worldSize}: resuming a distributed run is not supported yet (checkpoints hold rank 0's loader state only)`);
-  }
   const backend = await setBackend(cfg.train.backend, {
     device: cfg.train.device ?? undefined,
     bf16: cfg.train.precision === "bf16",
@@ -209,8 +209,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     repeats: upsample?.repeats,
     mean: cfg.data.mean,
     std: cfg.data.std,
-    resumeFrom: ck ? (ck.state.loader as LoaderState) : undefined,
-    shuffleBuffer: shuffleBufferFromEnv(),
+    resumeFrom,
+    shuffleBuffer: cfg.data.shuffle_buffer,
     ...(denv ? { rank: denv.rank, worldSize: denv.worldSize, splitBy: "row" as const } : {}),
   });
   let pg: ProcessGroup | null = null;
@@ -221,14 +221,21 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     throw err;
   }
   const main = !pg || pg.isMain;
-  const dist: LoopDist | undefined = pg
-    ? { reduceGradients: (g) => pg.averageGradients(g), anyStop: (local) => pg.sum(local ? 1 : 0) > 0, isMain: pg.isMain }
-    : undefined;
+  // Spread into every checkpoint at save time; a distributed run adds worldSize and every rank's loader state.
+  const extraState: Record<string, unknown> = { model: mc, config: cfg };
+  const gather = pg ? new LoaderStateGather(pg, () => loader.state(), extraState, { every: cfg.checkpoint.every, total: totalSteps(cfg) }) : null;
+  const dist: LoopDist | undefined =
+    pg && gather ? { reduceGradients: (g) => pg.averageGradients(g), anyStop: (local) => gather.anyStop(local), isMain: pg.isMain } : undefined;
   const it = loader[Symbol.asyncIterator]();
-  const source: BatchSource = {
+  const local: BatchSource = {
     next: async () => (await it.next()).value ?? null,
     state: () => loader.state(),
     close: async () => void (await it.return?.(undefined)),
+  };
+  const source = gather ? gather.source(local) : local;
+  const onStep = (info: StepInfo) => {
+    gather?.afterStep(info.step);
+    opts.onStep?.(info);
   };
   const jsonl = cfg.log.jsonl ?? path.join(cfg.checkpoint.dir, "log.jsonl");
   const log = main ? new ScalarLog(jsonl, cfg.log.tensorboard) : null;
@@ -256,10 +263,10 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       checkpointDir: cfg.checkpoint.dir,
       checkpointEvery: cfg.checkpoint.every,
       keep: cfg.checkpoint.keep,
-      extraState: { model: mc, config: cfg },
+      extraState,
       signal: opts.signal,
       quiet: opts.quiet || !main,
-      onStep: opts.onStep,
+      onStep,
       evaluate: main ? opts.evaluate : undefined,
       dist,
       evalEvery: cfg.eval.every,

@@ -2,9 +2,9 @@
 // rank reads half of every global batch, features all-gathered with
 // gradient, gradients averaged) must log the same per-step losses and end
 // with the same weights as a 1-process run over the same global batches.
-// With no row shuffle buffer, the 2-process global batch holds exactly the
-// rows of the 1-process batch (rank r reads stream rows c = r mod 2), only
-// de-interleaved, which the contrastive loss does not see.
+// With no row shuffle buffer (data.shuffle_buffer: 0), the 2-process global
+// batch holds exactly the rows of the 1-process batch (rank r reads stream
+// rows c = r mod 2), only de-interleaved, which the contrastive loss does not see.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadDistAddon } from "../../src/backend/torch-dist.js";
 import { loadCheckpoint, resolveCheckpoint } from "../../src/train/checkpoint.js";
+import { validateConfig } from "../../src/train/config.js";
+import type { LoaderState } from "../../src/data/loader.js";
 import { launch } from "../../src/train/distributed-launch.js";
 import { distEnvFromProcess, localBatchSize } from "../../src/train/distributed.js";
 import { colorShards, writeConfig } from "./fixtures.js";
@@ -19,8 +21,30 @@ import { colorShards, writeConfig } from "./fixtures.js";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 // The CLI from source through tsx, so the test needs no prior build.
 const node = [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
-const env = { ...process.env, CLIPTS_QUIET: "1", CLIPTS_SHUFFLE_BUFFER: "0", OMP_NUM_THREADS: "1", CLIPTS_DIST_TIMEOUT_S: "60" };
+const env = { ...process.env, CLIPTS_QUIET: "1", OMP_NUM_THREADS: "1", CLIPTS_DIST_TIMEOUT_S: "60" };
 const { dist, reason } = loadDistAddon();
+
+/** Run `clipts <args>` as 2 ranks; the exit code and each rank's stderr. */
+async function launch2(args: string[]): Promise<{ code: number; stderr: string[] }> {
+  const stderr = ["", ""];
+  const code = await launch({
+    nprocPerNode: 2,
+    command: node,
+    args,
+    env,
+    stdio: "pipe",
+    onSpawn: (rank, child) => child.stderr!.on("data", (d) => (stderr[rank] += d)),
+  });
+  return { code, stderr };
+}
+
+/** Elements of two float arrays that are not bit-for-bit equal (toEqual is slow on a million floats). */
+function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.max(a.length, b.length);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) n++;
+  return n;
+}
 
 function losses(jsonl: string): number[] {
   return readFileSync(jsonl, "utf8")
@@ -42,6 +66,14 @@ describe("distributed environment", () => {
     expect(localBatchSize(16, 2, 2)).toBe(8);
     expect(() => localBatchSize(6, 2, 2)).toThrow(/data.batch_size \(6/);
   });
+
+  it("data.shuffle_buffer is an optional non-negative integer", () => {
+    const base = { model: { name: "micro" }, data: { train: "d", batch_size: 8 }, train: { steps: 1, lr: 1 }, checkpoint: { dir: "c" } };
+    expect(validateConfig(base).data.shuffle_buffer).toBeUndefined();
+    expect(validateConfig({ ...base, data: { ...base.data, shuffle_buffer: 0 } }).data.shuffle_buffer).toBe(0);
+    expect(() => validateConfig({ ...base, data: { ...base.data, shuffle_buffer: -1 } })).toThrow(/data\.shuffle_buffer/);
+    expect(() => validateConfig({ ...base, data: { ...base.data, shuffle_buffer: 2.5 } })).toThrow(/data\.shuffle_buffer/);
+  });
 });
 
 describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipped, ${reason}`}`, () => {
@@ -59,7 +91,7 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     // 16 rows, global batch 8: steps 1-2 are epoch 1, step 3 starts epoch 2 (a new shard order).
     const patch = {
       model: { loss },
-      data: { batch_size: 8 },
+      data: { batch_size: 8, shuffle_buffer: 0 },
       train: { steps: 3, lr: 5e-3, warmup: 1, backend: "torch", device: "cpu", accum_freq: accum },
       checkpoint: { every: 0, keep: 0 },
       log: { tensorboard: null },
@@ -154,7 +186,75 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     expect(steps[1]).toBe(steps[0]);
     const ck = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
     expect(String(ck.step)).toBe(steps[0]);
+    // Saved on the stop agreement: every rank's loader state, each after the checkpoint's step.
+    expect(ck.state.worldSize).toBe(2);
+    const states = ck.state.loaderStates as LoaderState[];
+    expect(states.map((s) => [s.fingerprint.rank, s.stats.batches])).toEqual([[0, ck.step], [1, ck.step]]);
+    expect(ck.state.loader).toEqual(states[0]);
   }, 120_000);
+
+  // A fresh 2-process launch resumed from the step-3 checkpoint of an
+  // uninterrupted 6-step run must log that run's losses for steps 4-6 and end
+  // with its weights and loader states. Row 5 is a corrupt image, always read
+  // by rank 1 (rank r reads rows c = r mod 2 of each epoch, shards of 8 rows
+  // keep the parity), so the ranks' stream positions differ: a rank resuming
+  // from another rank's position reads other rows. The default shuffle buffer
+  // adds its RNG to each rank's state.
+  describe("resume", () => {
+    const patch = {
+      data: { batch_size: 8 },
+      train: { steps: 6, lr: 5e-3, warmup: 1, backend: "torch", device: "cpu" },
+      checkpoint: { every: 3, keep: 0 },
+      log: { tensorboard: null },
+    };
+    let data: string;
+    let refDir: string;
+    let step3: string;
+    beforeAll(async () => {
+      data = await colorShards(16, 8, 24, [5]);
+      let cfg: string;
+      [cfg, refDir] = writeConfig(data, patch);
+      const ref = await launch2(["train", cfg, "--quiet"]);
+      expect(ref.code, ref.stderr.join("\n")).toBe(0);
+      step3 = path.join(refDir, "ckpt", "step-00000003.safetensors");
+    }, 120_000);
+
+    it("a resumed 2-process run continues exactly, each rank from its own loader state", async () => {
+      const [cfg, dir] = writeConfig(data, patch);
+      const run = await launch2(["train", cfg, "--quiet", "--resume", step3]);
+      expect(run.code, run.stderr.join("\n")).toBe(0);
+      expect(run.stderr[0]).toContain("done at step 6");
+      expect(run.stderr[1]).toContain("done at step 6");
+
+      const want = losses(path.join(refDir, "ckpt", "log.jsonl"));
+      const got = losses(path.join(dir, "ckpt", "log.jsonl"));
+      expect(want).toHaveLength(6);
+      // Same ranks, same kernels, same rows in the same order: bit-identical.
+      expect(got).toEqual(want.slice(3));
+
+      const a = await loadCheckpoint(resolveCheckpoint("latest", path.join(refDir, "ckpt")));
+      const b = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
+      expect(b.step).toBe(6);
+      expect([...b.weights.keys()].sort()).toEqual([...a.weights.keys()].sort());
+      for (const [name, t] of a.weights) expect(mismatches(t.data, b.weights.get(name)!.data), name).toBe(0);
+      for (const [name, t] of a.expAvgSq) expect(mismatches(t.data, b.expAvgSq.get(name)!.data), `exp_avg_sq ${name}`).toBe(0);
+      const states = b.state.loaderStates as LoaderState[];
+      expect(states).toEqual(a.state.loaderStates);
+      // Rank 1 alone meets the corrupt row, once in each of the 4 epochs its
+      // 24 good rows (7 per epoch) reach into with this seed, so it has read
+      // 4 rows more than rank 0 (the states hold the first snapshot + rows read).
+      expect(states.map((s) => s.stats.skipped)).toEqual([0, 4]);
+      expect(states.map((s) => s.skip)).toEqual([24, 28]);
+    }, 120_000);
+
+    it("resuming with another world size fails before any work, naming the checkpoint and both sizes", () => {
+      const [cfg, dir] = writeConfig(data, patch);
+      const one = spawnSync(node[0]!, [...node.slice(1), "train", cfg, "--quiet", "--resume", step3], { cwd: root, env, encoding: "utf8" });
+      expect(one.status, one.stderr).toBe(2);
+      expect(one.stderr).toContain(`--resume ${step3}: the checkpoint was written with WORLD_SIZE=2, this run has WORLD_SIZE=1`);
+      expect(existsSync(path.join(dir, "ckpt"))).toBe(false);
+    }, 60_000);
+  });
 
   it("launch exits with the first failing rank's code", async () => {
     const code = await launch({ nprocPerNode: 2, command: node, args: ["train", path.join(shards, "no-such.yaml")], env, stdio: "ignore" });

@@ -27,8 +27,12 @@ export const COLORS: [string, [number, number, number]][] = [
   ["teal", [20, 120, 120]],
 ];
 
-/** One shard per `perShard` rows: a noisy w x h image of each colour, captioned with its name. */
-export async function colorShards(n = 16, perShard = 8, size = 24): Promise<string> {
+/**
+ * One shard per `perShard` rows: a noisy w x h image of each colour, captioned
+ * with its name. Rows listed in `corrupt` get a truncated PNG (the loader
+ * skips and counts them).
+ */
+export async function colorShards(n = 16, perShard = 8, size = 24, corrupt: number[] = []): Promise<string> {
   const rows: Row[] = [];
   for (let i = 0; i < n; i++) {
     const [name, rgb] = COLORS[i % COLORS.length]!;
@@ -40,7 +44,8 @@ export async function colorShards(n = 16, perShard = 8, size = 24): Promise<stri
         px[p * 3 + c] = Math.max(0, Math.min(255, rgb[c]! + ((s >>> 24) % 31) - 15));
       }
     }
-    const png = new Uint8Array(await sharp(px, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+    let png = new Uint8Array(await sharp(px, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+    if (corrupt.includes(i)) png = png.slice(0, 48);
     rows.push({ key: `c${i}`, caption: `a photo of the colour ${name}`, image: png, width: size, height: size });
   }
   const shards: Row[][] = [];
