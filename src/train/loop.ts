@@ -56,6 +56,8 @@ export interface LoopDist {
   reduceGradients(grads: Map<string, tf.Tensor>): void;
   /** Whether any rank wants to stop (interrupt, data exhausted), so that all ranks stop at the same step. */
   anyStop(local: boolean): boolean;
+  /** Every rank's value, indexed by rank (a collective: all ranks call it together). */
+  allGatherJson(value: unknown): unknown[];
   /** Only the main rank writes checkpoints. */
   isMain: boolean;
 }
@@ -92,13 +94,19 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   let peakBytes = 0;
   const losses: number[] = [];
   const bar = progress("train", total, { unit: "step", start: step, fields: ["loss", "img_s"], quiet: o.quiet });
+  // Every rank runs save() at the same steps (the ranks stop together), so it
+  // can gather: each rank reads its own rows, and an exact resume needs every
+  // rank's loader position (src/train/distributed-checkpoint.ts reads them).
   const save = async () => {
+    const loader = o.source.state();
+    const loaderStates = o.dist?.allGatherJson(loader);
     if (o.dist && !o.dist.isMain) return;
+    const dist = loaderStates ? { worldSize: loaderStates.length, loaderStates } : {};
     lastCheckpoint = await saveCheckpoint(
       o.checkpointDir,
       o.model.params,
       o.optimizer,
-      { step, state: { ...o.extraState, loader: o.source.state() } },
+      { step, state: { ...o.extraState, loader, ...dist } },
       o.keep,
     );
   };

@@ -27,7 +27,7 @@ import { upsampleRepeatCount } from "./upsample.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
 import { distEnvFromProcess, localBatchSize, ProcessGroup } from "./distributed.js";
-import { LoaderStateGather, resumeLoaderState } from "./distributed-checkpoint.js";
+import { resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import { ScalarLog } from "./metrics.js";
 import { modelObjective } from "./objective.js";
@@ -221,21 +221,21 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     throw err;
   }
   const main = !pg || pg.isMain;
-  // Spread into every checkpoint at save time; a distributed run adds worldSize and every rank's loader state.
+  // Spread into every checkpoint at save time (the loop adds every rank's loader state in a distributed run).
   const extraState: Record<string, unknown> = { model: mc, config: cfg };
-  const gather = pg ? new LoaderStateGather(pg, () => loader.state(), extraState, { every: cfg.checkpoint.every, total: totalSteps(cfg) }) : null;
-  const dist: LoopDist | undefined =
-    pg && gather ? { reduceGradients: (g) => pg.averageGradients(g), anyStop: (local) => gather.anyStop(local), isMain: pg.isMain } : undefined;
+  const dist: LoopDist | undefined = pg
+    ? {
+        reduceGradients: (g) => pg.averageGradients(g),
+        anyStop: (local) => pg.sum(local ? 1 : 0) > 0,
+        allGatherJson: (v) => pg.allGatherJson(v),
+        isMain: pg.isMain,
+      }
+    : undefined;
   const it = loader[Symbol.asyncIterator]();
-  const local: BatchSource = {
+  const source: BatchSource = {
     next: async () => (await it.next()).value ?? null,
     state: () => loader.state(),
     close: async () => void (await it.return?.(undefined)),
-  };
-  const source = gather ? gather.source(local) : local;
-  const onStep = (info: StepInfo) => {
-    gather?.afterStep(info.step);
-    opts.onStep?.(info);
   };
   const jsonl = cfg.log.jsonl ?? path.join(cfg.checkpoint.dir, "log.jsonl");
   const log = main ? new ScalarLog(jsonl, cfg.log.tensorboard) : null;
@@ -266,7 +266,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       extraState,
       signal: opts.signal,
       quiet: opts.quiet || !main,
-      onStep,
+      onStep: opts.onStep,
       evaluate: main ? opts.evaluate : undefined,
       dist,
       evalEvery: cfg.eval.every,
