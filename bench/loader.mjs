@@ -94,7 +94,8 @@ async function ours(folder, workers) {
   // Warm up: worker start-up and first decodes are not part of the rate.
   await Promise.all(blobs.slice(0, 20).map((b, i) => pool.decode(b, i)));
   const c0 = cpuSeconds(), t0 = performance.now();
-  const window = workers * 4;
+  // As many requests in flight as the Loader keeps (a batch or more).
+  const window = 64;
   let next = 0, failed = 0;
   const run = async () => {
     while (next < blobs.length) {
@@ -123,7 +124,7 @@ const fmt = (r) => `${(r.images / r.wall).toFixed(0).padStart(6)} img/s  ${(r.im
 
 async function transformBench(dirs) {
   console.log("\n== decode + RandomResizedCrop 224 + normalize (same JPEG bytes, in memory) ==");
-  console.log("set                 | clipts (sharp, worker threads)      | PIL+torchvision (processes)         | per-core ratio");
+  console.log("set                 | clipts (worker threads)             | PIL+torchvision (processes)         | per-core ratio");
   for (const [label, folder] of [["cifar10 32x32", dirs.small], ["500x375 JPEG", dirs.large], ["1024x768 JPEG", dirs.web]]) {
     for (const n of [1, 2]) {
       const a = await ours(folder, n);

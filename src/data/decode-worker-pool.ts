@@ -2,6 +2,11 @@
 // least-loaded worker; each worker holds at most `perWorker` jobs. Results
 // come back as promises, so the caller decides the order in which it uses
 // them (the loader fixes sample order before decoding).
+//
+// Jobs asked for in the same tick travel together: one message carries up to
+// `perMessage` jobs and one reply carries their pixels, transferred rather
+// than copied. A message costs both threads a wake-up; for small images that
+// was most of the work.
 import { Worker } from "node:worker_threads";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -17,6 +22,14 @@ export interface DecodeRequest {
 export type DecodeReply =
   | { id: number; ok: true; rgb: Uint8Array }
   | { id: number; ok: false; reason: ImageFailure; message: string };
+
+/** One message each way: a group of jobs, then their replies in the same order. */
+export interface DecodeJobs {
+  jobs: DecodeRequest[];
+}
+export interface DecodeReplies {
+  replies: DecodeReply[];
+}
 
 /** Transformed sRGB uint8 HWC pixels (size x size x 3), not yet normalized. */
 export type DecodeResult =
@@ -48,20 +61,24 @@ interface Slot {
 export class DecodePool {
   private slots: Slot[] = [];
   private pending = new Map<number, { resolve: (r: DecodeResult) => void; reject: (e: Error) => void }>();
-  private waiting: { req: DecodeRequest; resolve: (r: DecodeResult) => void; reject: (e: Error) => void }[] = [];
+  private waiting: { req: DecodeRequest; mine: boolean; resolve: (r: DecodeResult) => void; reject: (e: Error) => void }[] = [];
   private nextId = 0;
+  private dispatchQueued = false;
   private closed = false;
   private failure: Error | null = null;
 
   /**
    * @param size number of worker threads; 0 decodes on the calling thread
    *   (sharp still runs off the JS thread on libuv's pool).
-   * @param perWorker jobs queued per worker (2 hides message round trips).
+   * @param perWorker jobs queued per worker (more than one message's worth
+   *   hides the round trips).
+   * @param perMessage jobs per message at most.
    */
   constructor(
     readonly spec: TransformSpec,
     readonly size: number,
-    private readonly perWorker = 2,
+    private readonly perWorker = 8,
+    private readonly perMessage = 4,
   ) {
     if (size === 0) return;
     // sharp runs each image on the process-wide libuv pool (default 4
@@ -74,11 +91,13 @@ export class DecodePool {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(entry.entry, { workerData: { spec }, eval: entry.eval });
       const slot: Slot = { worker, inFlight: 0 };
-      worker.on("message", (reply: DecodeReply) => {
-        slot.inFlight--;
-        const p = this.pending.get(reply.id);
-        this.pending.delete(reply.id);
-        if (p) p.resolve(reply.ok ? { ok: true, rgb: reply.rgb } : { ok: false, reason: reply.reason, message: reply.message });
+      worker.on("message", ({ replies }: DecodeReplies) => {
+        for (const reply of replies) {
+          slot.inFlight--;
+          const p = this.pending.get(reply.id);
+          this.pending.delete(reply.id);
+          if (p) p.resolve(reply.ok ? { ok: true, rgb: reply.rgb } : { ok: false, reason: reply.reason, message: reply.message });
+        }
         this.dispatch();
       });
       // A crashed worker is a bug or resource exhaustion, not bad data:
@@ -100,9 +119,18 @@ export class DecodePool {
     // Posting a view clones its whole backing ArrayBuffer (e.g. a whole Arrow
     // shard), so send a tight copy.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+    // Our own copy moves to the worker; the caller's buffer is cloned, not taken.
+    const mine = own !== bytes;
     return new Promise((resolve, reject) => {
-      this.waiting.push({ req: { id: this.nextId++, bytes: own, seed }, resolve, reject });
-      this.dispatch();
+      this.waiting.push({ req: { id: this.nextId++, bytes: own, seed }, mine, resolve, reject });
+      // Dispatch after the current tick, so that its requests share messages.
+      if (!this.dispatchQueued) {
+        this.dispatchQueued = true;
+        queueMicrotask(() => {
+          this.dispatchQueued = false;
+          this.dispatch();
+        });
+      }
     });
   }
 
@@ -111,10 +139,12 @@ export class DecodePool {
       let best: Slot | undefined;
       for (const s of this.slots) if (s.inFlight < this.perWorker && (!best || s.inFlight < best.inFlight)) best = s;
       if (!best) return;
-      const job = this.waiting.shift()!;
-      best.inFlight++;
-      this.pending.set(job.req.id, { resolve: job.resolve, reject: job.reject });
-      best.worker.postMessage(job.req);
+      const n = Math.min(this.perMessage, this.perWorker - best.inFlight, this.waiting.length);
+      const group = this.waiting.splice(0, n);
+      best.inFlight += n;
+      for (const job of group) this.pending.set(job.req.id, { resolve: job.resolve, reject: job.reject });
+      const msg: DecodeJobs = { jobs: group.map((j) => j.req) };
+      best.worker.postMessage(msg, group.filter((j) => j.mine).map((j) => j.req.bytes.buffer as ArrayBuffer));
     }
   }
 

@@ -1,10 +1,11 @@
-// Worker-thread entry: decodes and transforms one image at a time with sharp.
+// Worker-thread entry: decodes and transforms one image at a time (the
+// image addon and/or sharp, see transforms.ts).
 // Each worker keeps libvips single-threaded, so a pool of N workers uses
 // about N cores and the pool size is the parallelism knob.
 import { parentPort, workerData } from "node:worker_threads";
 import sharp from "sharp";
 import { transformToRgb, type TransformSpec } from "./transforms.js";
-import type { DecodeReply, DecodeRequest } from "./decode-worker-pool.js";
+import type { DecodeJobs, DecodeReplies, DecodeReply } from "./decode-worker-pool.js";
 
 const spec = (workerData as { spec: TransformSpec }).spec;
 sharp.concurrency(1);
@@ -14,20 +15,26 @@ sharp.cache(false);
 const port = parentPort;
 if (!port) throw new Error("decode-worker.ts must run in a worker thread");
 
-// Requests are handled strictly one after another (the pool may queue a
-// second one here to hide message latency).
+// Groups are handled strictly one after another (the pool may queue more
+// to hide message latency); each group's replies go back in one message with
+// the pixel buffers transferred, not copied.
 let chain: Promise<void> = Promise.resolve();
-port.on("message", (req: DecodeRequest) => {
+port.on("message", ({ jobs }: DecodeJobs) => {
   chain = chain.then(async () => {
-    const r = await transformToRgb(req.bytes, spec, req.seed);
-    if (r.ok) {
-      // uint8 pixels (a quarter of float32's size) are cloned to the loader,
-      // which normalizes them straight into the batch buffer.
-      const reply: DecodeReply = { id: req.id, ok: true, rgb: r.rgb };
-      port.postMessage(reply);
-    } else {
-      const reply: DecodeReply = { id: req.id, ok: false, reason: r.reason, message: r.message };
-      port.postMessage(reply);
+    const replies: DecodeReply[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const req of jobs) {
+      const r = await transformToRgb(req.bytes, spec, req.seed);
+      if (r.ok) {
+        replies.push({ id: req.id, ok: true, rgb: r.rgb });
+        // Only a buffer the pixels own whole may move (sharp's may be shared).
+        const own = r.rgb.byteOffset === 0 && r.rgb.byteLength === r.rgb.buffer.byteLength;
+        if (own && !transfer.includes(r.rgb.buffer as ArrayBuffer)) transfer.push(r.rgb.buffer as ArrayBuffer);
+      } else {
+        replies.push({ id: req.id, ok: false, reason: r.reason, message: r.message });
+      }
     }
+    const msg: DecodeReplies = { replies };
+    port.postMessage(msg, transfer);
   });
 });
