@@ -24,20 +24,30 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 #endif
 
 namespace {
 
 #if !defined(CLIPTS_NO_DIST)
+// PyTorch 2 split the process group into a front (ProcessGroup) and
+// per-device backends; ProcessGroupGloo is now a c10d::Backend with the same
+// collectives, used here directly.
+#if TORCH_VERSION_MAJOR >= 2
+using Group = c10d::Backend;
+#else
+using Group = c10d::ProcessGroup;
+#endif
+
 struct DistState {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<Group> pg;
   int rank = 0;
   int world = 1;
 };
 DistState D;
 
-c10d::ProcessGroup& group() {
+Group& group() {
   if (!D.pg) throw std::runtime_error("distributed: not initialized (call distInit first)");
   return *D.pg;
 }

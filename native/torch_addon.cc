@@ -9,6 +9,10 @@
 #include <ATen/Parallel.h>
 #include <napi.h>
 #include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
+#endif
 
 #include <cmath>
 #include <cstring>
@@ -42,6 +46,15 @@ struct State {
   bool bf16 = false;
 };
 State S;
+
+#if TORCH_VERSION_MAJOR >= 2
+// Attention graphs recorded on CUDA (see SdpaForward), keyed by the id of the
+// handle tensor JS holds in place of the attention probabilities.
+struct SdpaGraph {
+  at::Tensor q, k, v, out;
+};
+std::unordered_map<int64_t, SdpaGraph> sdpaGraphs;
+#endif
 
 at::ScalarType scalarType(int code) {
   switch (code) {
@@ -182,6 +195,9 @@ Napi::Value ToArray(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Free(const Napi::CallbackInfo& info) {
+#if TORCH_VERSION_MAJOR >= 2
+  sdpaGraphs.erase(i64(info[0]));
+#endif
   return Napi::Boolean::New(info.Env(), S.table.erase(i64(info[0])) > 0);
 }
 
@@ -757,6 +773,33 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   return putMany(info.Env(), out);
 }
 
+#if TORCH_VERSION_MAJOR >= 2
+// On CUDA, attention runs through at::scaled_dot_product_attention, which
+// picks the flash or memory-efficient kernel, recorded by libtorch's autograd
+// so that the backward is those kernels' own. JS then holds, in place of
+// probs, a one-element tensor whose id keys the recorded graph; freeing that
+// id frees the graph. (The math path below stays for the CPU, where it is
+// what PyTorch 1.13 offers, and for causal masks with Lq != Lk, which SDPA
+// aligns top-left where the math path aligns bottom-right.)
+
+Napi::Value SdpaForward(Napi::Env env, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                        const Opt<at::Tensor>& mask, double scale) {
+  c10::AutoGradMode grad(true);
+  SdpaGraph g{q.detach().requires_grad_(true), k.detach().requires_grad_(true), v.detach().requires_grad_(true), {}};
+  auto cast = [](const at::Tensor& t) { return S.bf16 ? t.to(at::kBFloat16) : t; };
+  Opt<at::Tensor> m = kNone;
+  if (mask) m = mask->scalar_type() == at::kBool ? *mask : cast(*mask);
+  g.out = at::scaled_dot_product_attention(cast(g.q), cast(g.k), cast(g.v), m, 0.0, causal, scale).to(at::kFloat);
+  auto out = put(env, g.out.detach());
+  auto handle = put(env, at::zeros({1}, q.options().dtype(at::kFloat)));
+  sdpaGraphs.emplace(int64_t(handle.Get(uint32_t(0)).As<Napi::Number>().DoubleValue()), std::move(g));
+  auto arr = Napi::Array::New(env, 2);
+  arr.Set(uint32_t(0), out);
+  arr.Set(uint32_t(1), handle);
+  return arr;
+}
+#endif
+
 // Attention on [B, H, L, D] tensors: (q, k, v, causal, mask|-1, scale)
 // -> [out, probs]. Math formulation; probs are kept for the backward.
 Napi::Value Attention(const Napi::CallbackInfo& info) {
@@ -764,6 +807,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   bool causal = flag(info[3]);
   auto mask = opt(info[4]);
   double scale = num(info[5]);
+#if TORCH_VERSION_MAJOR >= 2
+  if (q.is_cuda() && (!causal || q.size(-2) == k.size(-2))) return SdpaForward(info.Env(), q, k, v, causal, mask, scale);
+#endif
   auto s = mm(q, k, false, true) * scale;
   if (mask) s = mask->scalar_type() == at::kBool ? s.masked_fill(mask->logical_not(), -INFINITY) : s + *mask;
   if (causal) {
@@ -777,6 +823,16 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
 
 // (dOut, q, k, v, probs, scale) -> [dq, dk, dv]
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+#if TORCH_VERSION_MAJOR >= 2
+  auto it = sdpaGraphs.find(i64(info[4]));
+  if (it != sdpaGraphs.end()) {
+    const SdpaGraph& g = it->second;
+    // retain_graph: tfjs may run a gradient twice (e.g. a second grads() call);
+    // the graph goes when JS frees the handle.
+    auto grads = torch::autograd::grad({g.out}, {g.q, g.k, g.v}, {get(info[0])}, /*retain_graph=*/true);
+    return putMany(info.Env(), {grads[0], grads[1], grads[2]});
+  }
+#endif
   auto dO = get(info[0]), q = get(info[1]), k = get(info[2]), v = get(info[3]), p = get(info[4]);
   double scale = num(info[5]);
   auto dv = mm(p, dO, true, false);
