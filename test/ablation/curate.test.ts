@@ -9,7 +9,8 @@ import { listShards } from "../../src/data/shards.js";
 import { replicateRows, zipfCopies } from "../../src/ablation/pool.js";
 import type { DemoRow } from "../../src/data/demo.js";
 import { DEMO_LANGUAGES, loadEmojiNames } from "../../src/data/demo-sources.js";
-import { makeImage, writeShards, type Row } from "../data/loader-fixtures.js";
+import { writeShards, type Row } from "../data/loader-fixtures.js";
+import { makeImage } from "../data/fixtures.js";
 
 const captions = [
   ["a cat on a mat", "a black cat", "cat", "IMG_0042.JPG"],
@@ -21,7 +22,7 @@ let shardsDir: string;
 let files: string[];
 
 beforeAll(async () => {
-  const img = await makeImage(8, 8, 1, "png");
+  const img = await makeImage("png", 8, 8, 1);
   const shards: Row[][] = captions.map((cs, s) => cs.map((caption, i) => ({ key: `k${s}-${i}`, caption, image: img, width: 8, height: 8 })));
   shardsDir = writeShards(shards);
   pool = await matchPool(shardsDir, ["cat", "dog", "black cat"], true);

@@ -18,7 +18,8 @@ import { loadConfig } from "../../src/train/config.js";
 import { Rng } from "../../src/util/hash.js";
 import yargs from "yargs";
 import { dfnCommands } from "../../src/cli/curate-dfn.js";
-import { makeImage, writeShards, type Row } from "../data/loader-fixtures.js";
+import { writeShards, type Row } from "../data/loader-fixtures.js";
+import { makeImage } from "../data/fixtures.js";
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), "clipts-dfn-filter-"));
 
@@ -115,7 +116,7 @@ describe("filterScores", () => {
     const sh: Row[][] = [];
     for (let s = 0; s < 2; s++) {
       const rows: Row[] = [];
-      for (let i = 0; i < 5; i++) rows.push({ key: `s${s}r${i}`, caption: `caption ${s} ${i}`, image: await makeImage(16, 16, s * 10 + i), width: 16, height: 16 });
+      for (let i = 0; i < 5; i++) rows.push({ key: `s${s}r${i}`, caption: `caption ${s} ${i}`, image: await makeImage("jpeg", 16, 16, s * 10 + i), width: 16, height: 16 });
       sh.push(rows);
     }
     const dir = tmp();
@@ -144,7 +145,7 @@ describe("selectRows (trusted subset for the filter network)", () => {
     await w.start();
     const spec: [string, string][] = [["en", "template"], ["en", "noise"], ["de", "template"], ["en", "tags"], ["und", "noise"], ["en", "template"]];
     for (const [i, [lang, kind]] of spec.entries()) {
-      await w.add({ key: `k${i}`, caption: `c${i}`, image: await makeImage(8, 8, i, "png"), width: 8, height: 8, lang, extra: { kind } });
+      await w.add({ key: `k${i}`, caption: `c${i}`, image: await makeImage("png", 8, 8, i), width: 8, height: 8, lang, extra: { kind } });
     }
     await w.finish();
     const r = await selectRows({ input: path.join(dir, "shards"), where: ["lang=en", "kind!=noise"], output: path.join(dir, "hq"), quiet: true });

@@ -15,7 +15,8 @@ import { Loader } from "../../src/data/loader.js";
 import { createModel, disposeModel, getModelConfig } from "../../src/model/index.js";
 import { loadTokenizer } from "../../src/text/index.js";
 import { writeSafetensors } from "../../src/train/safetensors.js";
-import { makeImage, writeShards, type Row } from "../data/loader-fixtures.js";
+import { writeShards, type Row } from "../data/loader-fixtures.js";
+import { makeImage } from "../data/fixtures.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "clipts-dfn-score-"));
 const cfg = getModelConfig("micro");
@@ -40,13 +41,13 @@ beforeAll(async () => {
   ckpt2 = path.join(dir, "other.safetensors");
   await saveRandomModel(ckpt, 7);
   await saveRandomModel(ckpt2, 8);
-  const good = async (i: number): Promise<Row> => ({ key: `k${i}`, caption: CAPTIONS[i % CAPTIONS.length]!, image: await makeImage(20 + (i % 5) * 4, 24, i), width: 24, height: 24 });
+  const good = async (i: number): Promise<Row> => ({ key: `k${i}`, caption: CAPTIONS[i % CAPTIONS.length]!, image: await makeImage("jpeg", 20 + (i % 5) * 4, 24, i), width: 24, height: 24 });
   const s0: Row[] = [];
   for (let i = 0; i < 7; i++) s0.push(await good(i));
-  s0.push({ key: "bad-caption", caption: "  ", image: await makeImage(16, 16, 99), width: 16, height: 16 });
+  s0.push({ key: "bad-caption", caption: "  ", image: await makeImage("jpeg", 16, 16, 99), width: 16, height: 16 });
   s0.push({ key: "bad-image", caption: "a corrupt file", image: new TextEncoder().encode("not an image at all"), width: 1, height: 1 });
   const s1: Row[] = [];
-  s1.push({ key: null, caption: "no key", image: await makeImage(16, 16, 98), width: 16, height: 16 });
+  s1.push({ key: null, caption: "no key", image: await makeImage("jpeg", 16, 16, 98), width: 16, height: 16 });
   for (let i = 7; i < 12; i++) s1.push(await good(i));
   s1.push({ key: "no-image", caption: "an empty cell", image: null, width: 0, height: 0 });
   mkdirSync(path.join(dir, "shards"));

@@ -11,7 +11,8 @@ import { balanceFile } from "../../src/curation/balance-file.js";
 import { buildMatcher } from "../../src/curation/matcher.js";
 import { mergeCountFiles, readCounts } from "../../src/curation/counts.js";
 import { Loader } from "../../src/data/loader.js";
-import { makeImage, writeShards, charTokenize, type Row } from "../data/loader-fixtures.js";
+import { writeShards, charTokenize, type Row } from "../data/loader-fixtures.js";
+import { makeImage } from "../data/fixtures.js";
 
 const METADATA = ["cat", "dog", "red", "new york", "york", "photo"];
 const WORDS = ["cat", "dog", "red", "new", "york", "a", "photo", "of", "IMG_0001.JPG"];
@@ -34,7 +35,7 @@ beforeAll(async () => {
       const caption = Array.from({ length: n }, (_, j) => WORDS[(seed * 13 + j * 5 + r) % WORDS.length]).join(" ") + (r % 3 ? " photo" : "");
       seed++;
       const key = `s${s}-r${r}`;
-      shard.push({ key, caption, image: await makeImage(8, 8, seed, "png"), width: 8, height: 8 });
+      shard.push({ key, caption, image: await makeImage("png", 8, 8, seed), width: 8, height: 8 });
       rows.push({ key, caption, shard: `shard-${String(s).padStart(5, "0")}.arrow`, row: r });
     }
     shards.push(shard);

@@ -14,13 +14,28 @@ export function tmpDir(prefix = "clipts-ingest-"): string {
 
 export type ImageKind = "jpeg" | "png" | "webp" | "gray-png" | "alpha-png" | "cmyk-jpeg" | "png16" | "exif6-jpeg";
 
-/** Encode a small test image; `seed` varies the colour so bytes differ. */
+/** w x h RGB pixels: a horizontal and a vertical gradient plus seeded noise, so resizes have detail to filter. */
+function texturedPixels(w: number, h: number, seed: number): Buffer {
+  const px = Buffer.alloc(w * h * 3);
+  let s = seed * 2654435761 >>> 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      const i = (y * w + x) * 3;
+      px[i] = (x * 255) / w;
+      px[i + 1] = (y * 255) / h;
+      px[i + 2] = (s >>> 24) & 0xff;
+    }
+  }
+  return px;
+}
+
+/** Encode a small textured test image of the given kind; `seed` varies the noise so bytes differ. */
 export async function makeImage(kind: ImageKind, width: number, height: number, seed = 0): Promise<Buffer> {
-  const background = { r: (seed * 53) % 256, g: (seed * 97 + 40) % 256, b: (seed * 29 + 90) % 256, alpha: 1 };
-  const base = () => sharp({ create: { width, height, channels: 3, background } });
+  const base = () => sharp(texturedPixels(width, height, seed), { raw: { width, height, channels: 3 } });
   switch (kind) {
     case "jpeg":
-      return base().jpeg({ quality: 80 }).toBuffer();
+      return base().jpeg({ quality: 90 }).toBuffer();
     case "png":
       return base().png().toBuffer();
     case "webp":
@@ -28,7 +43,7 @@ export async function makeImage(kind: ImageKind, width: number, height: number, 
     case "gray-png":
       return base().toColourspace("b-w").png().toBuffer();
     case "alpha-png":
-      return sharp({ create: { width, height, channels: 4, background: { ...background, alpha: 0.5 } } }).png().toBuffer();
+      return base().ensureAlpha(0.5).png().toBuffer();
     case "cmyk-jpeg":
       return base().toColourspace("cmyk").jpeg().toBuffer();
     case "png16":

@@ -1,5 +1,5 @@
-// Test scaffolding for the loader: real JPEG/PNG bytes made with sharp and
-// real Arrow IPC shards + manifest.json, written to a temp directory.
+// Test scaffolding for the loader: real Arrow IPC shards + manifest.json,
+// written to a temp directory (images: makeImage in ./fixtures.ts).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -7,23 +7,7 @@ import path from "node:path";
 import sharp from "sharp";
 import { Binary, Int32, Utf8, makeTable, tableToIPC, vectorFromArray } from "apache-arrow";
 import type { Manifest } from "../../src/data/types.js";
-
-/** A textured w x h RGB image (gradients + pseudo-random noise) as JPEG or PNG bytes. */
-export async function makeImage(w: number, h: number, seed: number, format: "jpeg" | "png" = "jpeg"): Promise<Uint8Array> {
-  const px = Buffer.alloc(w * h * 3);
-  let s = seed * 2654435761 >>> 0;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      const i = (y * w + x) * 3;
-      px[i] = (x * 255) / w;
-      px[i + 1] = (y * 255) / h;
-      px[i + 2] = (s >>> 24) & 0xff;
-    }
-  }
-  const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
-  return new Uint8Array(format === "jpeg" ? await img.jpeg({ quality: 90 }).toBuffer() : await img.png().toBuffer());
-}
+import { makeImage } from "./fixtures.js";
 
 export interface Row {
   key: string | null;
@@ -70,7 +54,7 @@ export async function goodShards(nShards: number, perShard: number, w = 40, h = 
   for (let s = 0; s < nShards; s++) {
     const rows: Row[] = [];
     for (let r = 0; r < perShard; r++) {
-      rows.push({ key: `s${s}-${r}`, caption: `a photo ${s} ${r}`, image: await makeImage(w + r, h + s, s * 1000 + r), width: w + r, height: h + s, label: r });
+      rows.push({ key: `s${s}-${r}`, caption: `a photo ${s} ${r}`, image: await makeImage("jpeg", w + r, h + s, s * 1000 + r), width: w + r, height: h + s, label: r });
     }
     shards.push(rows);
   }

@@ -8,7 +8,8 @@ import { preprocessImage, DEFAULT_TRANSFORM } from "../../src/data/transforms.js
 import { openShard, listShards } from "../../src/data/shards.js";
 import { InputError } from "../../src/util/errors.js";
 import { loadTokenizer } from "../../src/text/index.js";
-import { goodShards, makeImage, writeShards, charTokenize, type Row } from "./loader-fixtures.js";
+import { goodShards, writeShards, charTokenize, type Row } from "./loader-fixtures.js";
+import { makeImage } from "./fixtures.js";
 
 const CTX = 12;
 const tfDispose = (b: { images: { dispose(): void }; tokens: { dispose(): void } }) => {
@@ -101,7 +102,7 @@ describe("Loader", () => {
     const shards: Row[][] = [];
     for (let s = 0; s < 3; s++) {
       const rows: Row[] = [];
-      for (let r = 0; r < 9; r++) rows.push({ key: `s${s}-${r}`, caption: r === 4 && s === 1 ? null : `cap ${s} ${r}`, image: await makeImage(30 + r, 20 + s, s * 50 + r), width: 30 + r, height: 20 + s });
+      for (let r = 0; r < 9; r++) rows.push({ key: `s${s}-${r}`, caption: r === 4 && s === 1 ? null : `cap ${s} ${r}`, image: await makeImage("jpeg", 30 + r, 20 + s, s * 50 + r), width: 30 + r, height: 20 + s });
       shards.push(rows);
     }
     shards[2]![7]!.image = new Uint8Array([1, 2, 3]); // corrupt image
@@ -181,8 +182,8 @@ describe("Loader", () => {
   });
 
   it("skips and counts every bad row with its key, and still fills batches", async () => {
-    const good = async (i: number): Promise<Row> => ({ key: `g${i}`, caption: `good ${i}`, image: await makeImage(32, 24, i), width: 32, height: 24 });
-    const jpeg = await makeImage(64, 48, 99);
+    const good = async (i: number): Promise<Row> => ({ key: `g${i}`, caption: `good ${i}`, image: await makeImage("jpeg", 32, 24, i), width: 32, height: 24 });
+    const jpeg = await makeImage("jpeg", 64, 48, 99);
     const sharp = (await import("sharp")).default;
     const bomb = new Uint8Array(await sharp({ create: { width: 3000, height: 3000, channels: 3, background: "gray" } }).png().toBuffer());
     const bad: Row[] = [

@@ -9,8 +9,7 @@ import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { imageAddon } from "../../src/data/image-native.js";
 import { DEFAULT_TRANSFORM, transformToRgb, type TransformSpec } from "../../src/data/transforms.js";
-import { makeImage as makeCmyk } from "./fixtures.js";
-import { makeImage } from "./loader-fixtures.js";
+import { makeImage } from "./fixtures.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const refDir = path.join(here, "pil-reference");
@@ -62,8 +61,8 @@ describe.skipIf(!imageAddon)("image addon", () => {
   });
 
   it("agrees with the sharp-only path up to the two resizers' rounding", async () => {
-    const webp = new Uint8Array(await sharp(await makeImage(300, 200, 6, "png")).webp({ quality: 90 }).toBuffer());
-    for (const [kind, bytes] of [["jpeg", await makeImage(120, 90, 5)], ["png", await makeImage(64, 80, 5, "png")], ["webp", webp]] as const) {
+    const webp = new Uint8Array(await sharp(await makeImage("png", 300, 200, 6)).webp({ quality: 90 }).toBuffer());
+    for (const [kind, bytes] of [["jpeg", await makeImage("jpeg", 120, 90, 5)], ["png", await makeImage("png", 64, 80, 5)], ["webp", webp]] as const) {
       for (const mode of ["train", "eval"] as const) {
         const s = spec({ mode, size: 48 });
         const a = await transformToRgb(bytes, s, 3, addon), b = await transformToRgb(bytes, s, 3, null);
@@ -79,15 +78,15 @@ describe.skipIf(!imageAddon)("image addon", () => {
   });
 
   it("leaves rotated, CMYK and ICC-tagged JPEGs to sharp, and reports damage as null", async () => {
-    const base = Buffer.from(await makeImage(40, 24, 1));
+    const base = Buffer.from(await makeImage("jpeg", 40, 24, 1));
     const rotated = new Uint8Array(await sharp(base).jpeg().withMetadata({ orientation: 6 }).toBuffer());
     const icc = new Uint8Array(await sharp(base).jpeg().withIccProfile("p3").toBuffer());
-    const cmyk = new Uint8Array(await makeCmyk("cmyk-jpeg", 16, 16, 2));
+    const cmyk = new Uint8Array(await makeImage("cmyk-jpeg", 16, 16, 2));
     expect(addon.jpegInfo(new Uint8Array(base))).toEqual({ width: 40, height: 24, plain: true });
     expect(addon.jpegInfo(rotated)?.plain).toBe(false);
     expect(addon.jpegInfo(icc)?.plain).toBe(false);
     expect(addon.jpegInfo(cmyk)?.plain).toBe(false);
-    expect(addon.jpegInfo(await makeImage(8, 8, 1, "png"))).toBeNull();
+    expect(addon.jpegInfo(await makeImage("png", 8, 8, 1))).toBeNull();
     expect(addon.jpegInfo(new TextEncoder().encode("not a jpeg"))).toBeNull();
     const whole = { left: 0, top: 0, width: 40, height: 24 };
     expect(addon.decodeJpegResample(new Uint8Array(base), whole, 8, 8, 0, 0, 8, 8)).not.toBeNull();

@@ -8,7 +8,7 @@ import {
 } from "../../src/data/transforms.js";
 import { Rng } from "../../src/util/hash.js";
 import { imageAddon, type ImageAddon } from "../../src/data/image-native.js";
-import { makeImage } from "./loader-fixtures.js";
+import { makeImage } from "./fixtures.js";
 
 // Boxes computed by torchvision 0.14's own RandomResizedCrop.get_params
 // (ratio 3/4..4/3) with its random draws replaced by u_k = frac(c + k*phi):
@@ -118,7 +118,7 @@ describe("eval geometry (Resize shortest side + CenterCrop)", () => {
 
 describe("sharp-only path (no image addon)", () => {
   it("eval output equals a sharp bicubic resize + center extract done here, normalized in float64", async () => {
-    const bytes = await makeImage(90, 60, 3);
+    const bytes = await makeImage("jpeg", 90, 60, 3);
     const s = spec({ mode: "eval", size: 32 });
     const r = await preprocessImage(bytes, s, 0, null);
     if (!r.ok) throw new Error(r.message);
@@ -171,7 +171,7 @@ describe.each(paths)("image transforms on real pixels (%s)", (_name, addon) => {
   });
 
   it("random crops are a function of the seed and vary with it", async () => {
-    const bytes = await makeImage(120, 90, 9);
+    const bytes = await makeImage("jpeg", 120, 90, 9);
     const s = spec({ size: 24, scale: [0.3, 1] });
     const a = await rgbOfP(bytes, s, 11), b = await rgbOfP(bytes, s, 11), c = await rgbOfP(bytes, s, 12);
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
@@ -192,7 +192,7 @@ describe.each(paths)("image transforms on real pixels (%s)", (_name, addon) => {
 
   it("turns grayscale, CMYK and 16-bit images into sRGB", async () => {
     const s = spec({ mode: "eval", size: 8 });
-    const gray = new Uint8Array(await sharp(await makeImage(16, 16, 4)).toColourspace("b-w").png().toBuffer());
+    const gray = new Uint8Array(await sharp(await makeImage("jpeg", 16, 16, 4)).toColourspace("b-w").png().toBuffer());
     expect((await sharp(gray).metadata()).channels).toBe(1);
     const g = await rgbOfP(gray, s);
     for (let i = 0; i < g.length; i += 3) expect(g[i] === g[i + 1] && g[i] === g[i + 2]).toBe(true);
@@ -250,7 +250,7 @@ describe.each(paths)("image transforms on real pixels (%s)", (_name, addon) => {
 
   it("rejects empty, non-image, truncated and oversized images with a reason", async () => {
     const s = spec({ size: 8, limitInputPixels: 1_000_000 });
-    const jpeg = await makeImage(64, 64, 1);
+    const jpeg = await makeImage("jpeg", 64, 64, 1);
     const bomb = new Uint8Array(await sharp({ create: { width: 2000, height: 2000, channels: 3, background: "black" } }).png().toBuffer());
     expect(bomb.length).toBeLessThan(50_000); // tiny file, 4 megapixels
     const cases: [Uint8Array, string][] = [

@@ -10,7 +10,8 @@ import { Loader } from "../../src/data/loader.js";
 import { langSidecarOf } from "../../src/curation/langid.js";
 import { upsampleRepeatCount } from "../../src/train/upsample.js";
 import { validateConfig } from "../../src/train/config.js";
-import { charTokenize, makeImage, writeShards, type Row } from "../data/loader-fixtures.js";
+import { charTokenize, writeShards, type Row } from "../data/loader-fixtures.js";
+import { makeImage } from "../data/fixtures.js";
 
 const langs = mkdtempSync(path.join(tmpdir(), "clipts-upsample-"));
 let shards: string;
@@ -27,7 +28,7 @@ beforeAll(async () => {
       // 10% of the pool is Swahili (rows 18, 19 of each shard), the rest English.
       const lang = r >= 18 ? "sw" : "en";
       if (lang === "sw") swKeys.add(key);
-      rows.push({ key, caption: `caption ${key}`, image: await makeImage(8, 8, s * 100 + r, "png"), width: 8, height: 8 });
+      rows.push({ key, caption: `caption ${key}`, image: await makeImage("png", 8, 8, s * 100 + r), width: 8, height: 8 });
       lines.push(JSON.stringify({ row: r, key, lang, confidence: 0.9 }));
     }
     all.push(rows);
