@@ -60,7 +60,11 @@ export class AtomicWriter {
     await fs.rename(this.tmp, this.target);
   }
   async abort(): Promise<void> {
+    // The file may still be opening: wait until the stream has closed it, or
+    // the open would create it again after the rm.
+    const closed = this.stream.closed ? Promise.resolve() : once(this.stream, "close");
     this.stream.destroy();
+    await closed;
     await fs.rm(this.tmp, { force: true });
   }
 }
