@@ -11,6 +11,8 @@ const BENCHES = {
   tokenizer: ["bench/tokenizer.mjs", "100000"],
   ingest: ["bench/ingest.js"],
   loader: ["bench/loader.mjs"],
+  // A check, not a timing: the addon's transforms of the loader's images vs PIL, byte for byte.
+  "pil-exact": ["bench/pil-exact.mjs"],
   "train-step": ["bench/train-step.js"],
   "torch-step": ["bench/torch-step.js", "--batch", "32", "--steps", "3", "--warmup", "1"],
   eval: ["bench/eval-throughput.mjs", "10", "tiny", "wasm,torch", "2"],
