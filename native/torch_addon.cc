@@ -779,8 +779,9 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
 // so that the backward is those kernels' own. JS then holds, in place of
 // probs, a one-element tensor whose id keys the recorded graph; freeing that
 // id frees the graph. (The math path below stays for the CPU, where it is
-// what PyTorch 1.13 offers, and for causal masks with Lq != Lk, which SDPA
-// aligns top-left where the math path aligns bottom-right.)
+// what PyTorch 1.13 offers, for causal masks with Lq != Lk, which SDPA
+// aligns top-left where the math path aligns bottom-right, and for causal
+// plus an explicit mask, which SDPA refuses.)
 
 Napi::Value SdpaForward(Napi::Env env, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                         const Opt<at::Tensor>& mask, double scale) {
@@ -808,7 +809,8 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   auto mask = opt(info[4]);
   double scale = num(info[5]);
 #if TORCH_VERSION_MAJOR >= 2
-  if (q.is_cuda() && (!causal || q.size(-2) == k.size(-2))) return SdpaForward(info.Env(), q, k, v, causal, mask, scale);
+  // SDPA refuses a mask together with is_causal; that case stays on the math path.
+  if (q.is_cuda() && (!causal || (!mask && q.size(-2) == k.size(-2)))) return SdpaForward(info.Env(), q, k, v, causal, mask, scale);
 #endif
   auto s = mm(q, k, false, true) * scale;
   if (mask) s = mask->scalar_type() == at::kBool ? s.masked_fill(mask->logical_not(), -INFINITY) : s + *mask;

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include <jpeglib.h>
@@ -54,9 +55,11 @@ void OnMessage(j_common_ptr cinfo, int level) {
   if (level < 0) reinterpret_cast<ErrorMgr*>(cinfo->err)->warnings++;
 }
 
-// EXIF orientation (tag 0x0112 in IFD0) from an APP1 "Exif\0\0" payload; 1 if absent.
+// EXIF orientation (tag 0x0112 in IFD0) from an APP1 "Exif\0\0" payload; 0 if
+// the payload is not Exif, 1 if it has no orientation.
 int ExifOrientation(const uint8_t* p, size_t n) {
-  if (n < 14 || std::memcmp(p, "Exif\0\0", 6) != 0) return 1;
+  if (n < 6 || std::memcmp(p, "Exif\0\0", 6) != 0) return 0;
+  if (n < 14) return 1;
   const uint8_t* t = p + 6;
   size_t len = n - 6;
   bool le = t[0] == 'I' && t[1] == 'I';
@@ -66,11 +69,12 @@ int ExifOrientation(const uint8_t* p, size_t n) {
     return le ? t[o] | (t[o + 1] << 8) | (t[o + 2] << 16) | (uint32_t(t[o + 3]) << 24)
               : (uint32_t(t[o]) << 24) | (t[o + 1] << 16) | (t[o + 2] << 8) | t[o + 3];
   };
-  uint32_t ifd = u32(4);
+  // size_t throughout: a hostile offset near 2^32 must not wrap past the check.
+  const size_t ifd = u32(4);
   if (ifd + 2 > len) return 1;
-  uint32_t count = u16(ifd);
-  for (uint32_t i = 0; i < count; i++) {
-    size_t e = ifd + 2 + 12 * size_t(i);
+  const size_t count = u16(ifd);
+  for (size_t i = 0; i < count; i++) {
+    const size_t e = ifd + 2 + 12 * i;
     if (e + 12 > len) return 1;
     if (u16(e) == 0x0112) return int(u16(e + 8));
   }
@@ -103,17 +107,18 @@ bool ReadHeader(Decoder& d, const uint8_t* data, size_t size, Header* h) {
   jpeg_save_markers(&d.cinfo, JPEG_APP0 + 1, 0xffff);
   jpeg_save_markers(&d.cinfo, JPEG_APP0 + 2, 0xffff);
   jpeg_read_header(&d.cinfo, TRUE);
-  int orientation = 1;
+  int orientation = 0;
   bool icc = false;
   for (jpeg_saved_marker_ptr m = d.cinfo.marker_list; m; m = m->next) {
-    if (m->marker == JPEG_APP0 + 1) orientation = ExifOrientation(m->data, m->data_length);
+    // The first Exif APP1 counts; XMP and other APP1 segments are not Exif (0).
+    if (m->marker == JPEG_APP0 + 1 && orientation == 0) orientation = ExifOrientation(m->data, m->data_length);
     if (m->marker == JPEG_APP0 + 2 && m->data_length >= 12 && std::memcmp(m->data, "ICC_PROFILE\0", 12) == 0) icc = true;
   }
   J_COLOR_SPACE cs = d.cinfo.jpeg_color_space;
   bool colours = cs == JCS_YCbCr || cs == JCS_GRAYSCALE || cs == JCS_RGB;
   h->width = int(d.cinfo.image_width);
   h->height = int(d.cinfo.image_height);
-  h->plain = colours && orientation == 1 && !icc && d.cinfo.data_precision == 8;
+  h->plain = colours && orientation <= 1 && !icc && d.cinfo.data_precision == 8;
   return true;
 }
 
@@ -363,10 +368,12 @@ Plan ReadPlan(const Napi::CallbackInfo& info, size_t at, int width, int height) 
   auto num = [&](const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); };
   Plan p{num(region.Get("left")), num(region.Get("top")), num(region.Get("width")), num(region.Get("height")),
          num(info[at + 1]), num(info[at + 2]), num(info[at + 3]), num(info[at + 4]), num(info[at + 5]), num(info[at + 6])};
-  if (p.left < 0 || p.top < 0 || p.rw <= 0 || p.rh <= 0 || p.left + p.rw > width || p.top + p.rh > height) {
+  // int64 sums: absurd arguments from JS must fail the check, not wrap past it.
+  if (p.left < 0 || p.top < 0 || p.rw <= 0 || p.rh <= 0 || int64_t(p.left) + p.rw > width || int64_t(p.top) + p.rh > height) {
     throw Napi::RangeError::New(env, "resample: region outside the image");
   }
-  if (p.outW <= 0 || p.outH <= 0 || p.outLeft < 0 || p.outTop < 0 || p.outLeft + p.outW > p.resizeW || p.outTop + p.outH > p.resizeH) {
+  if (p.outW <= 0 || p.outH <= 0 || p.outLeft < 0 || p.outTop < 0 || int64_t(p.outLeft) + p.outW > p.resizeW ||
+      int64_t(p.outTop) + p.outH > p.resizeH) {
     throw Napi::RangeError::New(env, "resample: output window outside the resized image");
   }
   return p;
@@ -383,6 +390,9 @@ void ReleaseIfHuge(std::vector<T>& v) {
 // reusing it spares a fresh (page-faulting) allocation per image.
 void ResampleInto(const uint8_t* src, int width, int height, const Plan& p, uint8_t* out) {
   thread_local std::vector<uint8_t> tmp;
+  struct Release {
+    ~Release() { ReleaseIfHuge(tmp); }
+  } release;
   const size_t stride = size_t(width) * 3;
   const uint8_t* base = src + size_t(p.top) * stride;
   const uint8_t* end = src + stride * height;
@@ -410,7 +420,6 @@ void ResampleInto(const uint8_t* src, int width, int height, const Plan& p, uint
   tmp.resize(size_t(p.outW) * (y1 - y0) * 3);
   Horizontal(base, stride, end, p.left, y0, y1, ch, p.outW, tmp.data());
   Vertical(tmp.data(), p.outW, y0, cv, p.outH, out);
-  ReleaseIfHuge(tmp);
 }
 
 // resample(rgb, width, height, region, resizeW, resizeH, outLeft, outTop, outW, outH) -> Uint8Array
@@ -436,20 +445,36 @@ Napi::Value DecodeJpegResample(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto bytes = info[0].As<Napi::Uint8Array>();
   thread_local std::vector<uint8_t> rgb;
+  struct Release {
+    ~Release() { ReleaseIfHuge(rgb); }
+  } release;
   Decoder d;
   int width = 0, height = 0;
   if (!DecodeRgb(d, bytes.Data(), bytes.ByteLength(), &rgb, &width, &height)) return env.Null();
   Plan p = ReadPlan(info, 1, width, height);
   auto out = Napi::Uint8Array::New(env, size_t(p.outW) * p.outH * 3);
   ResampleInto(rgb.data(), width, height, p, out.Data());
-  ReleaseIfHuge(rgb);
   return out;
 }
 
+// C++ exceptions other than Napi's (std::bad_alloc for a huge image) become
+// JS errors instead of terminating the process.
+using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+template <Fn F>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("image addon: ") + e.what());
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("jpegInfo", Napi::Function::New(env, JpegInfo));
-  exports.Set("decodeJpegResample", Napi::Function::New(env, DecodeJpegResample));
-  exports.Set("resample", Napi::Function::New(env, Resample));
+  exports.Set("jpegInfo", Napi::Function::New(env, Guarded<JpegInfo>));
+  exports.Set("decodeJpegResample", Napi::Function::New(env, Guarded<DecodeJpegResample>));
+  exports.Set("resample", Napi::Function::New(env, Guarded<Resample>));
   return exports;
 }
 

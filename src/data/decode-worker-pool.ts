@@ -118,7 +118,8 @@ export class DecodePool {
     }
     // Posting a view clones its whole backing ArrayBuffer (e.g. a whole Arrow
     // shard), so send a tight copy.
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+    // (Uint8Array's slice copies; a Buffer's own slice() would be a view.)
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
     // Our own copy moves to the worker; the caller's buffer is cloned, not taken.
     const mine = own !== bytes;
     return new Promise((resolve, reject) => {
@@ -144,7 +145,16 @@ export class DecodePool {
       best.inFlight += n;
       for (const job of group) this.pending.set(job.req.id, { resolve: job.resolve, reject: job.reject });
       const msg: DecodeJobs = { jobs: group.map((j) => j.req) };
-      best.worker.postMessage(msg, group.filter((j) => j.mine).map((j) => j.req.bytes.buffer as ArrayBuffer));
+      try {
+        best.worker.postMessage(msg, group.filter((j) => j.mine).map((j) => j.req.bytes.buffer as ArrayBuffer));
+      } catch (e) {
+        // A message that cannot be sent fails its own jobs, not the pool.
+        best.inFlight -= n;
+        for (const job of group) {
+          this.pending.delete(job.req.id);
+          job.reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
     }
   }
 

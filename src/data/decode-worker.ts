@@ -5,6 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import sharp from "sharp";
 import { transformToRgb, type TransformSpec } from "./transforms.js";
+import { imageAddon } from "./image-native.js";
 import type { DecodeJobs, DecodeReplies, DecodeReply } from "./decode-worker-pool.js";
 
 const spec = (workerData as { spec: TransformSpec }).spec;
@@ -27,9 +28,10 @@ port.on("message", ({ jobs }: DecodeJobs) => {
       const r = await transformToRgb(req.bytes, spec, req.seed);
       if (r.ok) {
         replies.push({ id: req.id, ok: true, rgb: r.rgb });
-        // Only a buffer the pixels own whole may move (sharp's may be shared).
-        const own = r.rgb.byteOffset === 0 && r.rgb.byteLength === r.rgb.buffer.byteLength;
-        if (own && !transfer.includes(r.rgb.buffer as ArrayBuffer)) transfer.push(r.rgb.buffer as ArrayBuffer);
+        // With the addon every result is a fresh array of its own, which can
+        // move. sharp's output buffers cannot (Node refuses to transfer
+        // external buffers), so without the addon they are copied.
+        if (imageAddon) transfer.push(r.rgb.buffer as ArrayBuffer);
       } else {
         replies.push({ id: req.id, ok: false, reason: r.reason, message: r.message });
       }

@@ -140,9 +140,12 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       tf.dispose([batch.images, batch.tokens]);
       try {
         const norm = o.gradClipNorm ? clipByGlobalNorm(grads, o.gradClipNorm) : globalNorm(grads);
-        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        // Decided together: every rank must stop at the same step (save() is a collective).
+        const bad = !Number.isFinite(loss) || !Number.isFinite(norm);
+        if (o.dist ? o.dist.anyStop(bad) : bad) {
+          const what = !Number.isFinite(loss) ? `loss is ${loss}` : !Number.isFinite(norm) ? `gradient norm is ${norm}` : "another rank's loss is not finite";
           throw new DivergedError(
-            `step ${step + 1}: ${!Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${norm}`}; stopped before the update` +
+            `step ${step + 1}: ${what}; stopped before the update` +
               (lastCheckpoint ? `, last good checkpoint ${lastCheckpoint}` : ""),
           );
         }

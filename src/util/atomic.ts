@@ -62,9 +62,14 @@ export class AtomicWriter {
   async abort(): Promise<void> {
     // The file may still be opening: wait until the stream has closed it, or
     // the open would create it again after the rm.
-    const closed = this.stream.closed ? Promise.resolve() : once(this.stream, "close");
+    // An error on the way (e.g. the open failed) is not the caller's concern
+    // here: the temp file goes either way.
+    const closed = this.stream.closed ? Promise.resolve() : once(this.stream, "close").catch(() => undefined);
     this.stream.destroy();
-    await closed;
-    await fs.rm(this.tmp, { force: true });
+    try {
+      await closed;
+    } finally {
+      await fs.rm(this.tmp, { force: true });
+    }
   }
 }

@@ -17,6 +17,31 @@ const spec = (o: Partial<TransformSpec>): TransformSpec => ({ ...DEFAULT_TRANSFO
 
 interface Case { file: string; mode: "train" | "eval"; size: number; box?: [number, number, number, number]; rgb: string }
 
+/** An APP1 segment (marker, length, payload) to splice into a JPEG. */
+function app1(payload: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt16BE(0xffe1, 0);
+  head.writeUInt16BE(payload.length + 2, 2);
+  return Buffer.concat([head, payload]);
+}
+
+/** Exif payload (little-endian TIFF) whose IFD0 sits at `ifdOffset` and holds one orientation entry. */
+function exif(orientation: number, ifdOffset = 8): Buffer {
+  const tiff = Buffer.alloc(8 + 2 + 12 + 4);
+  tiff.write("II", 0, "latin1");
+  tiff.writeUInt16LE(42, 2);
+  tiff.writeUInt32LE(ifdOffset, 4);
+  tiff.writeUInt16LE(1, 8);
+  tiff.writeUInt16LE(0x0112, 10); // orientation
+  tiff.writeUInt16LE(3, 12); // SHORT
+  tiff.writeUInt32LE(1, 14);
+  tiff.writeUInt16LE(orientation, 18);
+  return Buffer.concat([Buffer.from("Exif\0\0", "latin1"), tiff]);
+}
+
+/** The JPEG with `segments` inserted right after its SOI marker. */
+const spliced = (jpeg: Buffer, ...segments: Buffer[]) => new Uint8Array(Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]));
+
 it("the image addon is built wherever libjpeg's headers are installed", () => {
   if (existsSync("/usr/include/jpeglib.h") && process.env.CLIPTS_IMAGE_ADDON !== "0") expect(imageAddon).not.toBeNull();
 });
@@ -101,10 +126,29 @@ describe.skipIf(!imageAddon)("image addon", () => {
     expect(Buffer.from(a.rgb).equals(Buffer.from(b.rgb))).toBe(true);
   });
 
+  it("reads the orientation from the first Exif segment, whatever APP1 segments follow, and survives hostile offsets", async () => {
+    const base = Buffer.from(await makeImage("jpeg", 40, 24, 2));
+    const xmp = app1(Buffer.from('http://ns.adobe.com/xap/1.0/\0<x:xmpmeta xmlns:x="adobe:ns:meta/"/>', "latin1"));
+    expect(addon.jpegInfo(spliced(base, app1(exif(1))))?.plain).toBe(true);
+    expect(addon.jpegInfo(spliced(base, app1(exif(6))))?.plain).toBe(false);
+    // An XMP APP1 after the Exif one (phones, editors) must not reset the rotation.
+    const rotatedXmp = spliced(base, app1(exif(6)), xmp);
+    expect(addon.jpegInfo(rotatedXmp)?.plain).toBe(false);
+    const r = await transformToRgb(rotatedXmp, spec({ mode: "eval", size: 12 }), 0, addon);
+    expect(r.ok && [r.width, r.height]).toEqual([24, 40]);
+    // IFD offsets near 2^32 and past the segment: read as "no orientation", no crash.
+    for (const off of [0xfffffffe, 0xffffffff, 0x7fffffff, 4000]) {
+      expect(addon.jpegInfo(spliced(base, app1(exif(6, off))))).toEqual({ width: 40, height: 24, plain: true });
+    }
+  });
+
   it("rejects regions and windows outside the image", () => {
     const rgb = new Uint8Array(10 * 8 * 3);
     expect(() => addon.resample(rgb, 10, 8, { left: 5, top: 0, width: 6, height: 8 }, 4, 4, 0, 0, 4, 4)).toThrow(/region outside/);
     expect(() => addon.resample(rgb, 10, 8, { left: 0, top: 0, width: 10, height: 8 }, 4, 4, 1, 0, 4, 4)).toThrow(/window outside/);
     expect(() => addon.resample(rgb, 11, 8, { left: 0, top: 0, width: 10, height: 8 }, 4, 4, 0, 0, 4, 4)).toThrow(/width x height/);
+    // Sums that overflow int32 must not wrap past the checks.
+    expect(() => addon.resample(rgb, 10, 8, { left: 2 ** 31 - 2, top: 0, width: 5, height: 8 }, 4, 4, 0, 0, 4, 4)).toThrow(/region outside/);
+    expect(() => addon.resample(rgb, 10, 8, { left: 0, top: 0, width: 10, height: 8 }, 4, 4, 2 ** 31 - 2, 0, 4, 4)).toThrow(/window outside/);
   });
 });
