@@ -1,8 +1,16 @@
 // The training loop: data -> gradients (with exact contrastive accumulation)
-// -> non-finite check -> clipping -> AdamW -> logit-scale clamp, with periodic
-// logging and atomic checkpoints. A NaN/Inf loss or gradient norm stops the run
-// before the update, so the last good checkpoint is never overwritten; SIGINT
-// (an AbortSignal) stops after the current step and saves.
+// -> clipping -> AdamW -> logit-scale clamp, with periodic logging and atomic
+// checkpoints; SIGINT (an AbortSignal) stops after the current step and saves.
+//
+// The loss and gradient norm of each step stay on the device until they are
+// read, all pending steps at once: at logging steps, before evaluation and
+// checkpoints, at the end, and every step when something must see every step
+// (an onStep observer, data-parallel runs). On a GPU a read waits for all
+// queued work, so reading every step would stall the pipeline. A NaN/Inf
+// found by a read stops the run before that step's update and before any
+// save, so no checkpoint ever holds non-finite weights; the message names the
+// first bad step (with lazy reads, later steps' updates may already have
+// used its gradients, in memory only).
 import * as tf from "@tensorflow/tfjs-core";
 import type { Batch } from "../data/types.js";
 import type { ClipModel } from "../model/types.js";
@@ -82,6 +90,16 @@ export interface LoopResult {
 
 export class DivergedError extends Error {}
 
+/** A step's scalars, still on the device. */
+interface PendingStep {
+  step: number;
+  loss: tf.Scalar;
+  norm: tf.Scalar;
+  lr: number;
+  numTensors: number;
+  numBytes: number;
+}
+
 function logitScaleOf(model: ClipModel): number {
   const p = model.params.get("logit_scale");
   return p ? Math.exp(p.dataSync()[0]!) : NaN;
@@ -109,6 +127,30 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       { step, state: { ...o.extraState, loader, ...dist } },
       o.keep,
     );
+  };
+  const pending: PendingStep[] = [];
+  let lastNorm = NaN;
+  // Reads every pending step's loss and norm in one transfer; throws
+  // DivergedError at the first non-finite one (see the top of this file).
+  const readPending = () => {
+    if (pending.length === 0) return;
+    const values = tf.tidy(() => tf.stack(pending.flatMap((p) => [p.loss, p.norm])).dataSync());
+    const steps = pending.splice(0);
+    for (const p of steps) tf.dispose([p.loss, p.norm]);
+    steps.forEach((p, i) => {
+      const loss = values[2 * i]!, norm = values[2 * i + 1]!;
+      // Decided together: every rank must stop at the same step (save() is a collective).
+      const bad = !Number.isFinite(loss) || !Number.isFinite(norm);
+      if (o.dist ? o.dist.anyStop(bad) : bad) {
+        const what = !Number.isFinite(loss) ? `loss is ${loss}` : !Number.isFinite(norm) ? `gradient norm is ${norm}` : "another rank's loss is not finite";
+        const last = steps[steps.length - 1]!.step;
+        const when = p.step === last ? "stopped before the update" : `stopped before step ${last}'s update (steps ${p.step}-${last - 1} were applied in memory only)`;
+        throw new DivergedError(`step ${p.step}: ${what}; ${when}` + (lastCheckpoint ? `, last good checkpoint ${lastCheckpoint}` : ""));
+      }
+      losses.push(loss);
+      lastNorm = norm;
+      o.onStep?.({ step: p.step, loss, lr: p.lr, gradNorm: norm, numTensors: p.numTensors, numBytes: p.numBytes });
+    });
   };
   let status: LoopResult["status"] = "done";
   let message: string | undefined;
@@ -140,31 +182,26 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       tf.dispose([batch.images, batch.tokens]);
       try {
         const norm = o.gradClipNorm ? clipByGlobalNorm(grads, o.gradClipNorm) : globalNorm(grads);
-        // Decided together: every rank must stop at the same step (save() is a collective).
-        const bad = !Number.isFinite(loss) || !Number.isFinite(norm);
-        if (o.dist ? o.dist.anyStop(bad) : bad) {
-          const what = !Number.isFinite(loss) ? `loss is ${loss}` : !Number.isFinite(norm) ? `gradient norm is ${norm}` : "another rank's loss is not finite";
-          throw new DivergedError(
-            `step ${step + 1}: ${what}; stopped before the update` +
-              (lastCheckpoint ? `, last good checkpoint ${lastCheckpoint}` : ""),
-          );
-        }
-        o.optimizer.apply(grads, lr);
-        o.clampLogitScale(o.model);
-        step += 1;
-        losses.push(loss);
+        const next = step + 1;
         const mem = tf.memory();
         peakBytes = Math.max(peakBytes, mem.numBytes);
-        o.onStep?.({ step, loss, lr, gradNorm: norm, numTensors: mem.numTensors, numBytes: mem.numBytes });
+        pending.push({ step: next, loss, norm, lr, numTensors: mem.numTensors, numBytes: mem.numBytes });
+        const logNow = !!o.log && (next % o.logEvery === 0 || next === total);
+        const evalNow = !!o.evaluate && !!o.evalEvery && next % o.evalEvery === 0;
+        const saveNow = o.checkpointEvery > 0 && next % o.checkpointEvery === 0;
+        if (o.onStep || o.dist || logNow || evalNow || saveNow || next === total) readPending();
+        o.optimizer.apply(grads, lr);
+        o.clampLogitScale(o.model);
+        step = next;
         windowSamples += batch.keys.length;
         windowWait += wait;
-        if (o.log && (step % o.logEvery === 0 || step === total)) {
+        if (logNow) {
           const secs = (performance.now() - windowStart) / 1000;
-          o.log.write(step, {
-            loss,
+          o.log!.write(step, {
+            loss: losses[losses.length - 1]!,
             lr,
             logit_scale: logitScaleOf(o.model),
-            grad_norm: norm,
+            grad_norm: lastNorm,
             samples_per_s: windowSamples / secs,
             data_wait_s: windowWait,
             mem_bytes: mem.numBytes,
@@ -174,7 +211,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
           windowSamples = 0;
           windowWait = 0;
         }
-        bar.update(step, { loss: loss.toFixed(4), img_s: (batch.keys.length / ((performance.now() - t0) / 1000)).toFixed(1) });
+        const shown = losses.length ? losses[losses.length - 1]!.toFixed(4) : "-";
+        bar.update(step, { loss: shown, img_s: (batch.keys.length / ((performance.now() - t0) / 1000)).toFixed(1) });
       } finally {
         for (const g of grads.values()) g.dispose();
       }
@@ -185,12 +223,14 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0 && step < total) await save();
     }
     // Final save (end of run, SIGINT, or data exhausted) if anything changed.
+    readPending();
     if (step > o.startStep) await save();
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;
     status = "diverged";
     message = err.message;
   } finally {
+    for (const p of pending) tf.dispose([p.loss, p.norm]);
     bar.stop();
   }
   return { status, step, lastCheckpoint, message, peakBytes, losses };

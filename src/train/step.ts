@@ -21,7 +21,8 @@ export interface MicroBatch {
 }
 
 export interface StepGrads {
-  loss: number;
+  /** The loss as a device scalar (reading it waits for the device); the caller disposes it. */
+  loss: tf.Scalar;
   /** Gradients keyed by param name; the caller disposes them. */
   grads: Map<string, tf.Tensor>;
 }
@@ -54,9 +55,7 @@ export function computeGradients(model: ClipModel, micro: MicroBatch[], objectiv
   if (micro.length === 1) {
     const { images, tokens } = micro[0]!;
     const { value, grads } = gradsOf(model, all, () => objective(model, model.encodeImage(images), model.encodeText(tokens)));
-    const loss = value.dataSync()[0]!;
-    value.dispose();
-    return { loss, grads };
+    return { loss: value, grads };
   }
 
   // Pass 1: features of every micro-batch, no tape.
@@ -70,7 +69,7 @@ export function computeGradients(model: ClipModel, micro: MicroBatch[], objectiv
   // Pass 2: recompute each micro-batch under the tape against the cached others.
   const sum = new Map<string, tf.Tensor>();
   const encoderOnly = all.filter((n) => !LOSS_PARAMS.includes(n));
-  let loss = NaN;
+  let loss: tf.Scalar | null = null;
   try {
     micro.forEach((m, j) => {
       const { value, grads } = gradsOf(model, j === 0 ? all : encoderOnly, () => {
@@ -80,8 +79,8 @@ export function computeGradients(model: ClipModel, micro: MicroBatch[], objectiv
         const txts = tf.concat(cacheT.map((c, i) => (i === j ? ft : c)), 0);
         return objective(model, imgs, txts);
       });
-      if (j === 0) loss = value.dataSync()[0]!;
-      value.dispose();
+      if (j === 0) loss = value;
+      else value.dispose();
       for (const [n, g] of grads) {
         const prev = sum.get(n);
         if (prev) {
@@ -94,5 +93,5 @@ export function computeGradients(model: ClipModel, micro: MicroBatch[], objectiv
   } finally {
     for (const t of [...cacheI, ...cacheT]) t.dispose();
   }
-  return { loss, grads: sum };
+  return { loss: loss!, grads: sum };
 }

@@ -92,4 +92,19 @@ describe("training run (micro CLIP on 16 colour images, real loader + tokenizer)
       if (!t.data.every((x) => Number.isFinite(x))) throw new Error(`${name} not finite in the kept checkpoint`);
     }
   });
+
+  it("reads losses lazily (at log steps) and still names the first bad step and saves nothing non-finite", async () => {
+    // Logging every 4 steps, no periodic checkpoints: the losses stay on the
+    // device until step 4, where the read finds step 2's overflow.
+    const [file, dir] = writeConfig(shards, {
+      train: { steps: 6, lr: 1e38, warmup: 0, schedule: "const" },
+      checkpoint: { every: 0, keep: 0 },
+      log: { every: 4 },
+    });
+    const r = await runTraining(loadConfig(file), { quiet: true });
+    expect(r.status).toBe("diverged");
+    expect(r.message).toMatch(/^step 2: .*; stopped before step 4's update \(steps 2-3 were applied in memory only\)/);
+    expect(r.losses).toHaveLength(1); // step 1's loss, the only finite one read
+    expect(existsSync(path.join(dir, "ckpt", "latest"))).toBe(false);
+  });
 });
