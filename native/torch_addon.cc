@@ -163,11 +163,15 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   auto st = scalarType(code);
   auto ta = info[0].As<Napi::TypedArray>();
   size_t bytes = ta.ByteLength();
-  auto host = at::empty(shape, at::TensorOptions().dtype(st));
+  // For a GPU the staging copy goes to pinned memory (libtorch caches those
+  // blocks) and the upload is queued without waiting: a copy from pageable
+  // memory would wait for every kernel queued before it.
+  const bool gpu = !S.device.is_cpu();
+  auto host = at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu));
   if (size_t(host.nbytes()) != bytes) throw std::runtime_error("torch addon: data size does not match shape");
   auto ab = ta.ArrayBuffer();
   std::memcpy(host.data_ptr(), static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset(), bytes);
-  return put(info.Env(), S.device.is_cpu() ? host : host.to(S.device));
+  return put(info.Env(), gpu ? host.to(S.device, /*non_blocking=*/true) : host);
 }
 
 Napi::Value ToArray(const Napi::CallbackInfo& info) {
