@@ -12,6 +12,7 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "<!@(node -p \"process.env.CLIPTS_TORCH_DEFINES || ''\")"
       ],
       "cflags!": ["-fno-exceptions", "-O3"],

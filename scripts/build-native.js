@@ -129,7 +129,7 @@ function buildDirect(t, link) {
   const compile = (std) => {
     const args = [
     `-std=${std}`, "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
-    "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION",
+    "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION", "-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
     ...(t.abi !== undefined ? [`-D_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
     ...(t.dist ? [] : ["-DCLIPTS_NO_DIST"]),
     `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
@@ -174,6 +174,9 @@ function buildImageAddon() {
   const args = [
     "-std=c++17", "-O3", "-fPIC", "-shared", "-fvisibility=hidden",
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION",
+    // A worker terminated in the middle of a call must not abort the process:
+    // node-addon-api then drops the error it cannot throw any more.
+    "-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
     `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
     join(nativeDir, "image", "image_addon.cc"), "-o", join(out, "clipts_image.node"), "-ljpeg",
   ];
