@@ -15,6 +15,7 @@
 #endif
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -813,8 +814,15 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   auto mask = opt(info[4]);
   double scale = num(info[5]);
 #if TORCH_VERSION_MAJOR >= 2
-  // SDPA refuses a mask together with is_causal; that case stays on the math path.
-  if (q.is_cuda() && (!causal || (!mask && q.size(-2) == k.size(-2)))) return SdpaForward(info.Env(), q, k, v, causal, mask, scale);
+  // SDPA refuses a mask together with is_causal; that case stays on the math
+  // path. CLIPTS_TORCH_SDPA=0 keeps everything there (to compare the two).
+  static const bool sdpaOff = [] {
+    const char* v = std::getenv("CLIPTS_TORCH_SDPA");
+    return v != nullptr && std::string(v) == "0";
+  }();
+  if (!sdpaOff && q.is_cuda() && (!causal || (!mask && q.size(-2) == k.size(-2)))) {
+    return SdpaForward(info.Env(), q, k, v, causal, mask, scale);
+  }
 #endif
   auto s = mm(q, k, false, true) * scale;
   if (mask) s = mask->scalar_type() == at::kBool ? s.masked_fill(mask->logical_not(), -INFINITY) : s + *mask;
