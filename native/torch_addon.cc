@@ -167,7 +167,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   // For a GPU the staging copy goes to pinned memory (libtorch caches those
   // blocks) and the upload is queued without waiting: a copy from pageable
   // memory would wait for every kernel queued before it.
-  const bool gpu = !S.device.is_cpu();
+  const bool gpu = S.device.is_cuda();
   auto host = at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu));
   if (size_t(host.nbytes()) != bytes) throw std::runtime_error("torch addon: data size does not match shape");
   auto ab = ta.ArrayBuffer();

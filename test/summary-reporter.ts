@@ -1,6 +1,8 @@
 // Prints one plain closing line, "tests: N passed, N failed, N skipped", that
 // CI reads to know how many tests ran. A test that never finished (its worker
-// crashed) and an unhandled error each count as failed, never as skipped.
+// crashed), an unhandled error, and a file or suite that failed outside its
+// tests (a beforeAll/afterAll hook; vitest then marks the tests skipped or
+// passed) each count as failed, never as skipped.
 import type { Reporter, TestModule } from "vitest/node";
 
 export default class SummaryReporter implements Reporter {
@@ -13,7 +15,9 @@ export default class SummaryReporter implements Reporter {
         else if (s === "skipped") skipped++;
         else failed++; // "failed", or "pending": it never finished
       }
-      if (m.state() === "failed" && [...m.children.allTests()].length === 0) failed++;
+      for (const s of [m, ...m.children.allSuites()]) {
+        if (s.state() === "failed" && [...s.children.allTests("failed")].length === 0) failed++;
+      }
     }
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }

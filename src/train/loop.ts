@@ -95,9 +95,17 @@ interface PendingStep {
   step: number;
   loss: tf.Scalar;
   norm: tf.Scalar;
-  lr: number;
-  numTensors: number;
-  numBytes: number;
+}
+
+/** Pending steps are read at the latest after this many, whatever log.every says. */
+const MAX_PENDING = 64;
+
+/** Whether every weight is finite: x * 0 is 0 for finite x and NaN for NaN or ±Inf, in one read. */
+function weightsFinite(model: ClipModel): boolean {
+  const zero = tf.tidy(() => tf.addN([...model.params.values()].map((p) => tf.sum(tf.mul(p, 0)))));
+  const ok = zero.dataSync()[0] === 0;
+  zero.dispose();
+  return ok;
 }
 
 function logitScaleOf(model: ClipModel): number {
@@ -116,6 +124,12 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   // can gather: each rank reads its own rows, and an exact resume needs every
   // rank's loader position (src/train/distributed-checkpoint.ts reads them).
   const save = async () => {
+    // Finite losses and norms can still end in an overflowing update, so the
+    // weights themselves are checked (on every rank, so that all stop together).
+    const bad = !weightsFinite(o.model);
+    if (o.dist ? o.dist.anyStop(bad) : bad) {
+      throw new DivergedError(`step ${step}: the weights are not finite; not saved` + (lastCheckpoint ? `, last good checkpoint ${lastCheckpoint}` : ""));
+    }
     const loader = o.source.state();
     const loaderStates = o.dist?.allGatherJson(loader);
     if (o.dist && !o.dist.isMain) return;
@@ -149,7 +163,6 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       }
       losses.push(loss);
       lastNorm = norm;
-      o.onStep?.({ step: p.step, loss, lr: p.lr, gradNorm: norm, numTensors: p.numTensors, numBytes: p.numBytes });
     });
   };
   let status: LoopResult["status"] = "done";
@@ -177,22 +190,28 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       const lr = lrAt(step, o.schedule);
       const micro = splitBatch(batch.images, batch.tokens, o.accumFreq);
       const { loss, grads } = computeGradients(o.model, micro, o.objective);
-      o.dist?.reduceGradients(grads);
       if (o.accumFreq > 1) for (const m of micro) tf.dispose([m.images, m.tokens]);
       tf.dispose([batch.images, batch.tokens]);
+      let norm: tf.Scalar | null = null;
+      let queued = false;
       try {
-        const norm = o.gradClipNorm ? clipByGlobalNorm(grads, o.gradClipNorm) : globalNorm(grads);
+        o.dist?.reduceGradients(grads);
+        norm = o.gradClipNorm ? clipByGlobalNorm(grads, o.gradClipNorm) : globalNorm(grads);
         const next = step + 1;
-        const mem = tf.memory();
-        peakBytes = Math.max(peakBytes, mem.numBytes);
-        pending.push({ step: next, loss, norm, lr, numTensors: mem.numTensors, numBytes: mem.numBytes });
+        pending.push({ step: next, loss, norm });
+        queued = true;
         const logNow = !!o.log && (next % o.logEvery === 0 || next === total);
         const evalNow = !!o.evaluate && !!o.evalEvery && next % o.evalEvery === 0;
         const saveNow = o.checkpointEvery > 0 && next % o.checkpointEvery === 0;
-        if (o.onStep || o.dist || logNow || evalNow || saveNow || next === total) readPending();
+        const readNow = o.onStep || o.dist || logNow || evalNow || saveNow || next === total || pending.length >= MAX_PENDING;
+        if (readNow) readPending();
         o.optimizer.apply(grads, lr);
         o.clampLogitScale(o.model);
         step = next;
+        const mem = tf.memory();
+        peakBytes = Math.max(peakBytes, mem.numBytes);
+        // With an observer every step was read above, so its values are known.
+        o.onStep?.({ step, loss: losses[losses.length - 1]!, lr, gradNorm: lastNorm, numTensors: mem.numTensors, numBytes: mem.numBytes });
         windowSamples += batch.keys.length;
         windowWait += wait;
         if (logNow) {
@@ -215,6 +234,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         bar.update(step, { loss: shown, img_s: (batch.keys.length / ((performance.now() - t0) / 1000)).toFixed(1) });
       } finally {
         for (const g of grads.values()) g.dispose();
+        if (!queued) tf.dispose([loss, ...(norm ? [norm] : [])]);
       }
       if (o.evaluate && o.evalEvery && step % o.evalEvery === 0) {
         const scores = await o.evaluate(o.model, step);

@@ -90,6 +90,9 @@ export function computeGradients(model: ClipModel, micro: MicroBatch[], objectiv
         } else sum.set(n, g);
       }
     });
+  } catch (err) {
+    tf.dispose([...(loss ? [loss] : []), ...sum.values()]);
+    throw err;
   } finally {
     for (const t of [...cacheI, ...cacheT]) t.dispose();
   }

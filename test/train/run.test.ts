@@ -93,6 +93,18 @@ describe("training run (micro CLIP on 16 colour images, real loader + tokenizer)
     }
   });
 
+  it("checks the weights themselves before a save: an update can overflow after a finite loss and norm", async () => {
+    // lr 1e39 is infinite in float32: step 1's loss and gradient norm are
+    // finite, its update is not, and the step-1 checkpoint must not be written.
+    const [file, dir] = writeConfig(shards, { train: { steps: 3, lr: 1e39, warmup: 0, schedule: "const" }, checkpoint: { every: 1, keep: 0 } });
+    const r = await runTraining(loadConfig(file), { quiet: true });
+    expect(r.status).toBe("diverged");
+    expect(r.message).toMatch(/^step 1: the weights are not finite; not saved/);
+    expect(r.losses).toHaveLength(1);
+    expect(Number.isFinite(r.losses[0])).toBe(true);
+    expect(existsSync(path.join(dir, "ckpt", "latest"))).toBe(false);
+  });
+
   it("reads losses lazily (at log steps) and still names the first bad step and saves nothing non-finite", async () => {
     // Logging every 4 steps, no periodic checkpoints: the losses stay on the
     // device until step 4, where the read finds step 2's overflow.
