@@ -8,9 +8,9 @@
 // (an onStep observer, data-parallel runs). On a GPU a read waits for all
 // queued work, so reading every step would stall the pipeline. A NaN/Inf
 // found by a read stops the run before that step's update and before any
-// save, so no checkpoint ever holds non-finite weights; the message names the
-// first bad step (with lazy reads, later steps' updates may already have
-// used its gradients, in memory only).
+// save; the message names the first bad step (with lazy reads, later steps'
+// updates may already have used its gradients, in memory only). The weights
+// themselves are checked before every save, so no checkpoint holds NaN/Inf.
 import * as tf from "@tensorflow/tfjs-core";
 import type { Batch } from "../data/types.js";
 import type { ClipModel } from "../model/types.js";
