@@ -7,8 +7,9 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { InputError } from "../util/errors.js";
 
-export type BackendName = "cpu" | "wasm" | "torch" | "tensorflow";
-export const BACKEND_NAMES: readonly (BackendName | "auto")[] = ["cpu", "wasm", "torch", "tensorflow", "auto"];
+import { BACKEND_NAMES, type BackendName } from "./names.js";
+
+export { BACKEND_NAMES, type BackendName };
 /** Preference order of `auto`, fastest first. */
 const AUTO_ORDER: BackendName[] = ["torch", "tensorflow", "wasm", "cpu"];
 

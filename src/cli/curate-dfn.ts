@@ -2,9 +2,11 @@
 // registers `dfnCommands` under `clipts curate`. Each command calls one
 // library function (src/curation/dfn.ts).
 import type { Argv, CommandModule } from "yargs";
-import { BACKEND_NAMES, type BackendName } from "../backend/index.js";
-import { filterScores, scoreShards, selectRows } from "../curation/dfn.js";
+import { BACKEND_NAMES, type BackendName } from "../backend/names.js";
 import { InputError } from "../util/errors.js";
+
+// DFN's model code loads tfjs: imported when a command runs, not at start-up.
+const dfn = () => import("../curation/dfn.js");
 
 const scoreCommand: CommandModule = {
   command: "score",
@@ -22,6 +24,7 @@ const scoreCommand: CommandModule = {
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
     if (!BACKEND_NAMES.includes(a.backend as BackendName)) throw new InputError(`--backend ${a.backend}: expected one of ${BACKEND_NAMES.join(", ")}`);
+    const { scoreShards } = await dfn();
     const r = await scoreShards({
       checkpoint: a.checkpoint as string, input: a.input as string, output: a.output as string,
       model: a.model as string | undefined, tokenizer: a.tokenizer as string | undefined,
@@ -45,6 +48,7 @@ const filterCommand: CommandModule = {
       .option("threshold", { type: "number", describe: "keep pairs with score >= this" })
       .option("output", { type: "string", demandOption: true }),
   handler: async (a) => {
+    const { filterScores } = await dfn();
     const r = await filterScores({ scores: a.scores as string, keepTop: a["keep-top"] as number | undefined, threshold: a.threshold as number | undefined, output: a.output as string });
     console.error(`kept ${r.kept} of ${r.pool} scored pairs (lowest kept score ${r.threshold ?? "-"}); selection ${r.files.selection}, data card ${r.files.datacard}`);
   },
@@ -60,6 +64,7 @@ const selectRowsCommand: CommandModule = {
       .option("output", { type: "string", demandOption: true, describe: "folder for selection.json and hq_stats.json" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
+    const { selectRows } = await dfn();
     const r = await selectRows({ input: a.input as string, where: a.where as string[], output: a.output as string, quiet: a.quiet as boolean });
     console.error(`selected ${r.kept} of ${r.rows} rows; ${r.file}`);
   },

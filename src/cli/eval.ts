@@ -1,13 +1,9 @@
 import type { Argv, CommandModule } from "yargs";
-import type { BackendName } from "../backend/index.js";
-import {
-  evalCheckpointRetrieval,
-  evalCheckpointSuite,
-  evalCheckpointZeroShot,
-  formatRetrieval,
-  formatZeroShot,
-  type CheckpointEvalOptions,
-} from "../eval/run.js";
+import type { BackendName } from "../backend/names.js";
+import type { CheckpointEvalOptions } from "../eval/run.js";
+
+// The evaluation code loads tfjs and the model: imported when a command runs.
+const run = () => import("../eval/run.js");
 
 interface CommonArgs {
   checkpoint: string;
@@ -71,6 +67,7 @@ const zeroshot: CommandModule<object, ZeroShotArgs> = {
       .option("templates", { type: "string", describe: "Prompt templates with {} (JSON array or one per line)" })
       .option("per-class", { type: "number", describe: "Use only the first N images of each class" }) as never,
   handler: async (a) => {
+    const { evalCheckpointZeroShot, formatZeroShot } = await run();
     const r = await evalCheckpointZeroShot({
       ...commonOptions(a),
       dataset: a.dataset,
@@ -101,6 +98,7 @@ const retrieval: CommandModule<object, RetrievalArgs> = {
       .option("shards", { type: "string", describe: "Shard folder; rows with the same key are captions of one image" })
       .option("limit", { type: "number", describe: "Use only the first N images" }) as never,
   handler: async (a) => {
+    const { evalCheckpointRetrieval, formatRetrieval } = await run();
     const r = await evalCheckpointRetrieval({ ...commonOptions(a), captions: a.captions, imageRoot: a["image-root"], shards: a.shards, limit: a.limit });
     console.log(formatRetrieval(r));
   },
@@ -115,6 +113,7 @@ const suite: CommandModule<object, SuiteArgs> = {
   describe: "Run a suite of tasks (configs/eval/*.yaml) and print one Markdown table with the average",
   builder: (y) => common(y).option("suite", { type: "string", demandOption: true, describe: "Suite YAML (configs/eval/NAME.yaml)" }) as never,
   handler: async (a) => {
+    const { evalCheckpointSuite } = await run();
     const { markdown, out } = await evalCheckpointSuite({
       ...commonOptions(a),
       suite: a.suite,

@@ -1,8 +1,5 @@
 import type { CommandModule } from "yargs";
-import { loadConfig } from "../train/config.js";
 import { InputError } from "../util/errors.js";
-import { describeRun, formatDryRun, resolveModelConfig, runTraining } from "../train/run.js";
-import { trainingEvaluator } from "../eval/during-training.js";
 
 interface TrainArgs {
   config: string;
@@ -35,6 +32,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       ...(args.device ? [`train.device=${args.device}`] : []),
     ];
     if (!args.config) throw new InputError("no config: clipts train --config FILE (see configs/)");
+    // Imported here, not at start-up: the model code loads tfjs (~0.5 s).
+    const { loadConfig } = await import("../train/config.js");
+    const { describeRun, formatDryRun, resolveModelConfig, runTraining } = await import("../train/run.js");
     const cfg = loadConfig(args.config, overrides);
     if (args["dry-run"]) {
       console.log(formatDryRun(describeRun(cfg)));
@@ -49,7 +49,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     };
     // The eval suite is loaded now, so a bad one fails before training starts.
     const evaluate = cfg.eval.every > 0 && cfg.eval.suite
-      ? await trainingEvaluator(cfg.eval.suite, cfg, resolveModelConfig(cfg).text.contextLength)
+      ? await (await import("../eval/during-training.js")).trainingEvaluator(cfg.eval.suite, cfg, resolveModelConfig(cfg).text.contextLength)
       : undefined;
     process.on("SIGINT", onSigint);
     try {

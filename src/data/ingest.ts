@@ -19,8 +19,8 @@ import { checkImage, DEFAULT_MAX_PIXELS } from "./ingest-image.js";
 import { ShardWriter, type ShardManifest } from "./shards.js";
 import type { Sample } from "./types.js";
 
-export const INGEST_FORMATS = ["auto", "wds", "folder", "jsonl", "csv", "parquet"] as const;
-export type IngestFormat = (typeof INGEST_FORMATS)[number];
+export { INGEST_FORMATS, type IngestFormat } from "./formats/common.js";
+import { INGEST_FORMATS, type IngestFormat } from "./formats/common.js";
 
 export interface IngestOptions {
   /** Input paths: a .tar or a folder of them, a class folder, a table file. */

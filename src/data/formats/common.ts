@@ -2,6 +2,10 @@
 // may be missing or undecodable, metadata) or a skip with its key and reason.
 // Checking captions and decoding images happens once, in ingest.ts.
 
+/** The input formats `clipts data ingest` reads ("auto": decided from the paths). */
+export const INGEST_FORMATS = ["auto", "wds", "folder", "jsonl", "csv", "parquet"] as const;
+export type IngestFormat = (typeof INGEST_FORMATS)[number];
+
 export type ExtraValue = string | number | null;
 
 export interface RawItem {
