@@ -83,13 +83,12 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     shards = await colorShards(16, 8);
   });
 
-  // accum_freq 2: the full-batch loss still spans all ranks' micro-batches (1 process: 2 x 4 rows; 2 processes: 2 x 2 per rank).
-  it.each([
-    ["clip", 1],
-    ["clip", 2],
-    ["siglip", 1],
-  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i)", async (loss, accum) => {
-    // 16 rows, global batch 8: steps 1-2 are epoch 1, step 3 starts epoch 2 (a new shard order).
+  /**
+   * Two copies of a 3-step config (16 rows, global batch 8: steps 1-2 are
+   * epoch 1, step 3 starts epoch 2, a new shard order); the first is trained
+   * here in 1 process, the second is left for a multi-process launch.
+   */
+  function oneProcessRun(loss: "clip" | "siglip", accum: number): { cfg2: string; dir1: string; dir2: string } {
     const patch = {
       model: { loss },
       data: { batch_size: 8, shuffle_buffer: 0 },
@@ -101,7 +100,16 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     const [cfg2, dir2] = writeConfig(shards, patch);
     const one = spawnSync(node[0]!, [...node.slice(1), "train", cfg1, "--quiet"], { cwd: root, env, encoding: "utf8" });
     expect(one.status, one.stderr).toBe(0);
+    return { cfg2, dir1, dir2 };
+  }
 
+  // accum_freq 2: the full-batch loss still spans all ranks' micro-batches (1 process: 2 x 4 rows; 2 processes: 2 x 2 per rank).
+  it.each([
+    ["clip", 1],
+    ["clip", 2],
+    ["siglip", 1],
+  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i)", async (loss, accum) => {
+    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum);
     const stderr: string[] = ["", ""];
     const code = await launch({
       nprocPerNode: 2,
@@ -157,16 +165,7 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
   // key prefix. Debian's torchrun needs a one-line fix to run on Python 3.11
   // (test/train/torchrun-py311.py); skipped where python3 has no torch.
   it.skipIf(!hasTorchrun)("`torchrun --no-python --nproc-per-node 2 clipts train` gives the 1-process losses", async () => {
-    const patch = {
-      data: { batch_size: 8, shuffle_buffer: 0 },
-      train: { steps: 3, lr: 5e-3, warmup: 1, backend: "torch", device: "cpu" },
-      checkpoint: { every: 0, keep: 0 },
-      log: { tensorboard: null },
-    };
-    const [cfg1, dir1] = writeConfig(shards, patch);
-    const [cfg2, dir2] = writeConfig(shards, patch);
-    const one = spawnSync(node[0]!, [...node.slice(1), "train", cfg1, "--quiet"], { cwd: root, env, encoding: "utf8" });
-    expect(one.status, one.stderr).toBe(0);
+    const { cfg2, dir1, dir2 } = oneProcessRun("clip", 1);
     const port = await freePort();
     const torchrun = [path.join(root, "test/train/torchrun-py311.py"), "--no_python", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", String(port)];
     const two = spawnSync("/usr/bin/python3", [...torchrun, ...node, "train", cfg2, "--quiet"], { cwd: root, env, encoding: "utf8", timeout: 120_000 });
