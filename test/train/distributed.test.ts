@@ -110,15 +110,7 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     ["siglip", 1],
   ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i)", async (loss, accum) => {
     const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum);
-    const stderr: string[] = ["", ""];
-    const code = await launch({
-      nprocPerNode: 2,
-      command: node,
-      args: ["train", cfg2, "--quiet"],
-      env,
-      stdio: "pipe",
-      onSpawn: (rank, child) => child.stderr!.on("data", (d) => (stderr[rank] += d)),
-    });
+    const { code, stderr } = await launch2(["train", cfg2, "--quiet"]);
     expect(code, stderr.join("\n")).toBe(0);
     expect(stderr[0]).toContain("done at step 3");
     expect(stderr[1]).toContain("done at step 3");
