@@ -114,13 +114,18 @@ def parity(job):
     s, b = c["vision"]["imageSize"], job["batch"]
     img = torch.tensor(job["images"], dtype=torch.float32).reshape(b, s, s, 3).permute(0, 3, 1, 2)
     tok = torch.tensor(job["tokens"], dtype=torch.long).reshape(b, -1)
-    loss = model.loss(img, tok)
+    # autocast: bf16 mixed precision as torch.autocast (on the CPU, PyTorch's
+    # CPU op lists) against the torch backend's bf16 mode.
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(job.get("autocast"))):
+        loss = model.loss(img, tok)
+        image, text = model.visual(img), model.encode_text(tok)
     loss.backward()
     params = dict(model.named_parameters())
     print(json.dumps({
-        "image": model.visual(img).detach().flatten().tolist(),
-        "text": model.encode_text(tok).detach().flatten().tolist(),
+        "image": image.detach().float().flatten().tolist(),
+        "text": text.detach().float().flatten().tolist(),
         "loss": float(loss),
+        "torch": torch.__version__,
         "grads": {k: params[k].grad.flatten().tolist() for k in job["gradNames"]},
     }))
 

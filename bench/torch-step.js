@@ -45,13 +45,17 @@ const lossMod = await import("../dist/loss/index.js").catch(() => null);
 const registry = await import("../dist/model/ops/registry.js").catch(() => null);
 if (registry && fused) torchMod.registerTorchFusedOps(registry);
 
+let peak = null;
 function timeIt(fn, warmup, n) {
   for (let i = 0; i < warmup; i++) fn();
   torchMod.torchSync();
+  torchMod.torchNativeMemory(true);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) fn();
   torchMod.torchSync();
-  return (performance.now() - t0) / n;
+  const ms = (performance.now() - t0) / n;
+  peak ??= torchMod.torchNativeMemory(); // the step's, not the matmul's below
+  return ms;
 }
 
 /** AdamW with PyTorch's semantics (decoupled decay on >=2-D weights); --fused 1 uses the addon's in-place update. */
@@ -150,6 +154,14 @@ console.log(`${"ms/step".padEnd(26)}${f(stepMs).padStart(14)}${f(ref?.step_ms).p
 if (modelMod && lossMod) {
   const sps = (ms) => (ms === undefined ? undefined : (batch * 1000) / ms);
   console.log(`${"samples/s".padEnd(26)}${f(sps(stepMs)).padStart(14)}${f(sps(ref?.step_ms)).padStart(10)}`);
+}
+// Tensors the addon held at the peak (and the CUDA allocator's peak, which
+// also sees temporaries) vs torch.cuda.max_memory_allocated() on a GPU.
+const mib = (b) => (b === undefined || b === null ? undefined : b / 2 ** 20);
+console.log(`${"peak tensor MiB".padEnd(26)}${f(mib(peak?.peakBytes)).padStart(14)}${"-".padStart(10)}`);
+if (peak?.cudaPeakBytes != null || ref?.cuda_peak_bytes != null) {
+  const ratio = peak?.cudaPeakBytes && ref?.cuda_peak_bytes ? (peak.cudaPeakBytes / ref.cuda_peak_bytes).toFixed(2) + "x" : "-";
+  console.log(`${"CUDA allocator peak MiB".padEnd(26)}${f(mib(peak?.cudaPeakBytes)).padStart(14)}${f(mib(ref?.cuda_peak_bytes)).padStart(10)}${ratio.padStart(8)}`);
 }
 console.log(`${"matmul 1024^3 GFLOP/s".padEnd(26)}${f(gflops).padStart(14)}${f(ref?.matmul_gflops).padStart(10)}${(ref ? (ref.matmul_gflops / gflops).toFixed(2) + "x" : "-").padStart(8)}`);
 if (!modelMod || !lossMod) console.log("note: PyTorch column is the full tiny CLIP step; torch column is one block (not comparable)");

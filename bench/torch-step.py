@@ -131,22 +131,28 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     for _ in range(a.steps):
         step()
     step_ms = (time.perf_counter() - t0) / a.steps * 1000
+    peak = torch.cuda.max_memory_allocated() if cuda else None
 
     x = torch.randn(1024, 1024, device=dev)
     y = torch.randn(1024, 1024, device=dev)
-    (x @ y).sum().item()
-    n = 10
-    t0 = time.perf_counter()
-    for _ in range(n):
-        z = x @ y
-    z.sum().item()
+    # Under --bf16 the torch backend's matmul is autocast's too.
+    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=a.bf16):
+        (x @ y).sum().item()
+        n = 10
+        t0 = time.perf_counter()
+        for _ in range(n):
+            z = x @ y
+        z.sum().item()
     gflops = 2 * 1024 ** 3 * n / (time.perf_counter() - t0) / 1e9
     print(json.dumps({"step_ms": step_ms, "sdpa": hasattr(F, "scaled_dot_product_attention"), "matmul_gflops": gflops, "torch": torch.__version__,
-                      "threads": torch.get_num_threads()}))
+                      "threads": torch.get_num_threads(), "cuda_peak_bytes": peak}))
 
 
 if __name__ == "__main__":

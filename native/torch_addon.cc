@@ -14,6 +14,14 @@
 #include <torch/csrc/autograd/autograd.h>
 #endif
 
+// The CUDA caching allocator's statistics need CUDA's runtime headers, which
+// a CUDA build of PyTorch does not ship; without them only the handle table's
+// bytes are reported.
+#if TORCH_VERSION_MAJOR >= 2 && __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define CLIPTS_CUDA_STATS 1
+#endif
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -38,12 +46,29 @@ constexpr auto kNone = c10::nullopt;
 // tfjs dtype codes shared with src/backend/torch-native.ts.
 enum DType { kF32 = 0, kI32 = 1, kBool = 2 };
 
+// Bytes the handle table holds, counted once per storage (views share one):
+// what `clipts train` reports as peak tensor memory on every device. On CUDA
+// the caching allocator's own peak (which also sees temporaries inside
+// kernels and the SDPA graphs) is reported beside it when the build has the
+// CUDA headers.
+struct StorageUse {
+  int64_t handles;
+  double bytes;
+};
+
 struct State {
   std::unordered_map<int64_t, at::Tensor> table;
+  std::unordered_map<const void*, StorageUse> storages;
+  double liveBytes = 0, peakBytes = 0;
   int64_t nextId = 1;
   at::Device device = at::Device(at::kCPU);
-  // Mixed precision: matmuls and attention compute in bfloat16 and return
-  // float32, so every tensor the JS side sees keeps its tfjs dtype.
+  // Autocast (torch.autocast's CUDA rules, with bfloat16): matmul, linear,
+  // conv and attention run in bf16 and return bf16 activations; layer norm,
+  // softmax, cross-entropy, reductions and exp/log-type ops widen bf16 inputs
+  // to float32; everything else follows ATen's type promotion, so the
+  // residual stream (fp32 + bf16) stays float32. The JS side sees float32
+  // either way: only the storage is narrower. Weights stay float32 and each
+  // backward returns a gradient in its input's dtype, as autograd does.
   bool bf16 = false;
 };
 State S;
@@ -76,14 +101,20 @@ int dtypeCode(at::ScalarType t) {
 }
 
 // Results are normalised to the three tfjs dtypes so reads and later ops see
-// exactly what tfjs expects (e.g. ATen's sum of int32 is int64).
+// exactly what tfjs expects (e.g. ATen's sum of int32 is int64). bf16 stays:
+// only autocast produces it, and tfjs sees it as float32.
 at::Tensor normalise(at::Tensor t) {
   switch (t.scalar_type()) {
-    case at::kFloat: case at::kInt: case at::kBool: return t;
-    case at::kBFloat16: case at::kHalf: case at::kDouble: return t.to(at::kFloat);
+    case at::kFloat: case at::kInt: case at::kBool: case at::kBFloat16: return t;
+    case at::kHalf: case at::kDouble: return t.to(at::kFloat);
     default: return t.to(at::kInt);
   }
 }
+
+// Autocast's float32 ops widen bf16 activations first.
+at::Tensor f32(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t; }
+// Autocast's lower-precision ops (matmul, linear, conv, attention) narrow floats.
+at::Tensor lowp(const at::Tensor& t) { return S.bf16 && t.is_floating_point() ? t.to(at::kBFloat16) : t; }
 
 Napi::Array meta(Napi::Env env, int64_t id, const at::Tensor& t) {
   auto arr = Napi::Array::New(env, 2 + t.dim());
@@ -93,10 +124,29 @@ Napi::Array meta(Napi::Env env, int64_t id, const at::Tensor& t) {
   return arr;
 }
 
+void track(const at::Tensor& t, int delta) {
+  if (!t.has_storage()) return;
+  const void* key = t.storage().unsafeGetStorageImpl();
+  if (delta > 0) {
+    auto& u = S.storages[key];
+    if (u.handles++ == 0) {
+      u.bytes = double(t.storage().nbytes());
+      S.liveBytes += u.bytes;
+      if (S.liveBytes > S.peakBytes) S.peakBytes = S.liveBytes;
+    }
+    return;
+  }
+  auto it = S.storages.find(key);
+  if (it == S.storages.end() || --it->second.handles > 0) return;
+  S.liveBytes -= it->second.bytes;
+  S.storages.erase(it);
+}
+
 Napi::Array put(Napi::Env env, at::Tensor t) {
   t = normalise(std::move(t));
   int64_t id = S.nextId++;
   auto m = meta(env, id, t);
+  track(t, +1);
   S.table.emplace(id, std::move(t));
   return m;
 }
@@ -177,7 +227,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
 
 Napi::Value ToArray(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  auto t = get(info[0]).to(at::kCPU).contiguous();
+  auto t = f32(get(info[0]).to(at::kCPU)).contiguous();
   size_t n = size_t(t.numel());
   switch (t.scalar_type()) {
     case at::kFloat: {
@@ -203,16 +253,31 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 #if TORCH_VERSION_MAJOR >= 2
   sdpaGraphs.erase(i64(info[0]));
 #endif
-  return Napi::Boolean::New(info.Env(), S.table.erase(i64(info[0])) > 0);
+  auto it = S.table.find(i64(info[0]));
+  if (it == S.table.end()) return Napi::Boolean::New(info.Env(), false);
+  track(it->second, -1);
+  S.table.erase(it);
+  return Napi::Boolean::New(info.Env(), true);
 }
 
+// (resetPeak?) -> {live, bytes, peakBytes, cudaPeakBytes?, cudaReservedPeakBytes?};
+// resetPeak starts a new peak window at the current live bytes.
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  double bytes = 0;
-  for (auto& kv : S.table) bytes += double(kv.second.numel()) * double(kv.second.element_size());
+  bool reset = info.Length() > 0 && flag(info[0]);
   auto o = Napi::Object::New(env);
   o.Set("live", Napi::Number::New(env, double(S.table.size())));
-  o.Set("bytes", Napi::Number::New(env, bytes));
+  o.Set("bytes", Napi::Number::New(env, S.liveBytes));
+  o.Set("peakBytes", Napi::Number::New(env, S.peakBytes));
+#ifdef CLIPTS_CUDA_STATS
+  if (S.device.is_cuda()) {
+    auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(S.device.index() < 0 ? 0 : S.device.index());
+    o.Set("cudaPeakBytes", Napi::Number::New(env, double(st.allocated_bytes[0].peak)));
+    o.Set("cudaReservedPeakBytes", Napi::Number::New(env, double(st.reserved_bytes[0].peak)));
+    if (reset) c10::cuda::CUDACachingAllocator::resetPeakStats(S.device.index() < 0 ? 0 : S.device.index());
+  }
+#endif
+  if (reset) S.peakBytes = S.liveBytes;
   return o;
 }
 
@@ -266,10 +331,21 @@ enum Unary {
   U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH, U_COSH, U_ASINH, U_ACOSH, U_ATANH,
 };
 
+// Ops on autocast's float32 list (range or precision matters).
+bool widens(int code) {
+  switch (code) {
+    case U_EXP: case U_LOG: case U_LOG1P: case U_RSQRT: case U_SOFTPLUS: case U_RECIPROCAL: case U_EXPM1:
+    case U_TAN: case U_ASIN: case U_ACOS: case U_SINH: case U_COSH:
+      return true;
+  }
+  return false;
+}
+
 Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
-  const auto& x = get(info[1]);
+  int code = int(num(info[0]));
+  const auto x = widens(code) ? f32(get(info[1])) : get(info[1]);
   at::Tensor y;
-  switch (int(num(info[0]))) {
+  switch (code) {
     case U_NEG: y = at::neg(x); break;
     case U_EXP: y = at::exp(x); break;
     case U_LOG: y = at::log(x); break;
@@ -323,11 +399,12 @@ enum Binary {
 // (code, a, b, outDtype): tfjs decides the result dtype; ATen's promotion
 // differs in corner cases (int/int division, bool arithmetic).
 Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
-  const auto& a = get(info[1]);
+  int code = int(num(info[0]));
+  const auto a = code == B_POW ? f32(get(info[1])) : get(info[1]);
   const auto& b = get(info[2]);
   auto out = scalarType(int(num(info[3])));
   at::Tensor y;
-  switch (int(num(info[0]))) {
+  switch (code) {
     case B_ADD: y = at::add(a, b); break;
     case B_SUB: y = at::sub(a, b); break;
     case B_MUL: y = at::mul(a, b); break;
@@ -351,7 +428,7 @@ Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
     case B_ELUGRAD: y = at::where(b >= 0, a, a * (b + 1)); break;  // (dy, y)
     default: throw std::runtime_error("torch addon: unknown binary op");
   }
-  if (y.scalar_type() != out) y = y.to(out);
+  if (y.scalar_type() != out && !(out == at::kFloat && y.scalar_type() == at::kBFloat16)) y = y.to(out);
   return put(info.Env(), y);
 }
 
@@ -415,15 +492,14 @@ at::Tensor mm(at::Tensor a, at::Tensor b, bool ta, bool tb) {
     if (a.dim() >= 3 && !a.is_contiguous()) a = a.contiguous();
     if (b.dim() >= 3 && !b.is_contiguous()) b = b.contiguous();
   }
-  if (S.bf16 && a.is_floating_point()) return at::matmul(a.to(at::kBFloat16), b.to(at::kBFloat16)).to(at::kFloat);
-  return at::matmul(a, b);
+  return at::matmul(lowp(a), lowp(b));
 }
 
 // (a, b, transposeA, transposeB, bias|-1, act, preluAlpha|-1, leakyAlpha)
 Napi::Value MatMul(const Napi::CallbackInfo& info) {
   auto y = mm(get(info[0]), get(info[1]), flag(info[2]), flag(info[3]));
   auto bias = opt(info[4]);
-  if (bias) y = y + *bias;
+  if (bias) y = y + bias->to(y.scalar_type());
   y = applyAct(y, info.Length() > 5 ? int(num(info[5])) : 0, info.Length() > 6 ? opt(info[6]) : kNone,
                info.Length() > 7 ? num(info[7]) : 0.2);
   return put(info.Env(), y);
@@ -440,11 +516,12 @@ enum Reduce { R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD, R_ANY, R_ALL, R_LOGSUMEXP };
 
 // (code, x, axes, keepDims, outDtype)
 Napi::Value ReduceOp(const Napi::CallbackInfo& info) {
-  auto x = get(info[1]);
   auto axes = ints(info[2]);
   bool keep = flag(info[3]);
   auto out = scalarType(int(num(info[4])));
   int code = int(num(info[0]));
+  // Sums, means, products and logsumexp are on autocast's float32 list.
+  auto x = code == R_MAX || code == R_MIN ? get(info[1]) : f32(get(info[1]));
   at::Tensor y;
   if (axes.empty()) {
     y = keep ? x.clone() : x;
@@ -470,7 +547,7 @@ Napi::Value ReduceOp(const Napi::CallbackInfo& info) {
       }
     }
   }
-  if (y.scalar_type() != out) y = y.to(out);
+  if (y.scalar_type() != out && !(out == at::kFloat && y.scalar_type() == at::kBFloat16)) y = y.to(out);
   return put(info.Env(), y);
 }
 
@@ -492,14 +569,14 @@ Napi::Value ArgReduce(const Napi::CallbackInfo& info) {
 
 // (x, dim, log)
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
-  const auto& x = get(info[0]);
+  const auto x = f32(get(info[0]));
   int64_t d = i64(info[1]);
   return put(info.Env(), flag(info[2]) ? at::log_softmax(x, d) : at::softmax(x, d));
 }
 
 // (x, axis, exclusive, reverse, product)
 Napi::Value Cumsum(const Napi::CallbackInfo& info) {
-  auto x = get(info[0]);
+  auto x = f32(get(info[0]));
   int64_t ax = i64(info[1]);
   bool exclusive = flag(info[2]), reverse = flag(info[3]), product = flag(info[4]);
   if (reverse) x = x.flip({ax});
@@ -692,7 +769,7 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info) {
   auto f = oihw(get(info[1]));
   auto st = ints(info[2]), p = ints(info[3]), dil = ints(info[4]);
   if (p[0] != p[1] || p[2] != p[3]) x = at::constant_pad_nd(x, {p[2], p[3], p[0], p[1]}, 0), p = {0, 0, 0, 0};
-  auto y = at::conv2d(x, f, {}, st, {p[0], p[2]}, dil);
+  auto y = at::conv2d(lowp(x), lowp(f), {}, st, {p[0], p[2]}, dil);
   return put(info.Env(), nhwc(y));
 }
 
@@ -705,18 +782,23 @@ Napi::Value Conv2DBackprop(const Napi::CallbackInfo& info) {
   auto st = ints(info[5]), p = ints(info[6]), dil = ints(info[7]);
   bool wantInput = flag(info[8]);
   if (p[0] != p[1] || p[2] != p[3]) throw std::runtime_error("torch addon: asymmetric conv padding in backprop is not supported");
-  auto x = xo ? nchw(*xo) : at::empty({inShape[0], inShape[3], inShape[1], inShape[2]}, dy.options());
-  auto f = fo ? oihw(*fo) : at::empty({fShape[3], fShape[2], fShape[0], fShape[1]}, dy.options());
-  auto r = at::convolution_backward(dy, x, f, kNone, st, {p[0], p[2]}, dil, false, {0, 0}, 1,
+  // Under autocast the product ran in bf16, so does its backward; the
+  // gradient returns in the dtype of the input it belongs to.
+  auto ct = S.bf16 ? at::kBFloat16 : dy.scalar_type();
+  auto wantType = wantInput ? (xo ? xo->scalar_type() : at::kFloat) : (fo ? fo->scalar_type() : at::kFloat);
+  auto x = xo ? nchw(*xo).to(ct) : at::empty({inShape[0], inShape[3], inShape[1], inShape[2]}, dy.options().dtype(ct));
+  auto f = fo ? oihw(*fo).to(ct) : at::empty({fShape[3], fShape[2], fShape[0], fShape[1]}, dy.options().dtype(ct));
+  auto r = at::convolution_backward(dy.to(ct), x, f, kNone, st, {p[0], p[2]}, dil, false, {0, 0}, 1,
                                     {wantInput, !wantInput, false});
-  return put(info.Env(), wantInput ? nhwc(std::get<0>(r)) : hwio(std::get<1>(r)));
+  auto g = wantInput ? nhwc(std::get<0>(r)) : hwio(std::get<1>(r));
+  return put(info.Env(), g.to(wantType));
 }
 
 // ------------------------------------------------------------- fused ops ---
 
 // (x, gamma, beta, eps) over the last dim -> [y, mean, rstd]
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
-  const auto& x = get(info[0]);
+  const auto x = f32(get(info[0]));  // autocast: layer norm in float32
   auto r = at::native_layer_norm(x, {x.size(-1)}, opt(info[1]), opt(info[2]), num(info[3]));
   return putMany(info.Env(), {std::get<0>(r), std::get<1>(r), std::get<2>(r)});
 }
@@ -725,9 +807,9 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
 Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   const auto& x = get(info[1]);
   auto g = opt(info[4]), b = opt(info[5]);
-  auto r = at::native_layer_norm_backward(get(info[0]), x, {x.size(-1)}, get(info[2]), get(info[3]), g, b,
+  auto r = at::native_layer_norm_backward(f32(get(info[0])), f32(x), {x.size(-1)}, get(info[2]), get(info[3]), g, b,
                                           {true, g.has_value(), b.has_value()});
-  std::vector<at::Tensor> out{std::get<0>(r)};
+  std::vector<at::Tensor> out{std::get<0>(r).to(x.scalar_type())};
   if (g) out.push_back(std::get<1>(r));
   if (b) out.push_back(std::get<2>(r));
   return putMany(info.Env(), out);
@@ -739,7 +821,8 @@ Napi::Value Gelu(const Napi::CallbackInfo& info) {
 }
 // (dy, x, tanhApprox)
 Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
-  return put(info.Env(), at::gelu_backward(get(info[0]), get(info[1]), flag(info[2]) ? "tanh" : "none"));
+  const auto& x = get(info[1]);
+  return put(info.Env(), at::gelu_backward(get(info[0]).to(x.scalar_type()), x, flag(info[2]) ? "tanh" : "none"));
 }
 
 // QuickGELU x·σ(1.702x): (x) and (dy, x)
@@ -748,8 +831,8 @@ Napi::Value QuickGelu(const Napi::CallbackInfo& info) {
   return put(info.Env(), x * at::sigmoid(x * 1.702));
 }
 Napi::Value QuickGeluBackward(const Napi::CallbackInfo& info) {
-  const auto& dy = get(info[0]);
   const auto& x = get(info[1]);
+  const auto dy = get(info[0]).to(x.scalar_type());
   auto s = at::sigmoid(x * 1.702);
   return put(info.Env(), dy * (s + x * 1.702 * s * (1 - s)));
 }
@@ -759,11 +842,7 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   const auto& x = get(info[0]);
   const auto& w = get(info[1]);
   auto b = opt(info[2]);
-  if (S.bf16) {
-    auto y = at::linear(x.to(at::kBFloat16), w.to(at::kBFloat16), b ? Opt<at::Tensor>(b->to(at::kBFloat16)) : kNone);
-    return put(info.Env(), y.to(at::kFloat));
-  }
-  return put(info.Env(), at::linear(x, w, b));
+  return put(info.Env(), at::linear(lowp(x), lowp(w), b ? Opt<at::Tensor>(lowp(*b)) : kNone));
 }
 
 // (dy, x, w, hasBias) -> [dx, dw, db?]
@@ -773,8 +852,10 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   const auto& w = get(info[2]);
   auto dy2 = dy.reshape({-1, dy.size(-1)});
   auto x2 = x.reshape({-1, x.size(-1)});
-  std::vector<at::Tensor> out{mm(dy, w, false, false), mm(dy2, x2, true, false)};
-  if (flag(info[3])) out.push_back(dy2.sum(0));
+  // Under autocast both products run in bf16 (mm narrows); each gradient
+  // returns in its input's dtype, the weight's float32 included.
+  std::vector<at::Tensor> out{mm(dy, w, false, false).to(x.scalar_type()), mm(dy2, x2, true, false).to(w.scalar_type())};
+  if (flag(info[3])) out.push_back(dy2.sum(0, false, at::kFloat));
   return putMany(info.Env(), out);
 }
 
@@ -792,10 +873,10 @@ Napi::Value SdpaForward(Napi::Env env, const at::Tensor& q, const at::Tensor& k,
                         const Opt<at::Tensor>& mask, double scale) {
   c10::AutoGradMode grad(true);
   SdpaGraph g{q.detach().requires_grad_(true), k.detach().requires_grad_(true), v.detach().requires_grad_(true), {}};
-  auto cast = [](const at::Tensor& t) { return S.bf16 ? t.to(at::kBFloat16) : t; };
   Opt<at::Tensor> m = kNone;
-  if (mask) m = mask->scalar_type() == at::kBool ? *mask : cast(*mask);
-  g.out = at::scaled_dot_product_attention(cast(g.q), cast(g.k), cast(g.v), m, 0.0, causal, scale).to(at::kFloat);
+  if (mask) m = mask->scalar_type() == at::kBool ? *mask : lowp(*mask);
+  // Grads come back in q/k/v's own dtypes: the casts are in the graph.
+  g.out = at::scaled_dot_product_attention(lowp(g.q), lowp(g.k), lowp(g.v), m, 0.0, causal, scale);
   auto out = put(env, g.out.detach());
   auto handle = put(env, at::zeros({1}, q.options().dtype(at::kFloat)));
   sdpaGraphs.emplace(int64_t(handle.Get(uint32_t(0)).As<Napi::Number>().DoubleValue()), std::move(g));
@@ -824,7 +905,8 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     return SdpaForward(info.Env(), q, k, v, causal, mask, scale);
   }
 #endif
-  auto s = mm(q, k, false, true) * scale;
+  // Autocast: the products in bf16, the softmax (and so probs) in float32.
+  auto s = f32(mm(q, k, false, true)) * scale;
   if (mask) s = mask->scalar_type() == at::kBool ? s.masked_fill(mask->logical_not(), -INFINITY) : s + *mask;
   if (causal) {
     auto L = s.size(-2), M = s.size(-1);
@@ -849,15 +931,15 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
 #endif
   auto dO = get(info[0]), q = get(info[1]), k = get(info[2]), v = get(info[3]), p = get(info[4]);
   double scale = num(info[5]);
-  auto dv = mm(p, dO, true, false);
-  auto dp = mm(dO, v, false, true);
+  auto dv = mm(p, dO, true, false).to(v.scalar_type());
+  auto dp = f32(mm(dO, v, false, true));
   auto ds = at::_softmax_backward_data(dp, p, -1, p.scalar_type()) * scale;
-  return putMany(info.Env(), {mm(ds, k, false, false), mm(ds, q, true, false), dv});
+  return putMany(info.Env(), {mm(ds, k, false, false).to(q.scalar_type()), mm(ds, q, true, false).to(k.scalar_type()), dv});
 }
 
 // (logits [N, C], labels [N] int32 | [N, C] float) -> [loss per row, logProbs]
 Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
-  const auto& z = get(info[0]);
+  const auto z = f32(get(info[0]));  // autocast: cross-entropy in float32
   const auto& y = get(info[1]);
   auto lp = at::log_softmax(z, -1);
   at::Tensor loss;
@@ -868,7 +950,7 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
 
 // (dLoss [N], logProbs, labels) -> dLogits
 Napi::Value SoftmaxCrossEntropyBackward(const Napi::CallbackInfo& info) {
-  const auto& dl = get(info[0]);
+  const auto dl = f32(get(info[0]));
   const auto& lp = get(info[1]);
   const auto& y = get(info[2]);
   auto target = y.is_floating_point() ? y : at::one_hot(y.to(at::kLong), lp.size(-1)).to(lp.scalar_type());
@@ -885,7 +967,7 @@ Napi::Value SoftmaxCrossEntropyBackward(const Napi::CallbackInfo& info) {
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
   bool inPlace = flag(info[10]);
   at::Tensor p = get(info[0]), m = get(info[2]), v = get(info[3]);
-  const auto& g = get(info[1]);
+  const auto g = f32(get(info[1]));  // a gradient may still be bf16 (autocast)
   double lr = num(info[4]), b1 = num(info[5]), b2 = num(info[6]), eps = num(info[7]), wd = num(info[8]);
   double step = num(info[9]);
   // A tensor may be a view into another tensor's storage (slice, transpose,

@@ -80,6 +80,19 @@ function linkFlags(t) {
   return { ldflags: [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`], libs, cuda };
 }
 
+// CUDA's runtime headers (for the caching allocator's peak-memory statistics):
+// the toolkit's, or the nvidia-* pip packages installed beside torch.
+function cudaIncludes(t) {
+  const sitePackages = dirname(dirname(t.libDir));
+  const candidates = [
+    process.env.CUDA_HOME && join(process.env.CUDA_HOME, "include"),
+    "/usr/local/cuda/include",
+    join(sitePackages, "nvidia", "cuda_runtime", "include"),
+    join(sitePackages, "nvidia", "cu13", "include"),
+  ];
+  return candidates.filter((d) => d && existsSync(join(d, "cuda_runtime_api.h"))).slice(0, 1);
+}
+
 function nodeGypPath() {
   const candidates = [
     process.env.npm_config_node_gyp,
@@ -202,7 +215,8 @@ function buildTorchAddon() {
     return 0;
   }
   const link = linkFlags(t);
-  log(`building against ${t.source}${link.cuda ? " (CUDA)" : ""}`);
+  if (link.cuda) t.includes.push(...cudaIncludes(t));
+  log(`building against ${t.source}${link.cuda ? ` (CUDA; runtime headers ${t.includes.length > 2 ? t.includes[2] : "not found, no allocator statistics"})` : ""}`);
   const t0 = Date.now();
   t.dist = process.env.CLIPTS_NO_DIST !== "1" && distHeaders(t);
   if (!t.dist) {

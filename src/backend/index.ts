@@ -44,7 +44,7 @@ async function loadTensorflow(): Promise<void> {
   throw new Error(`backend "tensorflow" needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (${errors.join("; ")})`);
 }
 
-/** Options of the torch backend (device "cpu" or "cuda:N", bf16 compute). */
+/** Options of the torch backend (device "cpu" or "cuda:N", bf16 autocast). */
 export interface TorchOptions {
   device?: string;
   bf16?: boolean;
@@ -58,6 +58,26 @@ let torchModule: typeof import("./torch.js") | undefined;
  */
 export function fusedAdamWUpdate(): (typeof import("./torch.js"))["torchAdamWUpdate"] | undefined {
   return tf.getBackend() === "torch" ? torchModule?.torchAdamWUpdate : undefined;
+}
+
+/** Peak memory since the last reset; `sampled` when only step-end samples are known. */
+export interface PeakMemory {
+  /** Tensor bytes at the peak (the torch backend counts every tensor it holds, once per storage). */
+  bytes: number;
+  /** true on backends that cannot see inside a step: the value is the largest step-end sample. */
+  sampled: boolean;
+  /** CUDA caching allocator's peak allocated bytes (torch backend on a GPU; includes kernel temporaries). */
+  cudaBytes?: number;
+}
+
+/**
+ * The torch backend's peak tensor memory since the previous call with
+ * `reset`, or null on other backends (the trainer then samples tf.memory()).
+ */
+export function torchPeakMemory(reset = false): PeakMemory | null {
+  if (tf.getBackend() !== "torch" || !torchModule) return null;
+  const m = torchModule.torchNativeMemory(reset);
+  return { bytes: m.peakBytes, sampled: false, ...(m.cudaPeakBytes !== undefined ? { cudaBytes: m.cudaPeakBytes } : {}) };
 }
 
 async function loadTorch(): Promise<void> {

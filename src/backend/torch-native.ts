@@ -33,11 +33,21 @@ export const ACTIVATION: Record<string, number> = {
 };
 
 type Id = number;
+
+/** What the addon holds: handles, bytes once per storage, peak bytes since the last reset. */
+export interface NativeMemory {
+  live: number;
+  bytes: number;
+  peakBytes: number;
+  /** CUDA caching allocator peaks (builds with CUDA runtime headers, on a GPU). */
+  cudaPeakBytes?: number;
+  cudaReservedPeakBytes?: number;
+}
 export interface TorchAddon {
   fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number): Meta;
   toArray(id: Id): Float32Array | Int32Array | Uint8Array;
   free(id: Id): boolean;
-  memory(): { live: number; bytes: number };
+  memory(resetPeak?: boolean): NativeMemory;
   configure(o: { device?: string; threads?: number; tf32?: boolean; bf16?: boolean }): void;
   info(): { cuda: boolean; device: string; threads: number; bf16: boolean };
   sync(): void;

@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { TorchBackend, type TorchDevice } from "./torch-backend.js";
 import { registerTorchFusedKernels, torchFusedOps } from "./torch-fused.js";
 import { TORCH_BACKEND_NAME, torchKernelConfigs } from "./torch-kernels.js";
-import { loadTorchAddon } from "./torch-native.js";
+import { loadTorchAddon, type NativeMemory } from "./torch-native.js";
 import { registerFusedOp, type OpName } from "../model/ops/registry.js";
 
 export { TorchBackend } from "./torch-backend.js";
@@ -19,7 +19,7 @@ export interface TorchBackendOptions {
   threads?: number;
   /** TF32 for float32 matmuls on CUDA (default true, as PyTorch's autocast-free speed setting). */
   tf32?: boolean;
-  /** Compute matmuls and attention in bfloat16 (results stay float32 tensors). */
+  /** Autocast: matmul, linear, conv and attention in bfloat16 with bf16 outputs (tfjs still sees float32; see native/torch_addon.cc). */
   bf16?: boolean;
   /** Leave the model's fused-op registry alone (tests compare fused vs reference). */
   noFusedOps?: boolean;
@@ -79,11 +79,14 @@ export function registerTorchBackend(opts: TorchBackendOptions = {}): boolean {
   return true;
 }
 
-/** Live tensors inside the addon (for leak checks). */
-export function torchNativeMemory(): { live: number; bytes: number } {
+/**
+ * Tensors the addon holds: count, bytes (once per storage) and the peak bytes
+ * since the last `resetPeak` (leak checks, peak-memory reports).
+ */
+export function torchNativeMemory(resetPeak = false): NativeMemory {
   const { addon } = loadTorchAddon();
   if (!addon) throw new Error(loadTorchAddon().reason);
-  return addon.memory();
+  return addon.memory(resetPeak);
 }
 
 /** Blocks until queued device work is done (benchmarks). */

@@ -54,9 +54,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     process.on("SIGINT", onSigint);
     try {
       const r = await runTraining(cfg, { resume: args.resume, signal: stop.signal, quiet: args.quiet, evaluate });
-      const peak = (r.peakBytes / 2 ** 20).toFixed(1);
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+      const peak = `${r.peak.sampled ? "peak tensor memory (sampled at step ends)" : "peak tensor memory"} ${mib(r.peak.bytes)}` +
+        (r.peak.cudaBytes !== undefined ? ` (CUDA allocator peak ${mib(r.peak.cudaBytes)})` : "");
       console.error(
-        `clipts train: ${r.status} at step ${r.step} on ${r.backend}; peak tensor memory ${peak} MiB; ` +
+        `clipts train: ${r.status} at step ${r.step} on ${r.backend}; ${peak}; ` +
           `checkpoint ${r.lastCheckpoint ?? "(none)"}; log ${r.jsonl}${r.eventFile ? `; events ${r.eventFile}` : ""}`,
       );
       if (r.message) console.error(`clipts train: ${r.message}`);

@@ -112,7 +112,7 @@ const trainSchema = z
     grad_clip_norm: z.number().positive().nullable().default(null),
     /** Micro-batches per step; the contrastive matrix always spans the whole batch. */
     accum_freq: positiveInt.default(1),
-    /** fp32, or bf16 matmul/attention compute on the torch backend (tensors stay float32). */
+    /** fp32, or bf16 autocast on the torch backend (bf16 matmul/conv/attention outputs, float32 weights, norms and losses, as torch.autocast). */
     precision: z.enum(["fp32", "bf16"]).default("fp32"),
     seed: z.number().int().default(0),
     backend: z.enum(["auto", "cpu", "wasm", "torch", "tensorflow"]).default("auto"),

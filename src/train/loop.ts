@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Batch } from "../data/types.js";
 import type { ClipModel } from "../model/types.js";
+import { torchPeakMemory, type PeakMemory } from "../backend/index.js";
 import { progress } from "../util/progress.js";
 import type { AdamW } from "./adamw.js";
 import { saveCheckpoint } from "./checkpoint.js";
@@ -84,7 +85,8 @@ export interface LoopResult {
   step: number;
   lastCheckpoint: string | null;
   message?: string;
-  peakBytes: number;
+  /** Peak tensor memory of the run (see torchPeakMemory; other backends: step-end samples). */
+  peak: PeakMemory;
   losses: number[];
 }
 
@@ -117,7 +119,18 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const total = o.schedule.steps;
   let step = o.startStep;
   let lastCheckpoint: string | null = null;
-  let peakBytes = 0;
+  // Backends other than torch: the largest step-end sample of tf.memory().
+  let sampledPeak = 0;
+  // torch: the addon's own peak, read (and restarted) per log window.
+  let torchPeak: PeakMemory | null = null;
+  const windowPeak = (): { peak_bytes?: number; cuda_peak_bytes?: number } => {
+    const p = torchPeakMemory(true);
+    if (!p) return {};
+    const cuda = p.cudaBytes !== undefined ? { cudaBytes: Math.max(torchPeak?.cudaBytes ?? 0, p.cudaBytes) } : {};
+    torchPeak = { bytes: Math.max(torchPeak?.bytes ?? 0, p.bytes), sampled: false, ...cuda };
+    return { peak_bytes: p.bytes, ...(p.cudaBytes !== undefined ? { cuda_peak_bytes: p.cudaBytes } : {}) };
+  };
+  torchPeakMemory(true); // the first window starts with the loop
   const losses: number[] = [];
   const bar = progress("train", total, { unit: "step", start: step, fields: ["loss", "img_s"], quiet: o.quiet });
   // Every rank runs save() at the same steps (the ranks stop together), so it
@@ -209,7 +222,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         o.clampLogitScale(o.model);
         step = next;
         const mem = tf.memory();
-        peakBytes = Math.max(peakBytes, mem.numBytes);
+        sampledPeak = Math.max(sampledPeak, mem.numBytes);
         // With an observer every step was read above, so its values are known.
         o.onStep?.({ step, loss: losses[losses.length - 1]!, lr, gradNorm: lastNorm, numTensors: mem.numTensors, numBytes: mem.numBytes });
         windowSamples += batch.keys.length;
@@ -225,6 +238,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
             data_wait_s: windowWait,
             mem_bytes: mem.numBytes,
             mem_tensors: mem.numTensors,
+            // Peak of this log window, so a run's memory can be seen to stay flat.
+            ...windowPeak(),
           });
           windowStart = performance.now();
           windowSamples = 0;
@@ -253,5 +268,6 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     for (const p of pending) tf.dispose([p.loss, p.norm]);
     bar.stop();
   }
-  return { status, step, lastCheckpoint, message, peakBytes, losses };
+  windowPeak();
+  return { status, step, lastCheckpoint, message, peak: torchPeak ?? { bytes: sampledPeak, sampled: true }, losses };
 }

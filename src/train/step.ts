@@ -46,7 +46,14 @@ function gradsOf(
   const byVarName = new Map(names.map((n) => [model.params.get(n)!.name, n]));
   const { value, grads } = tf.variableGrads(f, vars);
   const out = new Map<string, tf.Tensor>();
-  for (const [vn, g] of Object.entries(grads)) out.set(byVarName.get(vn)!, g);
+  for (const [vn, g] of Object.entries(grads)) {
+    // Under autocast (torch backend, bf16) a weight's gradient can arrive in
+    // bf16 storage; like PyTorch's .grad it is kept in the weight's float32,
+    // so micro-batch sums and the optimizer run in float32 (a no-op copy of
+    // the handle otherwise).
+    out.set(byVarName.get(vn)!, tf.cast(g, "float32"));
+    g.dispose();
+  }
   return { value, grads: out };
 }
 

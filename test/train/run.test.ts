@@ -40,7 +40,7 @@ describe("training run (micro CLIP on 16 colour images, real loader + tokenizer)
     // No leaks: live tensors are flat from the second step on.
     const counts = new Set(steps.slice(1).map((s) => s.numTensors));
     expect(counts.size).toBe(1);
-    expect(r.peakBytes).toBeGreaterThan(0);
+    expect(r.peak.bytes).toBeGreaterThan(0);
 
     // JSONL and the TensorBoard file carry the same scalars.
     const all = readFileSync(r.jsonl, "utf8").trim().split("\n").map((l) => JSON.parse(l));
