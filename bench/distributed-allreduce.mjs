@@ -1,6 +1,10 @@
-// Gloo all-reduce on loopback, 2 ranks: clipts' addon (native/dist.cc, over
-// Float32Arrays, as the trainer averages gradients) vs PyTorch's own
-// torch.distributed (Debian python3-torch, same libtorch and gloo), same sizes.
+// Gradient averaging on loopback, 2 ranks, Gloo: a tensor the torch backend
+// holds is averaged over ranks (a) through JS (toArray, distAllReduce on the
+// Float32Array, scale, fromArray: what other backends do) and (b) in place
+// (distAllReduceTensors: copy into one buffer, all-reduce, scale), vs
+// PyTorch's torch.distributed (Debian python3-torch, same libtorch and gloo)
+// doing all_reduce + div_ in place on a tensor (no copy; DDP copies grads
+// into buckets as (b) does).
 // Usage: node bench/distributed-allreduce.mjs  (needs the addon built with c10d)
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
@@ -17,11 +21,22 @@ function rank() {
   a.distInit(r, 2, "127.0.0.1", Number(process.env.MASTER_PORT), 60000, "", "");
   const out = {};
   for (const n of sizes) {
-    const x = new Float32Array(n).fill(r + 1);
-    a.distAllReduce(x); // warm-up
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) a.distAllReduce(x);
-    out[n] = (performance.now() - t0) / reps;
+    const id = a.fromArray(new Float32Array(n).fill(r + 1), [n], 0)[0];
+    const viaJs = () => {
+      const x = a.toArray(id);
+      a.distAllReduce(x);
+      for (let i = 0; i < n; i++) x[i] *= 0.5;
+      a.free(a.fromArray(x, [n], 0)[0]);
+    };
+    const inPlace = () => a.free(a.distAllReduceTensors([id], 0.5)[0][0]);
+    const time = (f) => {
+      f(); // warm-up
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) f();
+      return (performance.now() - t0) / reps;
+    };
+    out[n] = { arrays: time(viaJs), tensors: time(inPlace) };
+    a.free(id);
   }
   a.distDestroy();
   if (r === 0) console.log(JSON.stringify(out));
@@ -35,7 +50,9 @@ for n in ${JSON.stringify(sizes)}:
     x = torch.full((n,), float(dist.get_rank() + 1))
     dist.all_reduce(x)
     t0 = time.perf_counter()
-    for _ in range(${reps}): dist.all_reduce(x)
+    for _ in range(${reps}):
+        dist.all_reduce(x)
+        x.div_(2)
     out[n] = (time.perf_counter() - t0) / ${reps} * 1000
 if dist.get_rank() == 0: print(json.dumps(out))
 `;
@@ -54,10 +71,10 @@ if (process.env.RANK !== undefined) rank();
 else {
   const ours = await run(process.execPath, [fileURLToPath(import.meta.url)], 29861);
   const ref = await run("/usr/bin/python3", ["-c", py], 29862);
-  console.log("all-reduce (sum), 2 ranks, gloo over loopback, ms per call (mean of", reps, ")");
-  console.log("floats     MiB     clipts addon   torch.distributed   ratio");
+  console.log("gradient average, 2 ranks, gloo over loopback, ms per call (mean of", reps, ")");
+  console.log("floats     MiB     via JS  in place  torch.distributed  ratio (via JS, in place)");
   for (const n of sizes) {
-    const a = ours[n], b = ref[n];
-    console.log(`${String(n).padEnd(10)} ${(n * 4 / 2 ** 20).toFixed(2).padEnd(7)} ${a.toFixed(2).padStart(12)} ${b.toFixed(2).padStart(19)}   ${(a / b).toFixed(2)}`);
+    const { arrays, tensors } = ours[n], b = ref[n];
+    console.log(`${String(n).padEnd(10)} ${(n * 4 / 2 ** 20).toFixed(2).padEnd(7)} ${arrays.toFixed(2).padStart(6)} ${tensors.toFixed(2).padStart(8)} ${b.toFixed(2).padStart(18)}  ${(arrays / b).toFixed(2)}, ${(tensors / b).toFixed(2)}`);
   }
 }

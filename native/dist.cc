@@ -1,8 +1,12 @@
 // Data-parallel collectives for clipts through libtorch's c10d: a TCPStore
-// rendezvous at MASTER_ADDR:MASTER_PORT and a ProcessGroupGloo (CPU).
-// The JS side hands over Float32Arrays (gradients, features) and gets the
-// reduced / gathered values back, so the collectives work under any tfjs
-// backend. Calls block the JS thread: training is synchronous anyway.
+// rendezvous at MASTER_ADDR:MASTER_PORT and a ProcessGroupGloo. Two ways in:
+// - Float32Arrays (distAllReduce, distAllGather), so the collectives work
+//   under any tfjs backend;
+// - the torch backend's own tensors by handle id (distAllReduceTensors,
+//   distAllGatherTensor), which stay on their device: no copy through JS,
+//   and on a GPU no round trip through host memory in JS (Gloo stages CUDA
+//   tensors itself).
+// Calls block the JS thread: training is synchronous anyway.
 //
 // Compiled out (distributed reported unavailable) when CLIPTS_NO_DIST is set,
 // which scripts/build-native.js does when c10d or gloo headers are missing or
@@ -25,6 +29,12 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
+#endif
+
+#if !defined(CLIPTS_NO_DIST)
+// The torch backend's handle table (native/torch_addon.cc).
+at::Tensor cliptsTensor(const Napi::Value& id);
+Napi::Array cliptsPut(Napi::Env env, at::Tensor t);
 #endif
 
 namespace {
@@ -120,6 +130,44 @@ Napi::Value AllGather(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// distAllReduceTensors(ids[], scale) -> metas: every tensor summed over ranks
+// and scaled, in one collective over their float32 concatenation. The results
+// are views of that one buffer.
+Napi::Value AllReduceTensors(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto ids = info[0].As<Napi::Array>();
+  double scale = info[1].As<Napi::Number>().DoubleValue();
+  std::vector<at::Tensor> parts;
+  std::vector<std::vector<int64_t>> shapes;
+  for (uint32_t i = 0; i < ids.Length(); i++) {
+    auto t = cliptsTensor(ids.Get(i));
+    shapes.push_back(t.sizes().vec());
+    parts.push_back(t.to(at::kFloat).reshape({-1}));
+  }
+  std::vector<at::Tensor> buf{at::cat(parts)};
+  group().allreduce(buf, c10d::AllreduceOptions())->wait();
+  if (scale != 1) buf[0].mul_(scale);
+  auto out = Napi::Array::New(env, shapes.size());
+  int64_t off = 0;
+  for (uint32_t i = 0; i < shapes.size(); i++) {
+    int64_t n = parts[i].numel();
+    out.Set(i, cliptsPut(env, buf[0].narrow(0, off, n).view(shapes[i])));
+    off += n;
+  }
+  return out;
+}
+
+// distAllGatherTensor(id) -> meta: every rank's tensor concatenated along
+// axis 0, in rank order (all ranks pass the same shape).
+Napi::Value AllGatherTensor(const Napi::CallbackInfo& info) {
+  auto t = cliptsTensor(info[0]).to(at::kFloat).contiguous();
+  std::vector<at::Tensor> in{t};
+  std::vector<std::vector<at::Tensor>> outs(1);
+  for (int r = 0; r < D.world; r++) outs[0].push_back(at::empty_like(t));
+  group().allgather(outs, in, c10d::AllgatherOptions())->wait();
+  return cliptsPut(info.Env(), at::cat(outs[0], 0));
+}
+
 Napi::Value Barrier(const Napi::CallbackInfo& info) {
   group().barrier()->wait();
   return info.Env().Undefined();
@@ -173,6 +221,8 @@ void RegisterDist(Napi::Env env, Napi::Object exports) {
   exports.Set("distInit", Napi::Function::New(env, guardedDist<Init>, "distInit"));
   exports.Set("distAllReduce", Napi::Function::New(env, guardedDist<AllReduce>, "distAllReduce"));
   exports.Set("distAllGather", Napi::Function::New(env, guardedDist<AllGather>, "distAllGather"));
+  exports.Set("distAllReduceTensors", Napi::Function::New(env, guardedDist<AllReduceTensors>, "distAllReduceTensors"));
+  exports.Set("distAllGatherTensor", Napi::Function::New(env, guardedDist<AllGatherTensor>, "distAllGatherTensor"));
   exports.Set("distBarrier", Napi::Function::New(env, guardedDist<Barrier>, "distBarrier"));
   exports.Set("distDestroy", Napi::Function::New(env, guardedDist<Destroy>, "distDestroy"));
 #endif

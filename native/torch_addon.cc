@@ -986,6 +986,10 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// For native/dist.cc, whose collectives work on the handle table's tensors.
+at::Tensor cliptsTensor(const Napi::Value& id) { return get(id); }
+Napi::Array cliptsPut(Napi::Env env, at::Tensor t) { return put(env, std::move(t)); }
+
 // native/dist.cc: c10d collectives (or just distInfo when compiled out).
 void RegisterDist(Napi::Env env, Napi::Object exports);
 

@@ -20,7 +20,7 @@
 // losses are invariant to that permutation, so the losses agree to float
 // tolerance (as long as the rows per epoch are a multiple of W).
 import * as tf from "@tensorflow/tfjs-core";
-import { loadDistAddon, type DistAddon } from "../backend/torch-dist.js";
+import { allGatherTensor, allReduceTensors, deviceCollectives, loadDistAddon, type DistAddon } from "../backend/torch-dist.js";
 import { InputError } from "../util/errors.js";
 import type { Objective } from "./step.js";
 
@@ -69,7 +69,10 @@ export function distEnvFromProcess(env: NodeJS.ProcessEnv = process.env): DistEn
   };
 }
 
-/** A joined process group: collectives on tfjs tensors (through host Float32Arrays). */
+/**
+ * A joined process group: collectives on tfjs tensors, in place on the torch
+ * backend's device, through host Float32Arrays on other backends.
+ */
 export class ProcessGroup {
   private constructor(
     private readonly dist: DistAddon,
@@ -103,6 +106,14 @@ export class ProcessGroup {
    */
   averageGradients(grads: Map<string, tf.Tensor>): void {
     const names = [...grads.keys()].sort();
+    if (deviceCollectives()) {
+      const avg = allReduceTensors(this.dist, names.map((k) => grads.get(k)!), 1 / this.worldSize);
+      names.forEach((k, i) => {
+        grads.get(k)!.dispose();
+        grads.set(k, avg[i]!);
+      });
+      return;
+    }
     let n = 0;
     for (const k of names) n += grads.get(k)!.size;
     const flat = new Float32Array(n);
@@ -133,6 +144,17 @@ export class ProcessGroup {
     const [n, d] = x.shape;
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const input = args[0] as tf.Tensor;
+      if (deviceCollectives()) {
+        return {
+          value: allGatherTensor(this.dist, input),
+          gradFunc: (dy: tf.Tensor) => {
+            const [sum] = allReduceTensors(this.dist, [dy], 1);
+            const mine = tf.slice(sum!, [this.rank * n, 0], [n, d]);
+            sum!.dispose();
+            return mine;
+          },
+        };
+      }
       const all = this.dist.distAllGather(Float32Array.from(input.dataSync() as Float32Array));
       return {
         value: tf.tensor2d(all, [n * this.worldSize, d]),
