@@ -6,6 +6,10 @@
 //   distAllGatherTensor), which stay on their device: no copy through JS,
 //   and on a GPU no round trip through host memory in JS (Gloo stages CUDA
 //   tensors itself).
+// On CUDA, when the addon is built with NCCL (CLIPTS_NCCL: scripts/build-native.js
+// finds nccl.h and CUDA's runtime headers beside a PyTorch 2 with
+// ProcessGroupNCCL), distInit(..., "nccl") adds a ProcessGroupNCCL that the
+// tensor collectives use for CUDA tensors; Gloo stays for host arrays.
 // Calls block the JS thread: training is synchronous anyway.
 //
 // Compiled out (distributed reported unavailable) when CLIPTS_NO_DIST is set,
@@ -29,6 +33,13 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
+#if defined(CLIPTS_NCCL) && TORCH_VERSION_MAJOR >= 2
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#define CLIPTS_HAS_NCCL 1
+#endif
 #endif
 
 #if !defined(CLIPTS_NO_DIST)
@@ -52,6 +63,7 @@ using Group = c10d::ProcessGroup;
 struct DistState {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<Group> pg;
+  c10::intrusive_ptr<Group> nccl;  // for CUDA tensors, when asked for and built in
   int rank = 0;
   int world = 1;
 };
@@ -62,12 +74,18 @@ Group& group() {
   return *D.pg;
 }
 
+// The group for a tensor's device: NCCL for CUDA tensors when there is one.
+Group& groupFor(const at::Tensor& t) {
+  Group& g = group();
+  return t.is_cuda() && D.nccl ? *D.nccl : g;
+}
+
 // A float32 CPU tensor over the typed array's memory (no copy).
 at::Tensor wrap(Napi::Float32Array a) {
   return at::from_blob(a.Data(), {int64_t(a.ElementLength())}, at::TensorOptions().dtype(at::kFloat));
 }
 
-// distInit(rank, worldSize, addr, port, timeoutMs, ifname, prefix)
+// distInit(rank, worldSize, addr, port, timeoutMs, ifname, prefix, backend)
 // prefix non-empty: torchrun's agent already serves the store at addr:port
 // (TORCHELASTIC_USE_AGENT_STORE), so every rank is a client and keys live
 // under the prefix, as torch.distributed's env:// rendezvous does.
@@ -80,6 +98,11 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   auto timeout = std::chrono::milliseconds(int64_t(info[4].As<Napi::Number>().DoubleValue()));
   std::string ifname = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
   std::string prefix = info.Length() > 6 && info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "";
+  std::string backend = info.Length() > 7 && info[7].IsString() ? info[7].As<Napi::String>().Utf8Value() : "gloo";
+  if (backend != "gloo" && backend != "nccl") throw std::runtime_error("distributed: unknown backend " + backend);
+#if !defined(CLIPTS_HAS_NCCL)
+  if (backend == "nccl") throw std::runtime_error("distributed: this addon was built without NCCL");
+#endif
   c10d::TCPStoreOptions so;
   so.port = uint16_t(port);
   so.isServer = prefix.empty() && rank == 0;
@@ -102,6 +125,14 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   opts->threads = 2;
   D.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
+#if defined(CLIPTS_HAS_NCCL)
+  if (backend == "nccl") {
+    auto nopts = c10d::ProcessGroupNCCL::Options::create();
+    nopts->timeout = timeout;
+    D.nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store), rank,
+                                                         world, nopts);
+  }
+#endif
   D.store = store;
   D.rank = rank;
   D.world = world;
@@ -145,7 +176,7 @@ Napi::Value AllReduceTensors(const Napi::CallbackInfo& info) {
     parts.push_back(t.to(at::kFloat).reshape({-1}));
   }
   std::vector<at::Tensor> buf{at::cat(parts)};
-  group().allreduce(buf, c10d::AllreduceOptions())->wait();
+  groupFor(buf[0]).allreduce(buf, c10d::AllreduceOptions())->wait();
   if (scale != 1) buf[0].mul_(scale);
   auto out = Napi::Array::New(env, shapes.size());
   int64_t off = 0;
@@ -164,7 +195,7 @@ Napi::Value AllGatherTensor(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> in{t};
   std::vector<std::vector<at::Tensor>> outs(1);
   for (int r = 0; r < D.world; r++) outs[0].push_back(at::empty_like(t));
-  group().allgather(outs, in, c10d::AllgatherOptions())->wait();
+  groupFor(t).allgather(outs, in, c10d::AllgatherOptions())->wait();
   return cliptsPut(info.Env(), at::cat(outs[0], 0));
 }
 
@@ -174,6 +205,7 @@ Napi::Value Barrier(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Destroy(const Napi::CallbackInfo& info) {
+  D.nccl.reset();
   D.pg.reset();
   D.store.reset();
   D.rank = 0;
@@ -193,7 +225,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("available", true);
   auto b = Napi::Array::New(env);
   b.Set(uint32_t(0), "gloo");
+#if defined(CLIPTS_HAS_NCCL)
+  b.Set(uint32_t(1), "nccl");
+#endif
   o.Set("backends", b);
+  o.Set("nccl", bool(D.nccl));
   o.Set("initialized", bool(D.pg));
   o.Set("rank", D.rank);
   o.Set("worldSize", D.world);

@@ -15,9 +15,11 @@
 #endif
 
 // The CUDA caching allocator's statistics need CUDA's runtime headers, which
-// a CUDA build of PyTorch does not ship; without them only the handle table's
-// bytes are reported.
-#if TORCH_VERSION_MAJOR >= 2 && __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+// a CUDA build of PyTorch does not ship, and a CUDA build's generated c10
+// macros (CPU-only packages such as Debian's lack them); without them only
+// the handle table's bytes are reported.
+#if TORCH_VERSION_MAJOR >= 2 && __has_include(<c10/cuda/CUDACachingAllocator.h>) && \
+    __has_include(<c10/cuda/impl/cuda_cmake_macros.h>) && __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
 #define CLIPTS_CUDA_STATS 1
 #endif

@@ -93,6 +93,18 @@ function cudaIncludes(t) {
   return candidates.filter((d) => d && existsSync(join(d, "cuda_runtime_api.h"))).slice(0, 1);
 }
 
+// NCCL for data-parallel training on GPUs: PyTorch 2's ProcessGroupNCCL
+// header, nccl.h (the nvidia-nccl pip package beside torch, or the system's)
+// and CUDA's runtime headers. Returns the include dir to add, or null.
+function ncclInclude(t) {
+  const has = (rel) => t.includes.some((i) => existsSync(join(i, rel)));
+  const needed = [join("torch", "csrc", "distributed", "c10d", "ProcessGroupNCCL.hpp"), join("c10", "cuda", "impl", "cuda_cmake_macros.h"), "cuda_runtime_api.h"];
+  if (!needed.every(has)) return null;
+  const sitePackages = dirname(dirname(t.libDir));
+  const candidates = [join(sitePackages, "nvidia", "nccl", "include"), "/usr/include", "/usr/local/cuda/include"];
+  return candidates.find((d) => existsSync(join(d, "nccl.h"))) ?? null;
+}
+
 function nodeGypPath() {
   const candidates = [
     process.env.npm_config_node_gyp,
@@ -106,8 +118,8 @@ function buildWithGyp(t, link) {
   if (!gyp) return false;
   const env = {
     ...process.env,
-    CLIPTS_TORCH_INCLUDES: t.includes.join(" "),
-    CLIPTS_TORCH_DEFINES: [...(t.abi !== undefined ? [`_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []), ...(t.dist ? [] : ["CLIPTS_NO_DIST"])].join(" "),
+    CLIPTS_TORCH_INCLUDES: [...t.includes, ...(t.dist && t.nccl ? [t.nccl] : [])].join(" "),
+    CLIPTS_TORCH_DEFINES: [...(t.abi !== undefined ? [`_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []), ...(t.dist ? [] : ["CLIPTS_NO_DIST"]), ...(t.dist && t.nccl ? ["CLIPTS_NCCL"] : [])].join(" "),
     CLIPTS_TORCH_LDFLAGS: link.ldflags.join(" "),
     CLIPTS_TORCH_LIBS: link.libs.join(" "),
   };
@@ -145,6 +157,7 @@ function buildDirect(t, link) {
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION", "-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
     ...(t.abi !== undefined ? [`-D_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
     ...(t.dist ? [] : ["-DCLIPTS_NO_DIST"]),
+    ...(t.dist && t.nccl ? ["-DCLIPTS_NCCL", `-I${t.nccl}`] : []),
     `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
     ...t.includes.map((i) => `-I${i}`),
     join(nativeDir, "torch_addon.cc"),
@@ -215,8 +228,9 @@ function buildTorchAddon() {
     return 0;
   }
   const link = linkFlags(t);
-  if (link.cuda) t.includes.push(...cudaIncludes(t));
-  log(`building against ${t.source}${link.cuda ? ` (CUDA; runtime headers ${t.includes.length > 2 ? t.includes[2] : "not found, no allocator statistics"})` : ""}`);
+  const cudaInc = link.cuda ? cudaIncludes(t) : [];
+  t.includes.push(...cudaInc);
+  log(`building against ${t.source}${link.cuda ? ` (CUDA; runtime headers: ${cudaInc[0] ?? "not found, so no allocator statistics and no NCCL"})` : ""}`);
   const t0 = Date.now();
   t.dist = process.env.CLIPTS_NO_DIST !== "1" && distHeaders(t);
   if (!t.dist) {
@@ -224,10 +238,20 @@ function buildTorchAddon() {
       ? "CLIPTS_NO_DIST=1: building without distributed training"
       : "no c10d/gloo headers (Debian: libgloo-dev); distributed training will be unavailable");
   }
+  t.nccl = t.dist && link.cuda ? ncclInclude(t) : null;
+  if (t.nccl) log(`NCCL headers: ${t.nccl}`);
   try {
     try {
       build(t, link);
     } catch (e) {
+      if (t.nccl) {
+        // The NCCL path has not yet been compiled on a GPU machine (none was
+        // lent so far); a failure there must not cost the Gloo collectives.
+        log(`build with NCCL failed (${e instanceof Error ? e.message : e}); retrying with Gloo only`);
+        t.nccl = null;
+        build(t, link);
+        return finish(t, t0);
+      }
       if (!t.dist) throw e;
       // c10d present in headers but not usable (symbols, gloo version): keep
       // the backend, drop the collectives.
@@ -241,8 +265,12 @@ function buildTorchAddon() {
     log(`build failed: ${e instanceof Error ? e.message : e}; the torch backend will be unavailable`);
     return process.env.CLIPTS_REQUIRE_NATIVE === "1" ? 1 : 0;
   }
+  return finish(t, t0);
+}
+
+function finish(t, t0) {
   const built = readdirSync(join(nativeDir, "build", "Release")).filter((f) => f.endsWith(".node"));
-  log(`built ${built.join(", ")}${t.dist ? " with c10d/gloo" : ""} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  log(`built ${built.join(", ")}${t.dist ? ` with c10d/gloo${t.nccl ? "/nccl" : ""}` : ""} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return 0;
 }
 

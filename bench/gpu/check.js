@@ -173,5 +173,29 @@ if (modelMod && lossMod) {
   torch.registerTorchBackend({ device, bf16: false });
 } else console.log("SKIP training step: dist/model or dist/loss not built");
 
+// Collectives on the device's tensors: a 1-rank group (one GPU here) over
+// NCCL when the addon has it, else Gloo; checks the calls and the copies.
+const distMod = await import("../../dist/backend/torch-dist.js").catch(() => null);
+const { dist: distAddon } = distMod ? distMod.loadDistAddon() : { dist: null };
+if (distAddon) {
+  const backend = device.startsWith("cuda") && distAddon.distInfo().backends.includes("nccl") ? "nccl" : "gloo";
+  try {
+    distAddon.distInit(0, 1, "127.0.0.1", 29000 + Math.floor(Math.random() * 1000), 60000, "", "", backend);
+    await tf.setBackend("torch");
+    const x = tf.tensor2d([[1, 2], [3, 4]]);
+    const [avg] = distMod.allReduceTensors(distAddon, [x], 0.5);
+    const all = distMod.allGatherTensor(distAddon, x);
+    const ok = JSON.stringify(Array.from(avg.dataSync())) === "[0.5,1,1.5,2]" && JSON.stringify(all.shape) === "[2,2]" &&
+      JSON.stringify(Array.from(all.dataSync())) === "[1,2,3,4]";
+    if (!ok) failures++;
+    console.log(`${ok ? "PASS" : "FAIL"} 1-rank ${backend} all-reduce / all-gather on ${device} tensors (${JSON.stringify(distAddon.distInfo())})`);
+    tf.dispose([x, avg, all]);
+    distAddon.distDestroy();
+  } catch (e) {
+    failures++;
+    console.log(`FAIL 1-rank ${backend} collectives: ${e.message.split("\n")[0]}`);
+  }
+} else console.log("SKIP collectives: addon built without c10d");
+
 console.log(`check: ${failures === 0 ? "all passed" : `${failures} failed`}`);
 process.exitCode = failures === 0 ? 0 : 1;

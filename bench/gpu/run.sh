@@ -17,6 +17,7 @@ t0=$(date +%s)
 CLIPTS_NODE_API_HEADERS=$PWD/.device/napi CLIPTS_NODE_ADDON_API=$PWD/.device/napi CLIPTS_REQUIRE_NATIVE=1 \
   node scripts/build-native.js --direct > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/env.txt"
+grep "clipts native" "$OUT/build.log" | tee -a "$OUT/env.txt"  # CUDA headers found? NCCL built?
 export CLIPTS_TORCH_ADDON="$PWD/native/build/Release/clipts_torch.node"
 cp "$CLIPTS_TORCH_ADDON" "$OUT/" 2>/dev/null || true
 
@@ -31,5 +32,5 @@ bench() { # name, args...
 bench tiny-fp32 --device cuda:0 --model tiny --batch 32 --steps 10
 bench vitb16-bf16 --device cuda:0 --model ViT-B-16 --batch 64 --steps 5 --warmup 2 --bf16
 echo "== summary =="
-grep -h -e '^check:' -e 'FAIL' "$OUT/check.log"
-for f in tiny-fp32 vitb16-bf16; do echo "-- $f"; grep -h -e 'ms/step' -e 'GFLOP' -e 'torch backend (' "$OUT/$f.log"; done
+grep -h -e '^check:' -e 'FAIL' -e 'rank' "$OUT/check.log"
+for f in tiny-fp32 vitb16-bf16; do echo "-- $f"; grep -h -e 'ms/step' -e 'samples/s' -e 'peak' -e 'GFLOP' -e 'torch backend (' "$OUT/$f.log"; done

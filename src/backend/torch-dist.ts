@@ -9,9 +9,11 @@ import { loadTorchAddon, type Meta } from "./torch-native.js";
 
 export interface DistInfo {
   available: boolean;
-  /** Process-group backends compiled in ("gloo"). */
+  /** Process-group backends compiled in ("gloo", and "nccl" in CUDA builds that found NCCL). */
   backends: string[];
   initialized: boolean;
+  /** Whether CUDA tensors go through an NCCL group. */
+  nccl?: boolean;
   rank?: number;
   worldSize?: number;
 }
@@ -19,10 +21,11 @@ export interface DistInfo {
 export interface DistAddon {
   distInfo(): DistInfo;
   /**
-   * Rendezvous at addr:port and create the Gloo group; blocks until all ranks joined.
+   * Rendezvous at addr:port and create the Gloo group (plus an NCCL group for
+   * CUDA tensors with backend "nccl"); blocks until all ranks joined.
    * Without `prefix` rank 0 serves the store; with it (torchrun's agent store) all ranks are clients under the prefix.
    */
-  distInit(rank: number, worldSize: number, addr: string, port: number, timeoutMs: number, ifname?: string, prefix?: string): void;
+  distInit(rank: number, worldSize: number, addr: string, port: number, timeoutMs: number, ifname?: string, prefix?: string, backend?: "gloo" | "nccl"): void;
   /** In place: every rank's array becomes the element-wise sum over ranks. */
   distAllReduce(values: Float32Array): void;
   /** Rank r's n values at [r*n, (r+1)*n) of the result. */

@@ -116,7 +116,7 @@ const trainSchema = z
     precision: z.enum(["fp32", "bf16"]).default("fp32"),
     seed: z.number().int().default(0),
     backend: z.enum(["auto", "cpu", "wasm", "torch", "tensorflow"]).default("auto"),
-    /** Device of the torch backend: "cpu" or "cuda:N"; null = the backend's default (cpu). */
+    /** Device of the torch backend: "cpu" or "cuda:N"; null = the backend's default (cpu). Data-parallel runs on CUDA use cuda:LOCAL_RANK per rank. */
     device: z.string().regex(/^(cpu|cuda:\d+)$/, 'expected "cpu" or "cuda:N"').nullable().default(null),
   })
   .refine((t) => (t.samples === undefined) !== (t.steps === undefined), {

@@ -80,11 +80,16 @@ export class ProcessGroup {
     readonly worldSize: number,
   ) {}
 
-  /** Rendezvous with the other ranks (blocks until all joined or the timeout passes). */
-  static init(e: DistEnv): ProcessGroup {
+  /**
+   * Rendezvous with the other ranks (blocks until all joined or the timeout
+   * passes). On a CUDA device the tensors' collectives use NCCL when the
+   * addon has it (PyTorch's choice too), else Gloo.
+   */
+  static init(e: DistEnv, device: string | null = null): ProcessGroup {
     const { dist, reason } = loadDistAddon();
     if (!dist) throw new InputError(`distributed training (WORLD_SIZE=${e.worldSize}) needs c10d: ${reason}`);
-    dist.distInit(e.rank, e.worldSize, e.masterAddr, e.masterPort, e.timeoutMs, process.env.GLOO_SOCKET_IFNAME ?? "", e.storePrefix ?? "");
+    const backend = collectiveBackend(device, dist.distInfo().backends);
+    dist.distInit(e.rank, e.worldSize, e.masterAddr, e.masterPort, e.timeoutMs, process.env.GLOO_SOCKET_IFNAME ?? "", e.storePrefix ?? "", backend);
     return new ProcessGroup(dist, e.rank, e.worldSize);
   }
 
@@ -199,6 +204,20 @@ export class ProcessGroup {
   destroy(): void {
     this.dist.distDestroy();
   }
+}
+
+/** NCCL for CUDA devices when compiled in, Gloo otherwise. */
+export function collectiveBackend(device: string | null, compiled: string[]): "gloo" | "nccl" {
+  return device?.startsWith("cuda") && compiled.includes("nccl") ? "nccl" : "gloo";
+}
+
+/**
+ * This rank's torch device: in a data-parallel run on CUDA, rank r uses the
+ * GPU numbered by its LOCAL_RANK (torchrun's convention, as in open_clip),
+ * whatever cuda:N the config names; otherwise the config's device.
+ */
+export function rankDevice(device: string | null, e: DistEnv | null): string | null {
+  return e && device?.startsWith("cuda") ? `cuda:${e.localRank}` : device;
 }
 
 /** Per-rank batch size: the global batch split over ranks, each part still divisible into micro-batches. */

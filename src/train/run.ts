@@ -26,7 +26,7 @@ import { onlineBalanceFilter } from "./balance.js";
 import { upsampleRepeatCount } from "./upsample.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
-import { distEnvFromProcess, localBatchSize, ProcessGroup } from "./distributed.js";
+import { distEnvFromProcess, localBatchSize, ProcessGroup, rankDevice } from "./distributed.js";
 import { resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import { ScalarLog } from "./metrics.js";
@@ -180,8 +180,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     throw new InputError(`config: train.precision bf16 needs train.backend torch (got ${cfg.train.backend})`);
   }
   const batchSize = denv ? localBatchSize(cfg.data.batch_size, denv.worldSize, cfg.train.accum_freq) : cfg.data.batch_size;
+  const device = rankDevice(cfg.train.device, denv);
   const backend = await setBackend(cfg.train.backend, {
-    device: cfg.train.device ?? undefined,
+    device: device ?? undefined,
     bf16: cfg.train.precision === "bf16",
   });
   const ctx = mc.text.contextLength;
@@ -215,7 +216,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   });
   let pg: ProcessGroup | null = null;
   try {
-    pg = denv ? ProcessGroup.init(denv) : null;
+    pg = denv ? ProcessGroup.init(denv, device) : null;
   } catch (err) {
     await loader.close();
     throw err;

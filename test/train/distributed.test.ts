@@ -15,7 +15,7 @@ import { loadCheckpoint, resolveCheckpoint } from "../../src/train/checkpoint.js
 import { validateConfig } from "../../src/train/config.js";
 import type { LoaderState } from "../../src/data/loader.js";
 import { freePort, launch } from "../../src/train/distributed-launch.js";
-import { distEnvFromProcess, localBatchSize } from "../../src/train/distributed.js";
+import { collectiveBackend, distEnvFromProcess, localBatchSize, rankDevice } from "../../src/train/distributed.js";
 import { colorShards, writeConfig } from "./fixtures.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -66,6 +66,19 @@ describe("distributed environment", () => {
     expect(distEnvFromProcess({ WORLD_SIZE: "2", RANK: "1", TORCHELASTIC_USE_AGENT_STORE: "True", TORCHELASTIC_RESTART_COUNT: "3" })?.storePrefix).toBe("/worker/attempt_3");
     expect(localBatchSize(16, 2, 2)).toBe(8);
     expect(() => localBatchSize(6, 2, 2)).toThrow(/data.batch_size \(6/);
+  });
+
+  it("puts each rank on its own GPU and picks NCCL for CUDA tensors only when compiled in", () => {
+    const e = distEnvFromProcess({ WORLD_SIZE: "4", RANK: "3", LOCAL_RANK: "1" });
+    expect(rankDevice("cuda:0", e)).toBe("cuda:1");
+    expect(rankDevice("cpu", e)).toBe("cpu");
+    expect(rankDevice(null, e)).toBeNull();
+    expect(rankDevice("cuda:2", null)).toBe("cuda:2"); // one process: the config's GPU
+    expect(collectiveBackend("cuda:1", ["gloo", "nccl"])).toBe("nccl");
+    expect(collectiveBackend("cuda:1", ["gloo"])).toBe("gloo");
+    expect(collectiveBackend("cpu", ["gloo", "nccl"])).toBe("gloo");
+    // This machine's addon: Gloo always; NCCL only in CUDA builds.
+    if (dist) expect(dist.distInfo().backends[0]).toBe("gloo");
   });
 
   it("data.shuffle_buffer is an optional non-negative integer", () => {
