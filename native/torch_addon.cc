@@ -7,6 +7,7 @@
 // build machines have two cores.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <napi.h>
 #include <torch/version.h>
 #if TORCH_VERSION_MAJOR >= 2
@@ -18,7 +19,7 @@
 // a CUDA build of PyTorch does not ship, and a CUDA build's generated c10
 // macros (CPU-only packages such as Debian's lack them); without them only
 // the handle table's bytes are reported.
-#if TORCH_VERSION_MAJOR >= 2 && __has_include(<c10/cuda/CUDACachingAllocator.h>) && \
+#if TORCH_VERSION_MAJOR >= 2 && !defined(CLIPTS_NO_CUDA_STATS) && __has_include(<c10/cuda/CUDACachingAllocator.h>) && \
     __has_include(<c10/cuda/impl/cuda_cmake_macros.h>) && __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
 #define CLIPTS_CUDA_STATS 1
@@ -49,10 +50,10 @@ constexpr auto kNone = c10::nullopt;
 enum DType { kF32 = 0, kI32 = 1, kBool = 2 };
 
 // Bytes the handle table holds, counted once per storage (views share one):
-// what `clipts train` reports as peak tensor memory on every device. On CUDA
-// the caching allocator's own peak (which also sees temporaries inside
-// kernels and the SDPA graphs) is reported beside it when the build has the
-// CUDA headers.
+// what `clipts train` reports as peak tensor memory on every device. It does
+// not see temporaries inside kernels, nor what the SDPA graphs below keep for
+// their backward; on CUDA the caching allocator's own peak, which sees
+// everything, is reported beside it when the build has the CUDA headers.
 struct StorageUse {
   int64_t handles;
   double bytes;
@@ -115,8 +116,10 @@ at::Tensor normalise(at::Tensor t) {
 
 // Autocast's float32 ops widen bf16 activations first.
 at::Tensor f32(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t; }
-// Autocast's lower-precision ops (matmul, linear, conv, attention) narrow floats.
-at::Tensor lowp(const at::Tensor& t) { return S.bf16 && t.is_floating_point() ? t.to(at::kBFloat16) : t; }
+// Operands of autocast's lower-precision ops (matmul, linear, conv,
+// attention, einsum): narrowed to bf16 in bf16 mode, else widened, so a bf16
+// tensor still alive after the mode is switched off mixes with float32 ones.
+at::Tensor lowp(const at::Tensor& t) { return S.bf16 && t.is_floating_point() ? t.to(at::kBFloat16) : f32(t); }
 
 Napi::Array meta(Napi::Env env, int64_t id, const at::Tensor& t) {
   auto arr = Napi::Array::New(env, 2 + t.dim());
@@ -292,6 +295,16 @@ Napi::Value Configure(const Napi::CallbackInfo& info) {
       throw std::runtime_error("torch addon: device " + d + " requested but this libtorch has no CUDA or no GPU is visible");
     if (!S.table.empty() && dev != S.device)
       throw std::runtime_error("torch addon: cannot change device while tensors are live");
+    if (dev.is_cuda()) {
+      // Make it the current device too: libtorch creates a CUDA context on
+      // the current device for pinned staging memory and NCCL, and each rank
+      // of a data-parallel run must stay on its own GPU.
+      auto* guard = c10::impl::getDeviceGuardImpl(at::kCUDA);
+      auto n = guard->deviceCount();
+      if (dev.index() >= n)
+        throw std::runtime_error("torch addon: device " + d + " requested but " + std::to_string(n) + " GPU(s) are visible");
+      if (dev.has_index()) guard->setDevice(dev);
+    }
     S.device = dev;
   }
   if (o.Has("threads") && o.Get("threads").IsNumber()) at::set_num_threads(int(num(o.Get("threads"))));
@@ -509,7 +522,9 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
 
 Napi::Value Einsum(const Napi::CallbackInfo& info) {
   std::string eq = info[0].As<Napi::String>();
-  return put(info.Env(), at::einsum(eq, tensors(info[1])));
+  auto ts = tensors(info[1]);
+  for (auto& t : ts) t = lowp(t);
+  return put(info.Env(), at::einsum(eq, ts));
 }
 
 // ------------------------------------------------------------ reductions ---

@@ -113,13 +113,23 @@ function nodeGypPath() {
   return candidates.find((p) => p && existsSync(p)) ?? null;
 }
 
+/** Preprocessor defines of a build attempt (see buildTorchAddon's fallbacks). */
+function defines(t) {
+  return [
+    ...(t.abi !== undefined ? [`_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
+    ...(t.dist ? [] : ["CLIPTS_NO_DIST"]),
+    ...(t.dist && t.nccl ? ["CLIPTS_NCCL"] : []),
+    ...(t.cudaStats ? [] : ["CLIPTS_NO_CUDA_STATS"]),
+  ];
+}
+
 function buildWithGyp(t, link) {
   const gyp = nodeGypPath();
   if (!gyp) return false;
   const env = {
     ...process.env,
     CLIPTS_TORCH_INCLUDES: [...t.includes, ...(t.dist && t.nccl ? [t.nccl] : [])].join(" "),
-    CLIPTS_TORCH_DEFINES: [...(t.abi !== undefined ? [`_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []), ...(t.dist ? [] : ["CLIPTS_NO_DIST"]), ...(t.dist && t.nccl ? ["CLIPTS_NCCL"] : [])].join(" "),
+    CLIPTS_TORCH_DEFINES: defines(t).join(" "),
     CLIPTS_TORCH_LDFLAGS: link.ldflags.join(" "),
     CLIPTS_TORCH_LIBS: link.libs.join(" "),
   };
@@ -155,9 +165,8 @@ function buildDirect(t, link) {
     const args = [
     `-std=${std}`, "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DBUILDING_NODE_EXTENSION", "-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
-    ...(t.abi !== undefined ? [`-D_GLIBCXX_USE_CXX11_ABI=${t.abi}`] : []),
-    ...(t.dist ? [] : ["-DCLIPTS_NO_DIST"]),
-    ...(t.dist && t.nccl ? ["-DCLIPTS_NCCL", `-I${t.nccl}`] : []),
+    ...defines(t).map((d) => `-D${d}`),
+    ...(t.dist && t.nccl ? [`-I${t.nccl}`] : []),
     `-I${headers}`, `-I${process.env.CLIPTS_NODE_ADDON_API ?? require("node-addon-api").include_dir}`,
     ...t.includes.map((i) => `-I${i}`),
     join(nativeDir, "torch_addon.cc"),
@@ -240,32 +249,31 @@ function buildTorchAddon() {
   }
   t.nccl = t.dist && link.cuda ? ncclInclude(t) : null;
   if (t.nccl) log(`NCCL headers: ${t.nccl}`);
-  try {
+  // Each fallback drops what may have broken the build: first NCCL and the
+  // CUDA allocator statistics (neither has been compiled on a GPU machine
+  // yet, none was lent so far), then c10d (symbols or gloo version).
+  const attempts = [{ dist: t.dist, nccl: t.nccl, cudaStats: true }];
+  if (t.nccl || link.cuda) attempts.push({ dist: t.dist, nccl: null, cudaStats: false });
+  if (t.dist) attempts.push({ dist: false, nccl: null, cudaStats: false });
+  for (const [i, a] of attempts.entries()) {
+    Object.assign(t, a);
     try {
       build(t, link);
+      return finish(t, t0);
     } catch (e) {
-      if (t.nccl) {
-        // The NCCL path has not yet been compiled on a GPU machine (none was
-        // lent so far); a failure there must not cost the Gloo collectives.
-        log(`build with NCCL failed (${e instanceof Error ? e.message : e}); retrying with Gloo only`);
-        t.nccl = null;
-        build(t, link);
-        return finish(t, t0);
+      const msg = e instanceof Error ? e.message : String(e);
+      const next = attempts[i + 1];
+      if (next) {
+        log(`build failed (${msg}); retrying ${next.dist ? "without NCCL and CUDA allocator statistics" : "without distributed support"}`);
+        continue;
       }
-      if (!t.dist) throw e;
-      // c10d present in headers but not usable (symbols, gloo version): keep
-      // the backend, drop the collectives.
-      log(`build with c10d failed (${e instanceof Error ? e.message : e}); retrying without distributed support`);
-      t.dist = false;
-      build(t, link);
+      // A broken toolchain must not break `npm ci`; the backend reports the
+      // missing addon clearly when someone asks for it.
+      log(`build failed: ${msg}; the torch backend will be unavailable`);
+      return process.env.CLIPTS_REQUIRE_NATIVE === "1" ? 1 : 0;
     }
-  } catch (e) {
-    // A broken toolchain must not break `npm ci`; the backend reports the
-    // missing addon clearly when someone asks for it.
-    log(`build failed: ${e instanceof Error ? e.message : e}; the torch backend will be unavailable`);
-    return process.env.CLIPTS_REQUIRE_NATIVE === "1" ? 1 : 0;
   }
-  return finish(t, t0);
+  return 0; // unreachable: the last attempt returns
 }
 
 function finish(t, t0) {

@@ -214,10 +214,15 @@ export function collectiveBackend(device: string | null, compiled: string[]): "g
 /**
  * This rank's torch device: in a data-parallel run on CUDA, rank r uses the
  * GPU numbered by its LOCAL_RANK (torchrun's convention, as in open_clip),
- * whatever cuda:N the config names; otherwise the config's device.
+ * whatever cuda:N the config names, unless the launcher gave each rank one
+ * GPU (CUDA_VISIBLE_DEVICES with one entry, as srun --gpus-per-task does):
+ * then cuda:0. Otherwise the config's device. The addon checks the index
+ * against the visible GPUs.
  */
-export function rankDevice(device: string | null, e: DistEnv | null): string | null {
-  return e && device?.startsWith("cuda") ? `cuda:${e.localRank}` : device;
+export function rankDevice(device: string | null, e: DistEnv | null, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (!e || !device?.startsWith("cuda")) return device;
+  const visible = env.CUDA_VISIBLE_DEVICES?.split(",").filter((d) => d.trim() !== "");
+  return visible?.length === 1 ? "cuda:0" : `cuda:${e.localRank}`;
 }
 
 /** Per-rank batch size: the global batch split over ranks, each part still divisible into micro-batches. */

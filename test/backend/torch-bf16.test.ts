@@ -89,7 +89,8 @@ describe.skipIf(!available)(`torch backend bf16 mode${available ? "" : ` (SKIPPE
     const start = torchNativeMemory(true);
     expect(start.peakBytes).toBe(start.bytes);
     const a = tf.zeros([256, 256]); // 256 KiB
-    const view = tf.reshape(a, [65536]); // shares a's storage
+    const view = tf.transpose(a); // a second handle on a's storage
+    expect(torchNativeMemory().live - start.live).toBe(2);
     expect(torchNativeMemory().bytes - start.bytes).toBe(256 * 1024);
     const b = tf.ones([128, 256]); // 128 KiB
     a.dispose();
@@ -100,6 +101,18 @@ describe.skipIf(!available)(`torch backend bf16 mode${available ? "" : ` (SKIPPE
     expect(end.bytes).toBe(start.bytes);
     expect(end.peakBytes - start.bytes).toBe(384 * 1024);
     expect(torchNativeMemory().peakBytes).toBe(start.bytes);
+  });
+
+  it("bf16 activations still mix with float32 ones after the mode is switched off", async () => {
+    registerTorchBackend({ bf16: true });
+    await tf.setBackend("torch");
+    const x = tf.randomNormal([8, 32], 0, 1, "float32", 1), w = tf.randomNormal([32, 16], 0, 1, "float32", 2);
+    const y = tf.matMul(x, w); // bf16 storage
+    registerTorchBackend({ bf16: false });
+    const z = tf.matMul(y, tf.transpose(w)); // float32 product of a bf16 and a float32 tensor
+    const ref = tf.matMul(tf.matMul(x, w), tf.transpose(w));
+    expect(relErr(z.dataSync(), ref.dataSync())).toBeLessThan(2e-2);
+    tf.dispose([x, w, y, z, ref]);
   });
 
   it("keeps activations in bf16: a step holds well under the float32 step's peak", async () => {

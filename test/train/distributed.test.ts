@@ -70,10 +70,12 @@ describe("distributed environment", () => {
 
   it("puts each rank on its own GPU and picks NCCL for CUDA tensors only when compiled in", () => {
     const e = distEnvFromProcess({ WORLD_SIZE: "4", RANK: "3", LOCAL_RANK: "1" });
-    expect(rankDevice("cuda:0", e)).toBe("cuda:1");
-    expect(rankDevice("cpu", e)).toBe("cpu");
-    expect(rankDevice(null, e)).toBeNull();
-    expect(rankDevice("cuda:2", null)).toBe("cuda:2"); // one process: the config's GPU
+    expect(rankDevice("cuda:0", e, {})).toBe("cuda:1");
+    expect(rankDevice("cuda:0", e, { CUDA_VISIBLE_DEVICES: "0,1" })).toBe("cuda:1");
+    expect(rankDevice("cuda:0", e, { CUDA_VISIBLE_DEVICES: "3" })).toBe("cuda:0"); // one GPU per rank
+    expect(rankDevice("cpu", e, {})).toBe("cpu");
+    expect(rankDevice(null, e, {})).toBeNull();
+    expect(rankDevice("cuda:2", null, {})).toBe("cuda:2"); // one process: the config's GPU
     expect(collectiveBackend("cuda:1", ["gloo", "nccl"])).toBe("nccl");
     expect(collectiveBackend("cuda:1", ["gloo"])).toBe("gloo");
     expect(collectiveBackend("cpu", ["gloo", "nccl"])).toBe("gloo");
@@ -101,11 +103,11 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
    * epoch 1, step 3 starts epoch 2, a new shard order); the first is trained
    * here in 1 process, the second is left for a multi-process launch.
    */
-  function oneProcessRun(loss: "clip" | "siglip", accum: number): { cfg2: string; dir1: string; dir2: string } {
+  function oneProcessRun(loss: "clip" | "siglip", accum: number, backend = "torch"): { cfg2: string; dir1: string; dir2: string } {
     const patch = {
       model: { loss },
       data: { batch_size: 8, shuffle_buffer: 0 },
-      train: { steps: 3, lr: 5e-3, warmup: 1, backend: "torch", device: "cpu", accum_freq: accum },
+      train: { steps: 3, lr: 5e-3, warmup: 1, backend, ...(backend === "torch" ? { device: "cpu" } : {}), accum_freq: accum },
       checkpoint: { every: 0, keep: 0 },
       log: { tensorboard: null },
     };
@@ -117,12 +119,15 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
   }
 
   // accum_freq 2: the full-batch loss still spans all ranks' micro-batches (1 process: 2 x 4 rows; 2 processes: 2 x 2 per rank).
+  // The torch backend's collectives run on its tensors in place; wasm's go
+  // through host arrays (as cpu's and tensorflow's do).
   it.each([
-    ["clip", 1],
-    ["clip", 2],
-    ["siglip", 1],
-  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i)", async (loss, accum) => {
-    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum);
+    ["clip", 1, "torch"],
+    ["clip", 2, "torch"],
+    ["siglip", 1, "torch"],
+    ["clip", 1, "wasm"],
+  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i, %s backend)", async (loss, accum, backend) => {
+    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum, backend);
     const { code, stderr } = await launch2(["train", cfg2, "--quiet"]);
     expect(code, stderr.join("\n")).toBe(0);
     expect(stderr[0]).toContain("done at step 3");
