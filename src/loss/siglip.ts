@@ -46,9 +46,14 @@ export function sigLipLossChunked(imageFeatures: tf.Tensor2D, textFeatures: tf.T
     let total: tf.Tensor = tf.scalar(0);
     for (let start = 0; start < n; start += chunk) {
       const len = Math.min(chunk, n - start);
-      const block = tf.customGrad(((img: tf.Tensor2D, txt: tf.Tensor2D, ss: tf.Scalar, bb: tf.Scalar) => ({
+      // The inputs reach the backward through save(): the caller's tidy (e.g.
+      // modelLoss's) disposes them before the backward runs.
+      const block = tf.customGrad(((img: tf.Tensor2D, txt: tf.Tensor2D, ss: tf.Scalar, bb: tf.Scalar, save: tf.GradSaveFunc) => {
+        save([img, txt, ss, bb]);
+        return {
         value: pairSum(img, tf.slice(txt, [start, 0], [len, -1]), ss, bb, start),
-        gradFunc: (dy: tf.Tensor) => {
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [img, txt, ss, bb] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar];
           const t = tf.slice(txt, [start, 0], [len, -1]);
           const sim = tf.matMul(img, t, false, true); // [n, len]
           const logits = tf.add(tf.mul(sim, ss), bb);
@@ -61,7 +66,8 @@ export function sigLipLossChunked(imageFeatures: tf.Tensor2D, textFeatures: tf.T
           const dTxt = tf.pad(dTblock, [[start, n - start - len], [0, 0]]);
           return [dImg, dTxt, tf.sum(tf.mul(dl, sim)), tf.sum(dl)];
         },
-      })) as unknown as Parameters<typeof tf.customGrad>[0]);
+        };
+      }) as unknown as Parameters<typeof tf.customGrad>[0]);
       total = tf.add(total, block(imageFeatures, textFeatures, s, b));
     }
     return tf.div(total, n) as tf.Scalar;

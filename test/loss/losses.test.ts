@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs-core";
 import { setBackend } from "../../src/backend/index.js";
-import { clampLogitScale, clipLoss, logitScaleFromParam, sigLipLoss, sigLipLossChunked } from "../../src/loss/index.js";
+import { clampLogitScale, clipLoss, logitScaleFromParam, modelLoss, sigLipLoss, sigLipLossChunked } from "../../src/loss/index.js";
 import { createModel, getModelConfig } from "../../src/model/index.js";
 import { closeness, numGrad, randn } from "../model/ref64.js";
 
@@ -94,6 +94,18 @@ describe("sigLipLoss", () => {
       for (let k = 0; k < 4; k++) expect(closeness(gb[k]!.dataSync(), ga[k]!.dataSync(), 1e-4, 1e-6)).toBeLessThan(1);
     });
   }
+  it("chunked through modelLoss (inside its tidy): the same gradients for every weight", () => {
+    const base = getModelConfig("micro-siglip");
+    const m = createModel({ ...base, text: { ...base.text, vocabSize: 1000 } }, { seed: 4 });
+    const s = m.config.vision.imageSize, ctx = m.config.text.contextLength;
+    const images = tf.tensor4d(Float32Array.from(randn(4 * s * s * 3, 9)), [4, s, s, 3]);
+    const tokens = tf.tensor2d(Int32Array.from({ length: 4 * ctx }, (_, i) => (i % ctx === 6 ? 999 : 1 + ((i * 31) % 900))), [4, ctx], "int32");
+    const vars = [...m.params.values()];
+    const plain = tf.variableGrads(() => modelLoss(m, images, tokens), vars);
+    const chunked = tf.variableGrads(() => modelLoss(m, images, tokens, { sigLipChunk: 3 }), vars);
+    expect(chunked.value.dataSync()[0]).toBeCloseTo(plain.value.dataSync()[0]!, 5);
+    for (const v of vars) expect(closeness(chunked.grads[v.name]!.dataSync(), plain.grads[v.name]!.dataSync(), 1e-3, 1e-6), v.name).toBeLessThan(1);
+  });
   it("rejects a bad chunk size", () => {
     expect(() => sigLipLossChunked(ti(), tt(), 1, 0, 0)).toThrow(/chunk/);
   });
