@@ -265,7 +265,7 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// (resetPeak?) -> {live, bytes, peakBytes, cudaPeakBytes?, cudaReservedPeakBytes?};
+// (resetPeak?) -> {live, bytes, peakBytes, cudaPeakBytes?};
 // resetPeak starts a new peak window at the current live bytes.
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   auto env = info.Env();
@@ -278,7 +278,6 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   if (S.device.is_cuda()) {
     auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(S.device.index() < 0 ? 0 : S.device.index());
     o.Set("cudaPeakBytes", Napi::Number::New(env, double(st.allocated_bytes[0].peak)));
-    o.Set("cudaReservedPeakBytes", Napi::Number::New(env, double(st.reserved_bytes[0].peak)));
     if (reset) c10::cuda::CUDACachingAllocator::resetPeakStats(S.device.index() < 0 ? 0 : S.device.index());
   }
 #endif

@@ -39,9 +39,8 @@ export interface NativeMemory {
   live: number;
   bytes: number;
   peakBytes: number;
-  /** CUDA caching allocator peaks (builds with CUDA runtime headers, on a GPU). */
+  /** CUDA caching allocator's peak allocated bytes (builds with CUDA runtime headers, on a GPU). */
   cudaPeakBytes?: number;
-  cudaReservedPeakBytes?: number;
 }
 export interface TorchAddon {
   fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number): Meta;

@@ -51,21 +51,21 @@ export function sigLipLossChunked(imageFeatures: tf.Tensor2D, textFeatures: tf.T
       const block = tf.customGrad(((img: tf.Tensor2D, txt: tf.Tensor2D, ss: tf.Scalar, bb: tf.Scalar, save: tf.GradSaveFunc) => {
         save([img, txt, ss, bb]);
         return {
-        value: pairSum(img, tf.slice(txt, [start, 0], [len, -1]), ss, bb, start),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [img, txt, ss, bb] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar];
-          const t = tf.slice(txt, [start, 0], [len, -1]);
-          const sim = tf.matMul(img, t, false, true); // [n, len]
-          const logits = tf.add(tf.mul(sim, ss), bb);
-          const eye = tf.transpose(oneHotFloat(tf.range(start, start + len, 1, "int32") as tf.Tensor1D, n));
-          const z = tf.sub(tf.mul(eye, 2), 1);
-          // d softplus(−z·ℓ)/dℓ = −z·σ(−z·ℓ)
-          const dl = tf.mul(tf.neg(tf.mul(z, tf.sigmoid(tf.neg(tf.mul(z, logits))))), dy);
-          const dImg = tf.mul(tf.matMul(dl, t), ss);
-          const dTblock = tf.mul(tf.matMul(dl, img, true, false), ss);
-          const dTxt = tf.pad(dTblock, [[start, n - start - len], [0, 0]]);
-          return [dImg, dTxt, tf.sum(tf.mul(dl, sim)), tf.sum(dl)];
-        },
+          value: pairSum(img, tf.slice(txt, [start, 0], [len, -1]), ss, bb, start),
+          gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+            const [img, txt, ss, bb] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar];
+            const t = tf.slice(txt, [start, 0], [len, -1]);
+            const sim = tf.matMul(img, t, false, true); // [n, len]
+            const logits = tf.add(tf.mul(sim, ss), bb);
+            const eye = tf.transpose(oneHotFloat(tf.range(start, start + len, 1, "int32") as tf.Tensor1D, n));
+            const z = tf.sub(tf.mul(eye, 2), 1);
+            // d softplus(−z·ℓ)/dℓ = −z·σ(−z·ℓ)
+            const dl = tf.mul(tf.neg(tf.mul(z, tf.sigmoid(tf.neg(tf.mul(z, logits))))), dy);
+            const dImg = tf.mul(tf.matMul(dl, t), ss);
+            const dTblock = tf.mul(tf.matMul(dl, img, true, false), ss);
+            const dTxt = tf.pad(dTblock, [[start, n - start - len], [0, 0]]);
+            return [dImg, dTxt, tf.sum(tf.mul(dl, sim)), tf.sum(dl)];
+          },
         };
       }) as unknown as Parameters<typeof tf.customGrad>[0]);
       total = tf.add(total, block(imageFeatures, textFeatures, s, b));
