@@ -213,10 +213,15 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         const next = step + 1;
         pending.push({ step: next, loss, norm });
         queued = true;
-        const logNow = !!o.log && (next % o.logEvery === 0 || next === total);
-        const evalNow = !!o.evaluate && !!o.evalEvery && next % o.evalEvery === 0;
+        const logStep = next % o.logEvery === 0 || next === total;
+        const evalStep = !!o.evalEvery && next % o.evalEvery === 0;
+        const logNow = !!o.log && logStep;
+        const evalNow = !!o.evaluate && evalStep;
         const saveNow = o.checkpointEvery > 0 && next % o.checkpointEvery === 0;
-        const readNow = o.onStep || o.dist || logNow || evalNow || saveNow || next === total || pending.length >= MAX_PENDING;
+        // Values are read (a host sync) only at these steps. They depend on the
+        // step alone, not on whether this rank logs or evaluates (rank 0 only),
+        // so every rank casts readPending's anyStop votes at the same steps.
+        const readNow = o.onStep || logStep || evalStep || saveNow || pending.length >= MAX_PENDING;
         if (readNow) readPending();
         o.optimizer.apply(grads, lr);
         o.clampLogitScale(o.model);
