@@ -6,7 +6,11 @@
 // Usage (after `npm run build` and `node scripts/build-native.js`):
 //   node bench/torch-step.js [--batch 32] [--steps 5] [--device cpu|cuda:0] [--bf16]
 //     [--python /usr/bin/python3] [--pyscript bench/torch-step.py] [--fused 0|1]
-//     [--model tiny|ViT-B-16|...] [--warmup 2]
+//     [--model tiny|ViT-B-16|...] [--warmup 2] [--peak-tflops N]
+// Model FLOPs utilization (MFU) = model training FLOPs per second (matmul
+// FLOPs of forward + backward, src/model/estimate.ts) / the device's peak:
+// --peak-tflops, else NVIDIA's dense figure for an H100/H200 (bf16 989,
+// TF32 495 TFLOP/s); without either the MFU row is left out.
 // Without the model modules (dist/model, dist/loss) it times a transformer
 // block's worth of ops instead and says so.
 import { spawnSync } from "node:child_process";
@@ -29,6 +33,7 @@ const pyscript = arg("pyscript", join(here, "torch-step.py"));
 const fused = arg("fused", "1") !== "0";
 const modelName = arg("model", "tiny");
 const warmup = Number(arg("warmup", 2));
+const peakArg = arg("peak-tflops", undefined);
 
 const torchMod = await import("../dist/backend/torch.js");
 if (!torchMod.registerTorchBackend({ device, bf16, noFusedOps: !fused })) {
@@ -92,11 +97,12 @@ function makeAdamW(params, lr = 5e-4, wd = 0.2, b1 = 0.9, b2 = 0.98, eps = 1e-6)
   };
 }
 
-let stepMs, what, dims = "";
+let stepMs, what, dims = "", trainFlops = 0;
 if (modelMod && lossMod) {
   what = `${modelName} CLIP step, batch ${batch}${fused ? ", fused ops + fused AdamW" : ", reference ops + tfjs-op AdamW"}`;
   const model = modelMod.createModel(modelName, { seed: 0 });
   dims = JSON.stringify(model.config);
+  trainFlops = modelMod.flopsPerSample(model.config) * batch;
   const s = model.config.vision.imageSize, ctx = model.config.text.contextLength;
   const images = tf.randomNormal([batch, s, s, 3]);
   const eot = Math.floor((ctx * 2) / 3);
@@ -154,6 +160,14 @@ console.log(`${"ms/step".padEnd(26)}${f(stepMs).padStart(14)}${f(ref?.step_ms).p
 if (modelMod && lossMod) {
   const sps = (ms) => (ms === undefined ? undefined : (batch * 1000) / ms);
   console.log(`${"samples/s".padEnd(26)}${f(sps(stepMs)).padStart(14)}${f(sps(ref?.step_ms)).padStart(10)}`);
+  const tflops = (ms) => (ms === undefined ? undefined : trainFlops / (ms / 1000) / 1e12);
+  console.log(`${"model TFLOP/s".padEnd(26)}${tflops(stepMs).toFixed(2).padStart(14)}${(tflops(ref?.step_ms)?.toFixed(2) ?? "-").padStart(10)}`);
+  const hopper = /H100|H200/.test(ref?.device_name ?? "") ? (bf16 ? 989 : 495) : undefined;
+  const peakTflops = peakArg !== undefined ? Number(peakArg) : hopper;
+  if (peakTflops) {
+    const mfu = (ms) => (ms === undefined ? "-" : ((100 * tflops(ms)) / peakTflops).toFixed(1) + "%");
+    console.log(`${`MFU (peak ${peakTflops} TFLOP/s)`.padEnd(26)}${mfu(stepMs).padStart(14)}${mfu(ref?.step_ms).padStart(10)}`);
+  }
 }
 // Tensors the addon held at the peak (and the CUDA allocator's peak, which
 // also sees temporaries) vs torch.cuda.max_memory_allocated() on a GPU.

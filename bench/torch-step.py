@@ -152,7 +152,8 @@ def main():
         z.sum().item()
     gflops = 2 * 1024 ** 3 * n / (time.perf_counter() - t0) / 1e9
     print(json.dumps({"step_ms": step_ms, "sdpa": hasattr(F, "scaled_dot_product_attention"), "matmul_gflops": gflops, "torch": torch.__version__,
-                      "threads": torch.get_num_threads(), "cuda_peak_bytes": peak}))
+                      "threads": torch.get_num_threads(), "cuda_peak_bytes": peak,
+                      "device_name": torch.cuda.get_device_name(dev) if cuda else None}))
 
 
 if __name__ == "__main__":

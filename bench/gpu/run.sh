@@ -33,4 +33,4 @@ bench tiny-fp32 --device cuda:0 --model tiny --batch 32 --steps 10
 bench vitb16-bf16 --device cuda:0 --model ViT-B-16 --batch 64 --steps 5 --warmup 2 --bf16
 echo "== summary =="
 grep -h -e '^check:' -e 'FAIL' -e 'rank' "$OUT/check.log"
-for f in tiny-fp32 vitb16-bf16; do echo "-- $f"; grep -h -e 'ms/step' -e 'samples/s' -e 'peak' -e 'GFLOP' -e 'torch backend (' "$OUT/$f.log"; done
+for f in tiny-fp32 vitb16-bf16; do echo "-- $f"; grep -h -e 'ms/step' -e 'samples/s' -e 'peak' -e 'FLOP' -e 'torch backend (' "$OUT/$f.log"; done
