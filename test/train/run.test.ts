@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { torchAvailable } from "../../src/backend/torch.js";
+import { TorchBackend } from "../../src/backend/torch-backend.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { loadConfig } from "../../src/train/config.js";
 import { describeRun, runTraining } from "../../src/train/run.js";
@@ -48,6 +49,26 @@ describe.skipIf(!torchReady)("training run on the torch backend: peak memory", (
     for (let i = 0; i < 6; i++) expect(Math.abs(bf16.losses[i]! - fp32.losses[i]!)).toBeLessThan(0.03 * fp32.losses[i]!);
     expect(bf16.losses[11]!).toBeLessThan(0.8 * bf16.losses[0]!);
     expect(fp32.losses[11]!).toBeLessThan(0.8 * fp32.losses[0]!);
+  });
+
+  it("reads values back from the device only at log steps, not every step", async () => {
+    // Host reads (each one a device sync on CUDA) of a run that logs once, at
+    // its end: the count must not grow with the number of steps.
+    const reads = async (steps: number) => {
+      const [file] = writeConfig(shards, { train: { steps, backend: "torch" }, log: { every: steps }, checkpoint: { every: 0 } });
+      const spy = vi.spyOn(TorchBackend.prototype, "readSync");
+      try {
+        const r = await runTraining(loadConfig(file), { quiet: true });
+        expect(r.status).toBe("done");
+        expect(r.losses).toHaveLength(steps);
+        return spy.mock.calls.length;
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const short = await reads(4);
+    expect(short).toBeGreaterThan(0); // the spy sees the reads there are
+    expect(await reads(12)).toBe(short);
   });
 });
 
