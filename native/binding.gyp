@@ -17,7 +17,7 @@
       ],
       "cflags!": ["-fno-exceptions", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O3"],
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+      "cflags_cc": ["-std=<!(node -p \"process.env.CLIPTS_CXX_STD || 'c++17'\")", "-O2", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
       "ldflags": ["<!@(node -p \"process.env.CLIPTS_TORCH_LDFLAGS || ''\")"],
       "libraries": ["<!@(node -p \"process.env.CLIPTS_TORCH_LIBS || ''\")"]
     }

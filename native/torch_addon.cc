@@ -876,14 +876,14 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
 }
 
 #if TORCH_VERSION_MAJOR >= 2
-// On CUDA, attention runs through at::scaled_dot_product_attention, which
-// picks the flash or memory-efficient kernel, recorded by libtorch's autograd
-// so that the backward is those kernels' own. JS then holds, in place of
-// probs, a one-element tensor whose id keys the recorded graph; freeing that
-// id frees the graph. (The math path below stays for the CPU, where it is
-// what PyTorch 1.13 offers, for causal masks with Lq != Lk, which SDPA
-// aligns top-left where the math path aligns bottom-right, and for causal
-// plus an explicit mask, which SDPA refuses.)
+// With PyTorch 2, attention runs through at::scaled_dot_product_attention,
+// which picks the flash or memory-efficient kernel (CUDA) or the fused CPU
+// kernel, recorded by libtorch's autograd so that the backward is those
+// kernels' own. JS then holds, in place of probs, a one-element tensor whose
+// id keys the recorded graph; freeing that id frees the graph. (The math path
+// below stays for PyTorch 1.13, which has no SDPA, for causal masks with
+// Lq != Lk, which SDPA aligns top-left where the math path aligns
+// bottom-right, and for causal plus an explicit mask, which SDPA refuses.)
 
 Napi::Value SdpaForward(Napi::Env env, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                         const Opt<at::Tensor>& mask, double scale) {
@@ -917,7 +917,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     const char* v = std::getenv("CLIPTS_TORCH_SDPA");
     return v != nullptr && std::string(v) == "0";
   }();
-  if (!sdpaOff && q.is_cuda() && (!causal || (!mask && q.size(-2) == k.size(-2)))) {
+  if (!sdpaOff && (!causal || (!mask && q.size(-2) == k.size(-2)))) {
     return SdpaForward(info.Env(), q, k, v, causal, mask, scale);
   }
 #endif

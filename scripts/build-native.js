@@ -17,7 +17,7 @@
 //             headers, from $CLIPTS_NODE_API_HEADERS or the Node install, and
 //             node-addon-api's, from $CLIPTS_NODE_ADDON_API or node_modules).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -80,17 +80,18 @@ function linkFlags(t) {
   return { ldflags: [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`], libs, cuda };
 }
 
-// CUDA's runtime headers (for the caching allocator's peak-memory statistics):
-// the toolkit's, or the nvidia-* pip packages installed beside torch.
+// CUDA's headers (for the caching allocator's peak-memory statistics and
+// NCCL): the toolkit's, and the nvidia-* pip packages installed beside torch
+// (CUDA 13 wheels share nvidia/cu13/include; CUDA 12 ones have one dir each).
+// All of them, since a toolkit may lack the library headers (cusparse.h,
+// cublas_v2.h) that PyTorch's CUDA headers include. [] without the runtime's.
 function cudaIncludes(t) {
   const sitePackages = dirname(dirname(t.libDir));
-  const candidates = [
-    process.env.CUDA_HOME && join(process.env.CUDA_HOME, "include"),
-    "/usr/local/cuda/include",
-    join(sitePackages, "nvidia", "cuda_runtime", "include"),
-    join(sitePackages, "nvidia", "cu13", "include"),
-  ];
-  return candidates.filter((d) => d && existsSync(join(d, "cuda_runtime_api.h"))).slice(0, 1);
+  const nvidia = join(sitePackages, "nvidia");
+  const pip = existsSync(nvidia) ? readdirSync(nvidia).sort().map((d) => join(nvidia, d, "include")) : [];
+  const dirs = [process.env.CUDA_HOME && join(process.env.CUDA_HOME, "include"), "/usr/local/cuda/include", ...pip]
+    .filter((d) => d && existsSync(d));
+  return dirs.some((d) => existsSync(join(d, "cuda_runtime_api.h"))) ? [...new Set(dirs)] : [];
 }
 
 // NCCL for data-parallel training on GPUs: PyTorch 2's ProcessGroupNCCL
@@ -132,6 +133,7 @@ function buildWithGyp(t, link) {
     CLIPTS_TORCH_DEFINES: defines(t).join(" "),
     CLIPTS_TORCH_LDFLAGS: link.ldflags.join(" "),
     CLIPTS_TORCH_LIBS: link.libs.join(" "),
+    CLIPTS_CXX_STD: cxxStd(t),
   };
   const args = [gyp, "rebuild", "--directory", nativeDir, "--jobs", "1"];
   // Use the local Node headers rather than downloading them (offline CI).
@@ -176,11 +178,17 @@ function buildDirect(t, link) {
     ];
     return spawnSync(process.env.CXX || "g++", args, { stdio: ["ignore", "inherit", "inherit"] }).status;
   };
-  // Newer PyTorch headers may need C++20; try C++17 first (Debian's 1.13).
-  if (compile("c++17") === 0) return;
-  log("retrying with -std=c++20");
-  const status = compile("c++20");
+  const status = compile(cxxStd(t));
   if (status !== 0) throw new Error(`g++ failed (exit ${status})`);
+}
+
+// The C++ standard the libtorch headers ask for: ATen.h errors out below its
+// minimum ("C++20 or later compatible compiler is required" from PyTorch
+// 2.10 on, C++17 before); never below C++17, which the addon is written in.
+function cxxStd(t) {
+  const aten = t.includes.map((i) => join(i, "ATen", "ATen.h")).find((f) => existsSync(f));
+  const need = Number(/C\+\+(\d+) or later/.exec(aten ? readFileSync(aten, "utf8") : "")?.[1] ?? 17);
+  return `c++${Math.max(17, need)}`;
 }
 
 // c10d's ProcessGroupGloo.hpp includes gloo's headers, which Debian ships
@@ -239,7 +247,7 @@ function buildTorchAddon() {
   const link = linkFlags(t);
   const cudaInc = link.cuda ? cudaIncludes(t) : [];
   t.includes.push(...cudaInc);
-  log(`building against ${t.source}${link.cuda ? ` (CUDA; runtime headers: ${cudaInc[0] ?? "not found, so no allocator statistics and no NCCL"})` : ""}`);
+  log(`building against ${t.source} (${cxxStd(t)})${link.cuda ? `, CUDA headers: ${cudaInc.join(" ") || "none found, so no allocator statistics and no NCCL"}` : ""}`);
   const t0 = Date.now();
   t.dist = process.env.CLIPTS_NO_DIST !== "1" && distHeaders(t);
   if (!t.dist) {

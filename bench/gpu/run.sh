@@ -22,7 +22,7 @@ export CLIPTS_TORCH_ADDON="$PWD/native/build/Release/clipts_torch.node"
 cp "$CLIPTS_TORCH_ADDON" "$OUT/" 2>/dev/null || true
 
 timeout 150 node .device/js/check.js --device cuda:0 2>&1 | grep -v -e '^====' -e 'Hi, looks like' -e '^$' | tee "$OUT/check.log"
-# The same checks with attention on the math path (the SDPA path is new and had never run).
+# The same checks with attention on the math path (SDPA has run only on the CPU, with PyTorch 2.13).
 CLIPTS_TORCH_SDPA=0 timeout 90 node .device/js/check.js --device cuda:0 2>&1 | grep -e '^check:' -e FAIL -e attention | sed 's/^/math attention: /' | tee -a "$OUT/check.log"
 bench() { # name, args...
   local name=$1; shift
