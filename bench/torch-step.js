@@ -140,7 +140,7 @@ if (modelMod && lossMod) {
 }
 
 const a = tf.randomNormal([1024, 1024]), b = tf.randomNormal([1024, 1024]);
-const mmMs = timeIt(() => tf.matMul(a, b).dispose(), 1, 10);
+const mmMs = timeIt(() => tf.matMul(a, b).dispose(), 3, 20); // oneDNN warms up over a few calls
 const gflops = (2 * 1024 ** 3) / (mmMs / 1000) / 1e9;
 
 const nativeInfo = torchMod.torchInfo();

@@ -144,8 +144,9 @@ def main():
     y = torch.randn(1024, 1024, device=dev)
     # Under --bf16 the torch backend's matmul is autocast's too.
     with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=a.bf16):
-        (x @ y).sum().item()
-        n = 10
+        for _ in range(3):  # as bench/torch-step.js: oneDNN warms up over a few calls
+            (x @ y).sum().item()
+        n = 20
         t0 = time.perf_counter()
         for _ in range(n):
             z = x @ y
