@@ -9,8 +9,9 @@
 //     [--model tiny|ViT-B-16|...] [--warmup 2] [--peak-tflops N]
 // Model FLOPs utilization (MFU) = model training FLOPs per second (matmul
 // FLOPs of forward + backward, src/model/estimate.ts) / the device's peak:
-// --peak-tflops, else NVIDIA's dense figure for an H100/H200 (bf16 989,
-// TF32 495 TFLOP/s); without either the MFU row is left out.
+// --peak-tflops, else NVIDIA's dense figure for an H100 SXM (80GB HBM3) or
+// H200 (bf16 989, TF32 495 TFLOP/s; PCIe and NVL parts are lower, so they
+// need --peak-tflops); without either the MFU row is left out.
 // Without the model modules (dist/model, dist/loss) it times a transformer
 // block's worth of ops instead and says so.
 import { spawnSync } from "node:child_process";
@@ -162,7 +163,7 @@ if (modelMod && lossMod) {
   console.log(`${"samples/s".padEnd(26)}${f(sps(stepMs)).padStart(14)}${f(sps(ref?.step_ms)).padStart(10)}`);
   const tflops = (ms) => (ms === undefined ? undefined : trainFlops / (ms / 1000) / 1e12);
   console.log(`${"model TFLOP/s".padEnd(26)}${tflops(stepMs).toFixed(2).padStart(14)}${(tflops(ref?.step_ms)?.toFixed(2) ?? "-").padStart(10)}`);
-  const hopper = /H100|H200/.test(ref?.device_name ?? "") ? (bf16 ? 989 : 495) : undefined;
+  const hopper = /H100 80GB HBM3|H100 SXM|H200(?! NVL)/.test(ref?.device_name ?? "") ? (bf16 ? 989 : 495) : undefined;
   const peakTflops = peakArg !== undefined ? Number(peakArg) : hopper;
   if (peakTflops) {
     const mfu = (ms) => (ms === undefined ? "-" : ((100 * tflops(ms)) / peakTflops).toFixed(1) + "%");

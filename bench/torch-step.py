@@ -112,6 +112,9 @@ def main():
         kw = dict(image=v["imageSize"], patch=v["patchSize"], vwidth=v["width"], vlayers=v["layers"], vheads=v["heads"],
                   vmlp=v["mlpRatio"], twidth=t["width"], tlayers=t["layers"], theads=t["heads"], tmlp=t["mlpRatio"],
                   ctx=t["contextLength"], vocab=t["vocabSize"], embed=c["embedDim"])
+    # The torch backend turns TF32 on for float32 matmuls on CUDA (src/backend/torch.ts).
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     model = TinyClip(**kw).to(dev)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n or n == "token_embedding.weight"]
     rest = [p for p in model.parameters() if all(p is not q for q in decay)]

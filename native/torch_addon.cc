@@ -14,6 +14,10 @@
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
 #endif
+// Attention through SDPA needs its scale argument, new in PyTorch 2.1.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define CLIPTS_SDPA 1
+#endif
 
 // The CUDA caching allocator's statistics need CUDA's runtime headers, which
 // a CUDA build of PyTorch does not ship, and a CUDA build's generated c10
@@ -76,8 +80,8 @@ struct State {
 };
 State S;
 
-#if TORCH_VERSION_MAJOR >= 2
-// Attention graphs recorded on CUDA (see SdpaForward), keyed by the id of the
+#ifdef CLIPTS_SDPA
+// Attention graphs recorded by SdpaForward, keyed by the id of the
 // handle tensor JS holds in place of the attention probabilities.
 struct SdpaGraph {
   at::Tensor q, k, v, out;
@@ -255,7 +259,7 @@ Napi::Value ToArray(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Free(const Napi::CallbackInfo& info) {
-#if TORCH_VERSION_MAJOR >= 2
+#ifdef CLIPTS_SDPA
   sdpaGraphs.erase(i64(info[0]));
 #endif
   auto it = S.table.find(i64(info[0]));
@@ -875,8 +879,8 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   return putMany(info.Env(), out);
 }
 
-#if TORCH_VERSION_MAJOR >= 2
-// With PyTorch 2, attention runs through at::scaled_dot_product_attention,
+#ifdef CLIPTS_SDPA
+// With PyTorch 2.1+, attention runs through at::scaled_dot_product_attention,
 // which picks the flash or memory-efficient kernel (CUDA) or the fused CPU
 // kernel, recorded by libtorch's autograd so that the backward is those
 // kernels' own. JS then holds, in place of probs, a one-element tensor whose
@@ -910,7 +914,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   bool causal = flag(info[3]);
   auto mask = opt(info[4]);
   double scale = num(info[5]);
-#if TORCH_VERSION_MAJOR >= 2
+#ifdef CLIPTS_SDPA
   // SDPA refuses a mask together with is_causal; that case stays on the math
   // path. CLIPTS_TORCH_SDPA=0 keeps everything there (to compare the two).
   static const bool sdpaOff = [] {
@@ -930,12 +934,15 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     s = s.masked_fill(upper, -INFINITY);
   }
   auto p = at::softmax(s, -1);
+  // A row whose keys are all masked gives 0 (and no gradient), as SDPA does,
+  // rather than softmax's NaN; NaN scores are not -inf and still propagate.
+  if (mask || causal) p = p.masked_fill(s.isneginf().all(-1, true), 0);
   return putMany(info.Env(), {mm(p, v, false, false), p});
 }
 
 // (dOut, q, k, v, probs, scale) -> [dq, dk, dv]
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
-#if TORCH_VERSION_MAJOR >= 2
+#ifdef CLIPTS_SDPA
   auto it = sdpaGraphs.find(i64(info[4]));
   if (it != sdpaGraphs.end()) {
     const SdpaGraph& g = it->second;

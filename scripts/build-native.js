@@ -81,15 +81,16 @@ function linkFlags(t) {
 }
 
 // CUDA's headers (for the caching allocator's peak-memory statistics and
-// NCCL): the toolkit's, and the nvidia-* pip packages installed beside torch
-// (CUDA 13 wheels share nvidia/cu13/include; CUDA 12 ones have one dir each).
-// All of them, since a toolkit may lack the library headers (cusparse.h,
-// cublas_v2.h) that PyTorch's CUDA headers include. [] without the runtime's.
+// NCCL): the nvidia-* pip packages installed beside torch, which match its
+// CUDA version (CUDA 13 wheels share nvidia/cu13/include; CUDA 12 ones have
+// one dir each), then the toolkit's. All of them, since a toolkit may lack
+// the library headers (cusparse.h, cublas_v2.h) that PyTorch's CUDA headers
+// include. [] without the runtime's.
 function cudaIncludes(t) {
   const sitePackages = dirname(dirname(t.libDir));
   const nvidia = join(sitePackages, "nvidia");
   const pip = existsSync(nvidia) ? readdirSync(nvidia).sort().map((d) => join(nvidia, d, "include")) : [];
-  const dirs = [process.env.CUDA_HOME && join(process.env.CUDA_HOME, "include"), "/usr/local/cuda/include", ...pip]
+  const dirs = [...pip, process.env.CUDA_HOME && join(process.env.CUDA_HOME, "include"), "/usr/local/cuda/include"]
     .filter((d) => d && existsSync(d));
   return dirs.some((d) => existsSync(join(d, "cuda_runtime_api.h"))) ? [...new Set(dirs)] : [];
 }
@@ -183,8 +184,8 @@ function buildDirect(t, link) {
 }
 
 // The C++ standard the libtorch headers ask for: ATen.h errors out below its
-// minimum ("C++20 or later compatible compiler is required" from PyTorch
-// 2.10 on, C++17 before); never below C++17, which the addon is written in.
+// minimum ("C++20 or later compatible compiler is required" in 2.14; 2.13
+// asks for C++17, 1.13 for C++14); never below C++17, the addon's own.
 function cxxStd(t) {
   const aten = t.includes.map((i) => join(i, "ATen", "ATen.h")).find((f) => existsSync(f));
   const need = Number(/C\+\+(\d+) or later/.exec(aten ? readFileSync(aten, "utf8") : "")?.[1] ?? 17);

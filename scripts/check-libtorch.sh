@@ -23,7 +23,7 @@
 #         from /opt/pypi/files and nvidia_nccl_cu13 from /opt/pypi-more/files
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-work=/tmp/clipts-libtorch
+work="${CLIPTS_LIBTORCH_WORK:-/tmp/clipts-libtorch}"  # emptied and refilled on each run
 build_only=0
 site=""
 wheels=()
@@ -41,17 +41,27 @@ if [ ${#wheels[@]} -gt 0 ]; then
   rm -rf "$site" && mkdir -p "$site"
   for w in "${wheels[@]}"; do unzip -q -o "$w" -d "$site"; done
 fi
-[ -n "$site" ] && [ -f "$site/torch/include/ATen/ATen.h" ] || { echo "check-libtorch: no torch/include/ATen/ATen.h under '${site}'" >&2; exit 2; }
+# Both, or build-native.js would quietly fall back to another libtorch.
+[ -n "$site" ] && [ -f "$site/torch/include/ATen/ATen.h" ] && [ -f "$site/torch/lib/libtorch.so" ] ||
+  { echo "check-libtorch: no torch/include/ATen/ATen.h and torch/lib/libtorch.so under '${site}'" >&2; exit 2; }
 echo "check-libtorch: libtorch $(grep -ho "__version__ = '[^']*'" "$site/torch/version.py" 2>/dev/null | cut -d"'" -f2) from $site"
 
 # The working tree as it is (tracked and untracked, not ignored), with the
 # checkout's node_modules.
 tree="$work/tree"
 rm -rf "$tree" && mkdir -p "$tree"
-(cd "$root" && git ls-files -z -co --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$tree"
+# (--ignore-failed-read: files deleted but not yet committed are still listed.)
+(cd "$root" && git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$tree"
 ln -s "$root/node_modules" "$tree/node_modules"
 cd "$tree"
-LIBTORCH="$site/torch" CLIPTS_REQUIRE_NATIVE=1 node scripts/build-native.js --direct
+LIBTORCH="$site/torch" CLIPTS_REQUIRE_NATIVE=1 node scripts/build-native.js --direct 2>&1 | tee build.log
+# A build that fell back (no c10d, or no NCCL with a CUDA libtorch) would
+# skip the tests of what it dropped and still pass: fail instead.
+grep -q "building against LIBTORCH=$site/torch" build.log || { echo "check-libtorch: built against another libtorch" >&2; exit 1; }
+grep -q "with c10d/gloo" build.log || { echo "check-libtorch: built without c10d" >&2; exit 1; }
+if [ -f "$site/torch/lib/libtorch_cuda.so" ] && ! grep -q "with c10d/gloo/nccl" build.log; then
+  echo "check-libtorch: a CUDA libtorch built without NCCL (see build.log above)" >&2; exit 1
+fi
 readelf -d native/build/Release/clipts_torch.node | grep -o "NEEDED.*" | tr -s " " | sed 's/^/check-libtorch: /'
 [ "$build_only" = 1 ] && exit 0
 npx tsc -p .

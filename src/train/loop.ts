@@ -4,8 +4,9 @@
 //
 // The loss and gradient norm of each step stay on the device until they are
 // read, all pending steps at once: at logging steps, before evaluation and
-// checkpoints, at the end, and every step when something must see every step
-// (an onStep observer, data-parallel runs). On a GPU a read waits for all
+// checkpoints, at the end, and every step for an onStep observer. The read
+// steps depend on the step alone, so every rank of a data-parallel run reads
+// (and votes on divergence) at the same ones. On a GPU a read waits for all
 // queued work, so reading every step would stall the pipeline. A NaN/Inf
 // found by a read stops the run before that step's update and before any
 // save; the message names the first bad step (with lazy reads, later steps'

@@ -169,6 +169,34 @@ describe.skipIf(!available)(`torch gradients${suffix}`, () => {
     }
   }
 
+  it("attention rows whose keys are all masked give 0 and no gradient (as SDPA), on both attention paths", async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend("torch");
+    try {
+      // causal=false takes SDPA with PyTorch 2 (math path on 1.13); causal + mask is always the math path.
+      for (const causal of [false, true]) {
+        const [q, k, v, w] = [0, 1, 2, 3].map((i) => tf.randomNormal([2, 3, 5, 8], 0, 1, "float32", i));
+        // Batch 0: every key masked; batch 1: every key kept.
+        const mask = tf.tensor4d([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], [2, 1, 1, 5], "bool");
+        const f = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) =>
+          tf.sum(tf.mul(torchAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, { causal, mask }), w!));
+        const out = torchAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, { causal, mask });
+        const { grads } = tf.valueAndGrads(f)([q!, k!, v!]);
+        const [o0, o1] = tf.unstack(out).map((t) => Array.from(t.dataSync()));
+        expect(o0!.every((x) => x === 0), `causal=${causal}`).toBe(true);
+        expect(o1!.every(Number.isFinite) && o1!.some((x) => x !== 0)).toBe(true);
+        for (const g of grads) {
+          const [g0, g1] = tf.unstack(g).map((t) => Array.from(t.dataSync()));
+          expect(g0!.every((x) => x === 0), `causal=${causal}`).toBe(true);
+          expect(g1!.every(Number.isFinite)).toBe(true);
+        }
+        tf.dispose([q!, k!, v!, w!, mask, out, ...grads]);
+      }
+    } finally {
+      await tf.setBackend(prev);
+    }
+  });
+
   it("fused softmax cross-entropy (int labels and soft targets) forward + gradients", () =>
     check((m: Inputs) => {
       const z = m.rand([6, 9], -3, 3), y = m.int([6], 0, 9), soft = tf.softmax(m.rand([6, 9]));
