@@ -10,17 +10,20 @@
 # SITE is a site-packages-like directory holding torch/ (and, for CUDA
 # builds, the nvidia/ packages beside it); WHEELs are unpacked together into
 # /tmp/clipts-libtorch/site, as pip would install them. --build-only stops
-# after the build: a CUDA libtorch builds and links here but needs a GPU
-# machine's CUDA libraries to load. Without vitest args the torch backend's
-# test files run. Python references (bf16 parity, torchrun) use python3's
+# after the build. A CUDA libtorch builds with its headers' wheels alone;
+# to load (and run the tests on the CPU device, no GPU needed) it also needs
+# every CUDA library wheel libtorch_cuda.so links (cudnn, cublas, nccl, ...,
+# ~2 GB). Without vitest args the torch backend's test files run. Python references (bf16 parity, torchrun) use python3's
 # own torch unless PYTHONPATH points at a matching one; torchrun must be the
 # same major version as the addon's libtorch (their TCPStore protocols differ).
 #
 # On this project's development machines (no network to download.pytorch.org):
 #   CPU:  /opt/wheels/torch-2.13.0+cpu-cp311-*.whl
-#   CUDA: /opt/pypi-more/files/torch-2.14.1-cp311-*.whl (cu130) with
-#         nvidia_{cuda_runtime,cuda_cccl,cuda_crt,cublas,cusparse,cusolver}
-#         from /opt/pypi/files and nvidia_nccl_cu13 from /opt/pypi-more/files
+#   CUDA: /opt/pypi-more/files/torch-2.14.1-cp311-*.whl (cu130) with the
+#         nvidia_* wheels of /opt/pypi/files and /opt/pypi-more/files:
+#         headers: cuda_runtime, cuda_cccl, cuda_crt, cublas, cusparse,
+#         cusolver, nccl_cu13; to load, also cufft, cufile, cusparselt_cu13,
+#         curand, cudnn_cu13, cuda_nvrtc, cuda_cupti, nvshmem_cu13, nvjitlink
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="${CLIPTS_LIBTORCH_WORK:-/tmp/clipts-libtorch}"  # emptied and refilled on each run
