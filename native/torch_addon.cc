@@ -50,8 +50,14 @@ using Opt = c10::optional<T>;
 constexpr auto kNone = c10::nullopt;
 #endif
 
-// tfjs dtype codes shared with src/backend/torch-native.ts.
-enum DType { kF32 = 0, kI32 = 1, kBool = 2 };
+// Op and dtype codes. Each *_CODES list is the one definition of its codes:
+// the enum takes them in order, and OpCodes() exports them as {name: code},
+// from which src/backend/torch-native.ts builds its tables when the addon
+// loads, so the two sides cannot drift apart. The names are tfjs' (kernel
+// names, dtypes, fused activations).
+#define ENUM_ENTRY(code, name) code,
+#define DTYPE_CODES(X) X(kF32, "float32") X(kI32, "int32") X(kBool, "bool")
+enum DType { DTYPE_CODES(ENUM_ENTRY) };
 
 // Bytes the handle table holds, counted once per storage (views share one):
 // what `clipts train` reports as peak tensor memory on every device. It does
@@ -342,12 +348,17 @@ Napi::Value Sync(const Napi::CallbackInfo& info) {
 
 // ----------------------------------------------------------- elementwise ---
 
-enum Unary {
-  U_NEG, U_EXP, U_LOG, U_LOG1P, U_SQRT, U_RSQRT, U_SQUARE, U_ABS, U_SIGN, U_TANH, U_SIGMOID,
-  U_ERF, U_RELU, U_SOFTPLUS, U_RECIPROCAL, U_NOT, U_FLOOR, U_CEIL, U_ROUND, U_SIN, U_COS,
-  U_EXPM1, U_ISNAN, U_ISINF, U_ISFINITE, U_RELU6, U_ELU, U_SELU, U_ZEROS_LIKE, U_ONES_LIKE, U_CLONE,
-  U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH, U_COSH, U_ASINH, U_ACOSH, U_ATANH,
-};
+#define UNARY_CODES(X)                                                                              \
+  X(U_NEG, "Neg") X(U_EXP, "Exp") X(U_LOG, "Log") X(U_LOG1P, "Log1p") X(U_SQRT, "Sqrt")             \
+  X(U_RSQRT, "Rsqrt") X(U_SQUARE, "Square") X(U_ABS, "Abs") X(U_SIGN, "Sign") X(U_TANH, "Tanh")     \
+  X(U_SIGMOID, "Sigmoid") X(U_ERF, "Erf") X(U_RELU, "Relu") X(U_SOFTPLUS, "Softplus")               \
+  X(U_RECIPROCAL, "Reciprocal") X(U_NOT, "LogicalNot") X(U_FLOOR, "Floor") X(U_CEIL, "Ceil")        \
+  X(U_ROUND, "Round") X(U_SIN, "Sin") X(U_COS, "Cos") X(U_EXPM1, "Expm1") X(U_ISNAN, "IsNan")       \
+  X(U_ISINF, "IsInf") X(U_ISFINITE, "IsFinite") X(U_RELU6, "Relu6") X(U_ELU, "Elu") X(U_SELU, "Selu") \
+  X(U_ZEROS_LIKE, "ZerosLike") X(U_ONES_LIKE, "OnesLike") X(U_CLONE, "Clone") X(U_TAN, "Tan")       \
+  X(U_ASIN, "Asin") X(U_ACOS, "Acos") X(U_ATAN, "Atan") X(U_SINH, "Sinh") X(U_COSH, "Cosh")         \
+  X(U_ASINH, "Asinh") X(U_ACOSH, "Acosh") X(U_ATANH, "Atanh")
+enum Unary { UNARY_CODES(ENUM_ENTRY) };
 
 // Ops on autocast's float32 list (range or precision matters).
 bool widens(int code) {
@@ -409,10 +420,13 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
   return put(info.Env(), y);
 }
 
-enum Binary {
-  B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_SQDIFF, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE,
-  B_AND, B_OR, B_FLOORDIV, B_MOD, B_ATAN2, B_PRELU, B_ELUGRAD,
-};
+#define BINARY_CODES(X)                                                                               \
+  X(B_ADD, "Add") X(B_SUB, "Sub") X(B_MUL, "Mul") X(B_DIV, "RealDiv") X(B_MAX, "Maximum")             \
+  X(B_MIN, "Minimum") X(B_POW, "Pow") X(B_SQDIFF, "SquaredDifference") X(B_EQ, "Equal")               \
+  X(B_NE, "NotEqual") X(B_LT, "Less") X(B_LE, "LessEqual") X(B_GT, "Greater") X(B_GE, "GreaterEqual") \
+  X(B_AND, "LogicalAnd") X(B_OR, "LogicalOr") X(B_FLOORDIV, "FloorDiv") X(B_MOD, "Mod")               \
+  X(B_ATAN2, "Atan2") X(B_PRELU, "Prelu") X(B_ELUGRAD, "EluGrad")
+enum Binary { BINARY_CODES(ENUM_ENTRY) };
 
 // (code, a, b, outDtype): tfjs decides the result dtype; ATen's promotion
 // differs in corner cases (int/int division, bool arithmetic).
@@ -484,7 +498,10 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- matmul ---
 
-enum Act { A_LINEAR, A_RELU, A_RELU6, A_ELU, A_PRELU, A_LEAKY, A_SIGMOID };
+#define ACT_CODES(X)                                                                          \
+  X(A_LINEAR, "linear") X(A_RELU, "relu") X(A_RELU6, "relu6") X(A_ELU, "elu") X(A_PRELU, "prelu") \
+  X(A_LEAKY, "leakyrelu") X(A_SIGMOID, "sigmoid")
+enum Act { ACT_CODES(ENUM_ENTRY) };
 
 at::Tensor applyAct(at::Tensor y, int act, const Opt<at::Tensor>& alpha, double leaky) {
   switch (act) {
@@ -532,7 +549,10 @@ Napi::Value Einsum(const Napi::CallbackInfo& info) {
 
 // ------------------------------------------------------------ reductions ---
 
-enum Reduce { R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD, R_ANY, R_ALL, R_LOGSUMEXP };
+#define REDUCE_CODES(X)                                                                    \
+  X(R_SUM, "Sum") X(R_MEAN, "Mean") X(R_MAX, "Max") X(R_MIN, "Min") X(R_PROD, "Prod") X(R_ANY, "Any") \
+  X(R_ALL, "All") X(R_LOGSUMEXP, "LogSumExp")
+enum Reduce { REDUCE_CODES(ENUM_ENTRY) };
 
 // (code, x, axes, keepDims, outDtype)
 Napi::Value ReduceOp(const Napi::CallbackInfo& info) {
@@ -1018,6 +1038,28 @@ void RegisterDist(Napi::Env env, Napi::Object exports);
 
 namespace {
 
+// () -> {dtype, unary, binary, reduce, activation}: each a {name: code} table
+// made from the *_CODES lists above.
+Napi::Value OpCodes(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto codes = Napi::Object::New(env);
+#define NAME_ENTRY(code, name) table.Set(name, Napi::Number::New(env, code));
+#define TABLE(key, LIST)                  \
+  {                                       \
+    auto table = Napi::Object::New(env);  \
+    LIST(NAME_ENTRY)                      \
+    codes.Set(key, table);                \
+  }
+  TABLE("dtype", DTYPE_CODES)
+  TABLE("unary", UNARY_CODES)
+  TABLE("binary", BINARY_CODES)
+  TABLE("reduce", REDUCE_CODES)
+  TABLE("activation", ACT_CODES)
+#undef TABLE
+#undef NAME_ENTRY
+  return codes;
+}
+
 #define EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, guarded<fn>, name))
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -1027,6 +1069,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("memory", Memory);
   EXPORT("configure", Configure);
   EXPORT("info", Info);
+  EXPORT("opCodes", OpCodes);
   EXPORT("sync", Sync);
   EXPORT("unary", UnaryOp);
   EXPORT("binary", BinaryOp);

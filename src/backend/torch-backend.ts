@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { DataStorage, KernelBackend } from "@tensorflow/tfjs-core";
 import type { BackendValues, DataId, DataType, TensorInfo } from "@tensorflow/tfjs-core";
-import { CODE_DTYPE, DTYPE_CODE, type Meta, type TorchAddon } from "./torch-native.js";
+import { dtypeName, opCodes, type Meta, type TorchAddon } from "./torch-native.js";
 
 interface Entry {
   id: number;
@@ -28,7 +28,7 @@ function sameShape(a: number[], b: number[]): boolean {
 export type TorchDevice = "cpu" | `cuda:${number}` | "cuda";
 
 export function dtypeCode(dtype: DataType): number {
-  const code = (DTYPE_CODE as Record<string, number>)[dtype];
+  const code = opCodes().dtype[dtype];
   if (code === undefined) throw new Error(`torch backend: dtype ${dtype} is not supported (float32, int32, bool only)`);
   return code;
 }
@@ -63,7 +63,7 @@ export class TorchBackend extends KernelBackend {
     const dataId = {};
     const shape = m.slice(2);
     this.data.set(dataId, { id: m[0], refCount: 1, shape });
-    return { dataId, dtype: CODE_DTYPE[m[1]], shape };
+    return { dataId, dtype: dtypeName(m[1]) as DataType, shape };
   }
 
   /** Like out(), but reports `dtype` (the addon only knows float32/int32/bool). */

@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { backend_util, slice_util, upcastType, util } from "@tensorflow/tfjs-core";
 import type { DataType, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { dtypeCode, type TorchBackend } from "./torch-backend.js";
-import { ACTIVATION, BINARY, REDUCE, UNARY } from "./torch-native.js";
+import { opCode, opCodes } from "./torch-native.js";
 
 export const TORCH_BACKEND_NAME = "torch";
 
@@ -26,34 +26,37 @@ function axesOf(axis: unknown, shape: number[]): number[] {
 }
 
 // ---------------------------------------------------------- elementwise ---
-for (const name of Object.keys(UNARY) as Array<keyof typeof UNARY>) {
-  if (name === "Clone") continue;
-  const code = UNARY[name];
-  def(name, ({ x, b }) => {
-    const m = b.native.unary(code, b.id(x.x));
-    // Unary ops keep the input dtype in tfjs (isnan & co. return bool).
-    return b.out(m);
-  });
+// One kernel per entry of the addon's unary and binary tables (their names
+// are tfjs kernel names), made when the backend registers: the tables come
+// from the addon itself (torch-native.ts).
+function elementwiseKernels(): Array<[string, Impl]> {
+  const out: Array<[string, Impl]> = [];
+  const { unary, binary } = opCodes();
+  for (const [name, code] of Object.entries(unary)) {
+    if (name === "Clone") continue;
+    // Unary ops keep the input dtype in tfjs (isnan & co. return bool); Relu
+    // of int32 stays int32 in both; ZerosLike/OnesLike keep dtype in ATen.
+    out.push([name, ({ x, b }) => b.out(b.native.unary(code, b.id(x.x)))]);
+  }
+  for (const [name, code] of Object.entries(binary)) {
+    const kernelName = name === "Mul" ? tf.Multiply : name;
+    out.push([kernelName, ({ x, b }) => {
+      const [p, q] = name === "Prelu" ? [x.x, x.alpha] : name === "EluGrad" ? [x.dy, x.y] : [x.a, x.b];
+      let dtype: DataType = boolResult.has(name) ? "bool" : upcastType(p.dtype, q.dtype);
+      if (name === "RealDiv" || name === "Atan2") dtype = "float32";
+      if (name === "FloorDiv") dtype = "int32"; // tfjs' FloorDiv always yields int32
+      return b.out(b.native.binary(code, b.id(p), b.id(q), dtypeCode(dtype)));
+    }]);
+  }
+  return out;
 }
-// Relu of int32 stays int32 in both; ZerosLike/OnesLike keep dtype in ATen.
-
 const boolResult = new Set(["Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr"]);
-for (const name of Object.keys(BINARY) as Array<keyof typeof BINARY>) {
-  const code = BINARY[name];
-  const kernelName = name === "Mul" ? tf.Multiply : name;
-  def(kernelName, ({ x, b }) => {
-    const [p, q] = name === "Prelu" ? [x.x, x.alpha] : name === "EluGrad" ? [x.dy, x.y] : [x.a, x.b];
-    let dtype: DataType = boolResult.has(name) ? "bool" : upcastType(p.dtype, q.dtype);
-    if (name === "RealDiv" || name === "Atan2") dtype = "float32";
-    if (name === "FloorDiv") dtype = "int32"; // tfjs' FloorDiv always yields int32
-    return b.out(b.native.binary(code, b.id(p), b.id(q), dtypeCode(dtype)));
-  });
-}
 
 def("AddN", ({ list, b }) => {
-  let acc = b.native.unary(UNARY.Clone, b.id(list[0]));
+  let acc = b.native.unary(opCode("unary", "Clone"), b.id(list[0]));
+  const add = opCode("binary", "Add");
   for (let i = 1; i < list.length; i++) {
-    const next = b.native.binary(BINARY.Add, acc[0], b.id(list[i]), dtypeCode(list[0].dtype));
+    const next = b.native.binary(add, acc[0], b.id(list[i]), dtypeCode(list[0].dtype));
     b.native.free(acc[0]);
     acc = next;
   }
@@ -75,7 +78,7 @@ def("BatchMatMul", ({ x, b, at }) =>
   b.out(b.native.matmul(b.id(x.a), b.id(x.b), at.transposeA, at.transposeB, -1, 0, -1, 0)),
 );
 def("_FusedMatMul", ({ x, b, at }) => {
-  const act = ACTIVATION[at.activation ?? "linear"];
+  const act = opCodes().activation[at.activation ?? "linear"];
   if (act === undefined) throw new Error(`torch backend: _FusedMatMul activation ${at.activation} not supported`);
   return b.out(
     b.native.matmul(
@@ -88,17 +91,18 @@ def("_FusedMatMul", ({ x, b, at }) => {
 def("Einsum", ({ list, b, at }) => b.out(b.native.einsum(at.equation, list.map((t) => b.id(t)))));
 
 // ----------------------------------------------------------- reductions ---
-const reductions: Array<[string, number, string, (d: DataType) => DataType]> = [
-  ["Sum", REDUCE.Sum, "axis", (d) => upcastType(d, "int32")],
-  ["Prod", REDUCE.Prod, "axis", (d) => upcastType(d, "int32")],
-  ["Mean", REDUCE.Mean, "axis", () => "float32"],
-  ["Max", REDUCE.Max, "reductionIndices", (d) => d],
-  ["Min", REDUCE.Min, "axis", (d) => d],
-  ["Any", REDUCE.Any, "axis", () => "bool"],
-  ["All", REDUCE.All, "axis", () => "bool"],
+const reductions: Array<[string, string, (d: DataType) => DataType]> = [
+  ["Sum", "axis", (d) => upcastType(d, "int32")],
+  ["Prod", "axis", (d) => upcastType(d, "int32")],
+  ["Mean", "axis", () => "float32"],
+  ["Max", "reductionIndices", (d) => d],
+  ["Min", "axis", (d) => d],
+  ["Any", "axis", () => "bool"],
+  ["All", "axis", () => "bool"],
 ];
-for (const [name, code, attr, outType] of reductions) {
+for (const [name, attr, outType] of reductions) {
   def(name, ({ x, b, at }) => {
+    const code = opCode("reduce", name);
     const t = x.x;
     const axes = axesOf(at[attr], t.shape);
     const dtype = outType(t.dtype);
@@ -242,11 +246,15 @@ def("Conv2DBackpropFilter", ({ x, b, at }) => {
 
 /** Names of every kernel this backend implements (fused custom ops excluded). */
 export function torchKernelNames(): string[] {
-  return kernels.map(([n]) => n);
+  return allKernels().map(([n]) => n);
+}
+
+function allKernels(): Array<[string, Impl]> {
+  return [...elementwiseKernels(), ...kernels];
 }
 
 export function torchKernelConfigs(): KernelConfig[] {
-  return kernels.map(([kernelName, impl]) => ({
+  return allKernels().map(([kernelName, impl]) => ({
     kernelName,
     backendName: TORCH_BACKEND_NAME,
     kernelFunc: ((args: Args) => {

@@ -8,29 +8,19 @@ import { fileURLToPath } from "node:url";
 /** [id, dtypeCode, ...shape] as returned by every addon op. */
 export type Meta = number[];
 
-/** dtype codes shared with native/torch_addon.cc. */
-export const DTYPE_CODE = { float32: 0, int32: 1, bool: 2 } as const;
-export const CODE_DTYPE = ["float32", "int32", "bool"] as const;
-
-export const UNARY = {
-  Neg: 0, Exp: 1, Log: 2, Log1p: 3, Sqrt: 4, Rsqrt: 5, Square: 6, Abs: 7, Sign: 8, Tanh: 9, Sigmoid: 10,
-  Erf: 11, Relu: 12, Softplus: 13, Reciprocal: 14, LogicalNot: 15, Floor: 16, Ceil: 17, Round: 18, Sin: 19,
-  Cos: 20, Expm1: 21, IsNan: 22, IsInf: 23, IsFinite: 24, Relu6: 25, Elu: 26, Selu: 27, ZerosLike: 28,
-  OnesLike: 29, Clone: 30, Tan: 31, Asin: 32, Acos: 33, Atan: 34, Sinh: 35, Cosh: 36, Asinh: 37, Acosh: 38,
-  Atanh: 39,
-} as const;
-
-export const BINARY = {
-  Add: 0, Sub: 1, Mul: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7, Equal: 8,
-  NotEqual: 9, Less: 10, LessEqual: 11, Greater: 12, GreaterEqual: 13, LogicalAnd: 14, LogicalOr: 15,
-  FloorDiv: 16, Mod: 17, Atan2: 18, Prelu: 19, EluGrad: 20,
-} as const;
-
-export const REDUCE = { Sum: 0, Mean: 1, Max: 2, Min: 3, Prod: 4, Any: 5, All: 6, LogSumExp: 7 } as const;
-
-export const ACTIVATION: Record<string, number> = {
-  linear: 0, relu: 1, relu6: 2, elu: 3, prelu: 4, leakyrelu: 5, sigmoid: 6,
-};
+/**
+ * Op and dtype codes, each table {name: code}. The addon exports them from
+ * the *_CODES lists in native/torch_addon.cc (their one definition), so the
+ * TypeScript side reads them instead of repeating them. Names are tfjs'
+ * (kernel names, dtypes, fused-matmul activations).
+ */
+export interface OpCodes {
+  dtype: Record<string, number>;
+  unary: Record<string, number>;
+  binary: Record<string, number>;
+  reduce: Record<string, number>;
+  activation: Record<string, number>;
+}
 
 type Id = number;
 
@@ -49,6 +39,7 @@ export interface TorchAddon {
   memory(resetPeak?: boolean): NativeMemory;
   configure(o: { device?: string; threads?: number; tf32?: boolean; bf16?: boolean }): void;
   info(): { cuda: boolean; device: string; threads: number; bf16: boolean };
+  opCodes(): OpCodes;
   sync(): void;
   unary(code: number, x: Id): Meta;
   binary(code: number, a: Id, b: Id, outDtype: number): Meta;
@@ -136,4 +127,39 @@ export function loadTorchAddon(): { addon: TorchAddon | null; reason: string } {
     cached = { addon: null, reason: `torch addon at ${path} failed to load: ${(e as Error).message}` };
   }
   return cached;
+}
+
+let codes: { tables: OpCodes; dtypeNames: string[] } | undefined;
+
+/** The addon's code tables (read once); throws when the addon is not loadable. */
+export function opCodes(): OpCodes {
+  return codeTables().tables;
+}
+
+function codeTables(): { tables: OpCodes; dtypeNames: string[] } {
+  if (codes) return codes;
+  const { addon, reason } = loadTorchAddon();
+  if (!addon) throw new Error(reason);
+  if (typeof addon.opCodes !== "function") {
+    throw new Error(`torch addon at ${addonPath()} predates its op-code tables; rebuild it (node scripts/build-native.js)`);
+  }
+  const tables = addon.opCodes();
+  const dtypeNames: string[] = [];
+  for (const [name, code] of Object.entries(tables.dtype)) dtypeNames[code] = name;
+  codes = { tables, dtypeNames };
+  return codes;
+}
+
+/** One op's code; throws naming the op when the addon lacks it (built from other sources). */
+export function opCode(table: keyof OpCodes, name: string): number {
+  const code = codeTables().tables[table][name];
+  if (code === undefined) throw new Error(`torch addon has no ${table} op "${name}"; rebuild it (node scripts/build-native.js)`);
+  return code;
+}
+
+/** tfjs dtype of an addon dtype code (the second entry of a Meta). */
+export function dtypeName(code: number): string {
+  const name = codeTables().dtypeNames[code];
+  if (name === undefined) throw new Error(`torch addon returned unknown dtype code ${code}`);
+  return name;
 }

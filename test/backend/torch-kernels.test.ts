@@ -1,7 +1,8 @@
 // Every torch kernel against the cpu backend on random inputs.
 import * as tf from "@tensorflow/tfjs-core";
-import { beforeAll, describe, it } from "vitest";
-import { registerTorchBackend, torchAvailable } from "../../src/backend/torch.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { registerTorchBackend, torchAvailable, torchKernelNames } from "../../src/backend/torch.js";
+import { opCode, opCodes } from "../../src/backend/torch-native.js";
 import { check, type Inputs } from "./torch-helpers.js";
 
 const { available, reason } = torchAvailable();
@@ -150,9 +151,21 @@ describe.skipIf(!available)(title, () => {
     await tf.setBackend("cpu");
     const xc = tf.tensor2d(mask, [2, 3], "bool");
     const ref = await tf.whereAsync(xc);
-    const { expect } = await import("vitest");
     expect(got.arraySync()).toEqual(ref.arraySync());
     expect(got.dtype).toBe("int32");
     tf.dispose([x, xc, got, ref]);
+  });
+
+  it("takes its op codes from the addon's tables", () => {
+    
+    const codes = opCodes();
+    // Codes are the enum order in native/torch_addon.cc: distinct, 0..n-1.
+    for (const table of Object.values(codes)) {
+      expect(Object.values(table).sort((a, b) => a - b)).toEqual([...Object.keys(table).keys()]);
+    }
+    const names = new Set(torchKernelNames());
+    for (const name of Object.keys(codes.unary)) if (name !== "Clone") expect(names.has(name)).toBe(true);
+    expect(names.has(tf.Multiply)).toBe(true);
+    expect(() => opCode("reduce", "Median")).toThrow(/no reduce op "Median"/);
   });
 });
