@@ -24,6 +24,15 @@ import type { ScalarLog } from "./metrics.js";
 import { lrAt, type ScheduleOptions } from "./schedule.js";
 import { computeGradients, splitBatch, type Objective } from "./step.js";
 
+// Test-only: CLIPTS_TEST_SIGNAL="STEP:SIGNAL" (e.g. "5:SIGKILL") makes the
+// process send itself SIGNAL once step STEP is done (logged and saved), so
+// kill-and-resume tests stop a child at a known step instead of racing it.
+const testSignal = ((spec) => {
+  const m = spec ? /^(\d+):(SIG[A-Z]+)$/.exec(spec) : null;
+  if (spec && !m) throw new Error(`CLIPTS_TEST_SIGNAL must look like 5:SIGKILL, not "${spec}"`);
+  return m ? { step: Number(m[1]), signal: m[2] as NodeJS.Signals } : null;
+})(process.env.CLIPTS_TEST_SIGNAL);
+
 /** Where batches come from; `state()` must let a new source continue exactly after the last batch returned. */
 export interface BatchSource {
   next(): Promise<Batch | null>;
@@ -262,6 +271,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         o.log?.write(step, scores, "eval");
       }
       if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0 && step < total) await save();
+      if (testSignal && step === testSignal.step) process.kill(process.pid, testSignal.signal);
     }
     // Final save (end of run, SIGINT, or data exhausted) if anything changed.
     readPending();
