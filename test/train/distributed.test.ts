@@ -5,7 +5,7 @@
 // With no row shuffle buffer (data.shuffle_buffer: 0), the 2-process global
 // batch holds exactly the rows of the 1-process batch (rank r reads stream
 // rows c = r mod 2), only de-interleaved, which the contrastive loss does not see.
-import { spawnSync } from "node:child_process";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,18 +25,24 @@ const env = { ...process.env, CLIPTS_QUIET: "1", OMP_NUM_THREADS: "1", CLIPTS_DI
 const { dist, reason } = loadDistAddon();
 const hasTorchrun = spawnSync("/usr/bin/python3", ["-c", "import torch.distributed.run"], { stdio: "ignore" }).status === 0;
 
+// The port freePort() found free can be taken by another process before the
+// ranks bind it (two test files run at once); such a run is tried again.
+const PORT_TAKEN = /EADDRINUSE|address already in use|socket has failed to (listen|bind)/i;
+
 /** Run `clipts <args>` as 2 ranks; the exit code and each rank's stderr. */
 async function launch2(args: string[]): Promise<{ code: number; stderr: string[] }> {
-  const stderr = ["", ""];
-  const code = await launch({
-    nprocPerNode: 2,
-    command: node,
-    args,
-    env,
-    stdio: "pipe",
-    onSpawn: (rank, child) => child.stderr!.on("data", (d) => (stderr[rank] += d)),
-  });
-  return { code, stderr };
+  for (let attempt = 1; ; attempt++) {
+    const stderr = ["", ""];
+    const code = await launch({
+      nprocPerNode: 2,
+      command: node,
+      args,
+      env,
+      stdio: "pipe",
+      onSpawn: (rank, child) => child.stderr!.on("data", (d) => (stderr[rank] += d)),
+    });
+    if (code === 0 || attempt === 3 || !stderr.some((e) => PORT_TAKEN.test(e))) return { code, stderr };
+  }
 }
 
 /** Elements of two float arrays that are not bit-for-bit equal (toEqual is slow on a million floats). */
@@ -179,9 +185,13 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
   // (test/train/torchrun-py311.py); skipped where python3 has no torch.
   it.skipIf(!hasTorchrun)("`torchrun --no-python --nproc-per-node 2 clipts train` gives the 1-process losses", async () => {
     const { cfg2, dir1, dir2 } = oneProcessRun("clip", 1);
-    const port = await freePort();
-    const torchrun = [path.join(root, "test/train/torchrun-py311.py"), "--no_python", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", String(port)];
-    const two = spawnSync("/usr/bin/python3", [...torchrun, ...node, "train", cfg2, "--quiet"], { cwd: root, env, encoding: "utf8", timeout: 120_000 });
+    let two: SpawnSyncReturns<string>;
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const torchrun = [path.join(root, "test/train/torchrun-py311.py"), "--no_python", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", String(port)];
+      two = spawnSync("/usr/bin/python3", [...torchrun, ...node, "train", cfg2, "--quiet"], { cwd: root, env, encoding: "utf8", timeout: 120_000 });
+      if (two.status === 0 || attempt === 3 || !PORT_TAKEN.test(two.stderr)) break;
+    }
     expect(two.status, two.stderr).toBe(0);
     const want = losses(path.join(dir1, "ckpt", "log.jsonl"));
     const got = losses(path.join(dir2, "ckpt", "log.jsonl"));
