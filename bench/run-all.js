@@ -15,6 +15,7 @@ const BENCHES = {
   "pil-exact": ["bench/pil-exact.mjs"],
   "train-step": ["bench/train-step.js"],
   "torch-step": ["bench/torch-step.js", "--batch", "32", "--steps", "3", "--warmup", "1"],
+  "host-overhead": ["bench/host-overhead.js", "--models", "tiny,ViT-B-16", "--steps", "3"],
   eval: ["bench/eval-throughput.mjs", "10", "tiny", "wasm,torch", "2"],
   langid: ["bench/langid.mjs"],
   "distributed-allreduce": ["bench/distributed-allreduce.mjs"],

@@ -16,5 +16,5 @@ npm run build >/dev/null
 rm -rf .device/js/*
 # One bundle per entry; chunks share tfjs. The addon path comes from
 # CLIPTS_TORCH_ADDON at run time (import.meta.url points into .device/js).
-node_modules/.bin/rolldown bench/gpu/check.js bench/torch-step.js --dir .device/js --format esm --platform node >/dev/null
+node_modules/.bin/rolldown bench/gpu/check.js bench/torch-step.js bench/host-overhead.js --dir .device/js --format esm --platform node >/dev/null
 du -sh .device/* | sed 's/^/prepare: /'
