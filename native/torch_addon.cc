@@ -227,16 +227,23 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   auto shape = ints(info[1]);
   int code = int(num(info[2]));
   auto st = scalarType(code);
-  auto ta = info[0].As<Napi::TypedArray>();
-  size_t bytes = ta.ByteLength();
+  // The element pointer comes from napi_get_typedarray_info itself, which
+  // also works for views of a SharedArrayBuffer (the loader's decode ring);
+  // Napi::ArrayBuffer refuses those.
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(info.Env(), info[0], &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    throw std::runtime_error("torch addon: fromArray expects a typed array");
+  }
+  size_t bytes = info[0].As<Napi::TypedArray>().ByteLength();
   // For a GPU the staging copy goes to pinned memory (libtorch caches those
   // blocks) and the upload is queued without waiting: a copy from pageable
   // memory would wait for every kernel queued before it.
   const bool gpu = S.device.is_cuda();
   auto host = at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu));
   if (size_t(host.nbytes()) != bytes) throw std::runtime_error("torch addon: data size does not match shape");
-  auto ab = ta.ArrayBuffer();
-  std::memcpy(host.data_ptr(), static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset(), bytes);
+  if (bytes) std::memcpy(host.data_ptr(), data, bytes);
   return put(info.Env(), gpu ? host.to(S.device, /*non_blocking=*/true) : host);
 }
 

@@ -7,20 +7,27 @@
 // `perMessage` jobs and one reply carries their pixels, transferred rather
 // than copied. A message costs both threads a wake-up; for small images that
 // was most of the work.
+//
+// With an output ring (a Float32Array over a SharedArrayBuffer), a job that
+// names a slot is normalized by the worker straight into that slot and its
+// reply carries no pixels: the main thread then does no per-pixel work and
+// collects no garbage per image (the loader's hot path).
 import { Worker } from "node:worker_threads";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { transformToRgb, type ImageFailure, type TransformSpec } from "./transforms.js";
+import { normalizeInto, transformToRgb, type ImageFailure, type TransformSpec } from "./transforms.js";
 
 export interface DecodeRequest {
   id: number;
   bytes: Uint8Array;
   seed: number;
+  /** Ring slot to normalize into (the reply then has no pixels). */
+  slot?: number;
 }
 
 export type DecodeReply =
-  | { id: number; ok: true; rgb: Uint8Array }
+  | { id: number; ok: true; rgb?: Uint8Array }
   | { id: number; ok: false; reason: ImageFailure; message: string };
 
 /** One message each way: a group of jobs, then their replies in the same order. */
@@ -35,6 +42,25 @@ export interface DecodeReplies {
 export type DecodeResult =
   | { ok: true; rgb: Uint8Array }
   | { ok: false; reason: ImageFailure; message: string };
+
+/** A job normalized into a ring slot: only whether it worked. */
+export type SlotResult = { ok: true } | { ok: false; reason: ImageFailure; message: string };
+
+/** What a worker is started with. */
+export interface DecodeWorkerData {
+  spec: TransformSpec;
+  /** Output ring: slots of size*size*3 float32 values, over a SharedArrayBuffer. */
+  ring: Float32Array | null;
+}
+
+/** Normalizes a job's pixels into its ring slot (both threads use this). */
+export function writeSlot(ring: Float32Array, slot: number, rgb: Uint8Array, spec: TransformSpec): void {
+  const pixels = spec.size * spec.size * 3;
+  if (rgb.length !== pixels || (slot + 1) * pixels > ring.length) {
+    throw new Error(`decode ring: slot ${slot} of ${ring.length / pixels} cannot take ${rgb.length} values`);
+  }
+  normalizeInto(rgb, ring, slot * pixels, spec.mean, spec.std);
+}
 
 /**
  * How to start a worker. From the compiled package the entry is the sibling
@@ -60,8 +86,8 @@ interface Slot {
 
 export class DecodePool {
   private slots: Slot[] = [];
-  private pending = new Map<number, { resolve: (r: DecodeResult) => void; reject: (e: Error) => void }>();
-  private waiting: { req: DecodeRequest; mine: boolean; resolve: (r: DecodeResult) => void; reject: (e: Error) => void }[] = [];
+  private pending = new Map<number, { resolve: (r: DecodeResult | SlotResult) => void; reject: (e: Error) => void }>();
+  private waiting: { req: DecodeRequest; mine: boolean; resolve: (r: DecodeResult | SlotResult) => void; reject: (e: Error) => void }[] = [];
   private nextId = 0;
   private dispatchQueued = false;
   private closed = false;
@@ -73,13 +99,17 @@ export class DecodePool {
    * @param perWorker jobs queued per worker (more than one message's worth
    *   hides the round trips).
    * @param perMessage jobs per message at most.
+   * @param ring output slots for decodeInto (a Float32Array over a
+   *   SharedArrayBuffer, a multiple of size*size*3 values), or null.
    */
   constructor(
     readonly spec: TransformSpec,
     readonly size: number,
     private readonly perWorker = 8,
     private readonly perMessage = 4,
+    readonly ring: Float32Array | null = null,
   ) {
+    if (ring && !(ring.buffer instanceof SharedArrayBuffer)) throw new Error("DecodePool: the output ring must be backed by a SharedArrayBuffer");
     if (size === 0) return;
     // sharp runs each image on the process-wide libuv pool (default 4
     // threads), so more workers than that pool only queue up there.
@@ -89,14 +119,17 @@ export class DecodePool {
     }
     const entry = workerEntry();
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(entry.entry, { workerData: { spec }, eval: entry.eval });
+      const data: DecodeWorkerData = { spec, ring };
+      const worker = new Worker(entry.entry, { workerData: data, eval: entry.eval });
       const slot: Slot = { worker, inFlight: 0 };
       worker.on("message", ({ replies }: DecodeReplies) => {
         for (const reply of replies) {
           slot.inFlight--;
           const p = this.pending.get(reply.id);
           this.pending.delete(reply.id);
-          if (p) p.resolve(reply.ok ? { ok: true, rgb: reply.rgb } : { ok: false, reason: reply.reason, message: reply.message });
+          if (!p) continue;
+          if (!reply.ok) p.resolve({ ok: false, reason: reply.reason, message: reply.message });
+          else p.resolve(reply.rgb ? { ok: true, rgb: reply.rgb } : { ok: true });
         }
         this.dispatch();
       });
@@ -112,9 +145,24 @@ export class DecodePool {
 
   /** Decode, orient, crop and resize one image; `seed` drives its random crop. */
   decode(bytes: Uint8Array, seed: number): Promise<DecodeResult> {
+    return this.submit(bytes, seed, undefined) as Promise<DecodeResult>;
+  }
+
+  /** Like decode(), normalized into slot `slot` of the ring (CLIP mean/std of the spec). */
+  decodeInto(bytes: Uint8Array, seed: number, slot: number): Promise<SlotResult> {
+    const ring = this.ring;
+    if (!ring) throw new Error("DecodePool.decodeInto needs a pool made with an output ring");
+    return this.submit(bytes, seed, slot) as Promise<SlotResult>;
+  }
+
+  private submit(bytes: Uint8Array, seed: number, slot: number | undefined): Promise<DecodeResult | SlotResult> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.size === 0) {
-      return transformToRgb(bytes, this.spec, seed).then((r) => (r.ok ? { ok: true, rgb: r.rgb } : r));
+      return transformToRgb(bytes, this.spec, seed).then((r) => {
+        if (!r.ok || slot === undefined) return r.ok ? { ok: true, rgb: r.rgb } : r;
+        writeSlot(this.ring!, slot, r.rgb, this.spec);
+        return { ok: true };
+      });
     }
     // Posting a view clones its whole backing ArrayBuffer (e.g. a whole Arrow
     // shard), so send a tight copy.
@@ -123,7 +171,7 @@ export class DecodePool {
     // Our own copy moves to the worker; the caller's buffer is cloned, not taken.
     const mine = own !== bytes;
     return new Promise((resolve, reject) => {
-      this.waiting.push({ req: { id: this.nextId++, bytes: own, seed }, mine, resolve, reject });
+      this.waiting.push({ req: { id: this.nextId++, bytes: own, seed, ...(slot === undefined ? {} : { slot }) }, mine, resolve, reject });
       // Dispatch after the current tick, so that its requests share messages.
       if (!this.dispatchQueued) {
         this.dispatchQueued = true;

@@ -4,11 +4,11 @@
 // about N cores and the pool size is the parallelism knob.
 import { parentPort, workerData } from "node:worker_threads";
 import sharp from "sharp";
-import { transformToRgb, type TransformSpec } from "./transforms.js";
+import { transformToRgb } from "./transforms.js";
 import { imageAddon } from "./image-native.js";
-import type { DecodeJobs, DecodeReplies, DecodeReply } from "./decode-worker-pool.js";
+import { writeSlot, type DecodeJobs, type DecodeReplies, type DecodeReply, type DecodeWorkerData } from "./decode-worker-pool.js";
 
-const spec = (workerData as { spec: TransformSpec }).spec;
+const { spec, ring } = workerData as DecodeWorkerData;
 sharp.concurrency(1);
 // libvips' operation cache only helps when the same image is processed twice.
 sharp.cache(false);
@@ -26,7 +26,11 @@ port.on("message", ({ jobs }: DecodeJobs) => {
     const transfer: ArrayBuffer[] = [];
     for (const req of jobs) {
       const r = await transformToRgb(req.bytes, spec, req.seed);
-      if (r.ok) {
+      if (r.ok && req.slot !== undefined) {
+        // Normalized into the shared ring: nothing to send back but success.
+        writeSlot(ring!, req.slot, r.rgb, spec);
+        replies.push({ id: req.id, ok: true });
+      } else if (r.ok) {
         replies.push({ id: req.id, ok: true, rgb: r.rgb });
         // With the addon every result is a fresh array of its own, which can
         // move. sharp's output buffers cannot (Node refuses to transfer

@@ -2,8 +2,15 @@
 // decode + CLIP transform in worker threads (decode-worker-pool.ts) ->
 // batches of tfjs tensors. Order is fixed before decoding, results are used
 // in that order, so batches do not depend on the number of workers. Memory is
-// bounded by the shuffle buffer (encoded bytes), the decode window
-// (`prefetch` batches of float32 images) and one open shard.
+// bounded by the shuffle buffer (encoded bytes), the decode ring (`prefetch`
+// + 1 batches of float32 images) and one open shard.
+//
+// The workers normalize each image straight into its slot of a shared ring
+// (item k of the stream in slot k mod ring size), so the main thread does no
+// per-pixel work: a batch whose slots are consecutive is handed to the
+// backend as one view of the ring, any other is first packed with one copy
+// per image. The ring holds `prefetch` batches in flight plus the batch being
+// filled, so no slot is rewritten before its batch has been made a tensor.
 //
 // Semantics worth knowing:
 // - Train mode: shard order is reshuffled per epoch from the seed, rows pass a
@@ -27,10 +34,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
-import { DecodePool, type DecodeResult } from "./decode-worker-pool.js";
+import { DecodePool, type SlotResult } from "./decode-worker-pool.js";
 import { listShards } from "./shards.js";
 import { SampleStream, type OrderOptions, type RepeatCount, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
-import { DEFAULT_TRANSFORM, normalizeInto, type TransformSpec, type Triple } from "./transforms.js";
+import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "./transforms.js";
 import type { Batch, Manifest } from "./types.js";
 
 export interface LoaderOptions {
@@ -124,7 +131,9 @@ export const MAX_SKIPPED_KEYS = 1000;
 
 interface Pending {
   item: StreamItem;
-  result: Promise<DecodeResult | { ok: false; reason: SkipReason; message: string }>;
+  /** Ring slot the worker writes the normalized image into. */
+  slot: number;
+  result: Promise<SlotResult | { ok: false; reason: SkipReason; message: string }>;
 }
 
 function emptyStats(): LoaderStats {
@@ -133,10 +142,10 @@ function emptyStats(): LoaderStats {
 
 /**
  * Backends that copy a tensor's values when it is created (the torch addon,
- * wasm). With them the loader normalizes every batch into one reused buffer:
- * a fresh float32 buffer per batch (38 MB for 64 images at 224 px) costs
- * about 0.3 ms per image in page faults and zeroing. The cpu backend (and
- * tfjs-node) keep the array they are given, so they get a fresh one.
+ * wasm): they can be given a view of the decode ring, or one reused packing
+ * buffer (a fresh float32 buffer per batch, 38 MB for 64 images at 224 px,
+ * costs about 0.3 ms per image in page faults and zeroing). The cpu backend
+ * (and tfjs-node) keep the array they are given, so they get a fresh copy.
  */
 const COPYING_BACKENDS = new Set(["torch", "wasm"]);
 
@@ -267,30 +276,37 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     } else {
       stream = SampleStream.start(this.o.dir, this.manifest, this.order);
     }
-    const pool = (this.pool = new DecodePool(this.spec, this.o.workers));
     const B = this.o.batchSize;
     const snapshotEvery = this.o.snapshotEvery ?? 512;
     const window: Pending[] = [];
     const cap = B * this.o.prefetch;
     let ended = false;
     const pixels = this.spec.size * this.spec.size * 3;
+    // Slots in flight (cap) plus the batch being filled (< B): see the header.
+    const ringSlots = cap + B;
+    const ring = new Float32Array(new SharedArrayBuffer(ringSlots * pixels * 4));
+    const pool = (this.pool = new DecodePool(this.spec, this.o.workers, undefined, undefined, ring));
+    let dispatched = 0;
     try {
-      let batch: { item: StreamItem; rgb: Uint8Array }[] = [];
+      let batch: { item: StreamItem; slot: number }[] = [];
       for (;;) {
         while (!ended && window.length < cap) {
           if (stream.emitted % snapshotEvery === 0 && this.snaps.at(-1)?.emitted !== stream.emitted) this.snaps.push(stream.snapshot());
           const item = await stream.next();
           if (!item) ended = true;
-          else window.push({ item, result: this.start(pool, item) });
+          else {
+            const slot = dispatched++ % ringSlots;
+            window.push({ item, slot, result: this.start(pool, item, slot) });
+          }
         }
         const head = window.shift();
         if (!head) break;
         const r = await head.result;
         this.consumed++;
-        if (r.ok) batch.push({ item: head.item, rgb: r.rgb });
+        if (r.ok) batch.push({ item: head.item, slot: head.slot });
         else this.recordSkip(head.item, r.reason as SkipReason, r.message);
         if (batch.length === B || (window.length === 0 && ended && batch.length > 0 && !this.o.dropLast)) {
-          const out = this.assemble(batch, pixels);
+          const out = this.assemble(batch, ring, pixels);
           batch = [];
           // Keep only snapshots the next state() can still need.
           const keep = this.snapshotFor(this.consumed);
@@ -314,8 +330,8 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     this.pool = null;
   }
 
-  /** Validate the row, then hand its image to the pool with its crop seed. */
-  private start(pool: DecodePool, item: StreamItem): Pending["result"] {
+  /** Validate the row, then hand its image to the pool with its crop seed and ring slot. */
+  private start(pool: DecodePool, item: StreamItem, slot: number): Pending["result"] {
     const bad = (reason: SkipReason, message: string) => Promise.resolve({ ok: false as const, reason, message });
     if (item.key === null || item.key === "") return bad("missing-key", "row has no key");
     if (typeof item.caption !== "string" || item.caption.trim() === "") return bad("bad-caption", "caption is missing or empty");
@@ -325,7 +341,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     const u = this.order.resampled
       ? hashUniform(this.order.seed, "crop", item.epoch, item.key, item.draw)
       : hashUniform(this.order.seed, "crop", item.epoch, item.key);
-    return pool.decode(item.image, Math.floor(u * 2 ** 32) >>> 0);
+    return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot);
   }
 
   private recordSkip(item: StreamItem, reason: SkipReason, message: string): void {
@@ -341,19 +357,31 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     }
   }
 
-  /** Where a batch's normalized pixels go (see COPYING_BACKENDS). */
-  private batchBuffer(length: number): Float32Array {
-    if (!COPYING_BACKENDS.has(tf.getBackend())) return new Float32Array(length);
-    if (!this.staging || this.staging.length < length) this.staging = new Float32Array(length);
-    return this.staging.subarray(0, length);
+  /**
+   * The batch's normalized pixels as one array: a view of the ring when its
+   * slots are consecutive and the backend copies, else packed (see
+   * COPYING_BACKENDS) with one native copy per image.
+   */
+  private batchPixels(batch: { slot: number }[], ring: Float32Array, pixels: number): Float32Array {
+    const n = batch.length;
+    const first = batch[0]!.slot;
+    const copying = COPYING_BACKENDS.has(tf.getBackend());
+    if (copying && batch.every((b, i) => b.slot === first + i)) return ring.subarray(first * pixels, (first + n) * pixels);
+    let out: Float32Array;
+    if (!copying) out = new Float32Array(n * pixels);
+    else {
+      if (!this.staging || this.staging.length < n * pixels) this.staging = new Float32Array(n * pixels);
+      out = this.staging.subarray(0, n * pixels);
+    }
+    batch.forEach((b, i) => out.set(ring.subarray(b.slot * pixels, (b.slot + 1) * pixels), i * pixels));
+    return out;
   }
 
-  private assemble(batch: { item: StreamItem; rgb: Uint8Array }[], pixels: number): LoaderBatch {
+  private assemble(batch: { item: StreamItem; slot: number }[], ring: Float32Array, pixels: number): LoaderBatch {
     const n = batch.length;
     const size = this.spec.size;
     const ctx = this.o.contextLength;
-    const images = this.batchBuffer(n * pixels);
-    batch.forEach((b, i) => normalizeInto(b.rgb, images, i * pixels, this.spec.mean, this.spec.std));
+    const images = this.batchPixels(batch, ring, pixels);
     const captions = batch.map((b) => b.item.caption as string);
     const tokens = this.o.tokenize(captions);
     if (!(tokens instanceof Int32Array) || tokens.length !== n * ctx) {

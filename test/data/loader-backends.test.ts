@@ -8,7 +8,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Loader } from "../../src/data/loader.js";
 import { setBackend, type BackendName } from "../../src/backend/index.js";
 import { torchAvailable } from "../../src/backend/torch.js";
-import { goodShards, charTokenize } from "./loader-fixtures.js";
+import { goodShards, charTokenize, writeShards, type Row } from "./loader-fixtures.js";
+import { makeImage } from "./fixtures.js";
+import { preprocessImage, DEFAULT_TRANSFORM } from "../../src/data/transforms.js";
 
 const options = (dir: string) => ({
   dir, batchSize: 4, tokenize: charTokenize(8), contextLength: 8,
@@ -37,6 +39,48 @@ describe("Loader batch buffers", () => {
       }
       expect(kept.map((t) => t.dataSync() as Float32Array), name).toEqual(reference);
       tf.dispose(kept);
+    }
+  });
+
+  // The workers normalize into a ring of slots; a batch of consecutive slots
+  // is handed over as a view of the ring, any other (a skipped row in it, or
+  // the ring wrapping round) is packed first. 23 good rows and 2 bad ones in
+  // batches of 4 with a ring of 12 slots take both paths several times; every
+  // image must equal the reference transform of its own row.
+  it("batches from the decode ring hold each row's own pixels, across skips and wrap-round, on every backend", async () => {
+    const size = 8;
+    const rows: Row[] = [];
+    for (let i = 0; i < 25; i++) {
+      const bad = i === 6 || i === 17;
+      const image = bad ? new TextEncoder().encode("not an image") : await makeImage("jpeg", 20 + i, 16 + (i % 5), i);
+      rows.push({ key: `r${i}`, caption: `row ${i}`, image, width: 20 + i, height: 16 + (i % 5) });
+    }
+    const dir = writeShards([rows.slice(0, 13), rows.slice(13)]);
+    const spec = { ...DEFAULT_TRANSFORM, mode: "eval" as const, size };
+    const want = new Map<string, Float32Array>();
+    for (const r of rows) {
+      const p = await preprocessImage(r.image!, spec, 0);
+      if (p.ok) want.set(r.key!, p.data);
+    }
+    expect(want.size).toBe(23);
+    const backends: BackendName[] = ["cpu", "wasm", ...(torchAvailable().available ? (["torch"] as const) : [])];
+    for (const name of backends) {
+      await setBackend(name);
+      for (const workers of [0, 2]) {
+        const kept: { keys: string[]; images: tf.Tensor }[] = [];
+        const loader = new Loader({ ...options(dir), imageSize: size, workers });
+        for await (const b of loader) {
+          kept.push({ keys: b.keys, images: b.images });
+          b.tokens.dispose();
+        }
+        expect(loader.stats().skipped).toBe(2);
+        expect(kept.flatMap((k) => k.keys)).toEqual([...want.keys()]);
+        for (const k of kept) {
+          const px = k.images.dataSync() as Float32Array;
+          k.keys.forEach((key, i) => expect(px.subarray(i * size * size * 3, (i + 1) * size * size * 3), `${name} ${workers} ${key}`).toEqual(want.get(key)));
+        }
+        tf.dispose(kept.map((k) => k.images));
+      }
     }
   });
 });
