@@ -10,10 +10,8 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <napi.h>
 #include <torch/version.h>
-#if TORCH_VERSION_MAJOR >= 2
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
-#endif
 // Attention through SDPA needs its scale argument, new in PyTorch 2.1.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
 #define CLIPTS_SDPA 1
@@ -85,6 +83,14 @@ struct State {
   bool bf16 = false;
 };
 State S;
+
+// Residual blocks recorded by BlockForward for their backward, keyed by the
+// id of the handle tensor JS holds; freeing that id frees the graph.
+struct BlockGraph {
+  std::vector<at::Tensor> leaves;  // x, then the block's 12 parameters
+  at::Tensor out;
+};
+std::unordered_map<int64_t, BlockGraph> blockGraphs;
 
 #ifdef CLIPTS_SDPA
 // Attention graphs recorded by SdpaForward, keyed by the id of the
@@ -275,6 +281,7 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 #ifdef CLIPTS_SDPA
   sdpaGraphs.erase(i64(info[0]));
 #endif
+  blockGraphs.erase(i64(info[0]));
   auto it = S.table.find(i64(info[0]));
   if (it == S.table.end()) return Napi::Boolean::New(info.Env(), false);
   track(it->second, -1);
@@ -987,6 +994,78 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   return putMany(info.Env(), {mm(ds, k, false, false).to(q.scalar_type()), mm(ds, q, true, false).to(k.scalar_type()), dv});
 }
 
+// ------------------------------------------------------- residual block ---
+
+// A whole pre-LN residual block, x + attn(ln_1(x)) then x + mlp(ln_2(x)), as
+// one call each way: on a GPU the host's cost per step is tfjs' per-kernel
+// dispatch (~20 kernels forward and ~70 backward per block through the fused
+// ops above), and this makes it two. The forward runs under libtorch's
+// autograd (with autocast's rules: layer norm in float32; linear and
+// attention in bf16 when the mode is on), so the backward is libtorch's own.
+// Parameters, in order: ln_1 w, b; qkv w [3W, W], b; out w, b; ln_2 w, b;
+// fc w, b; proj w, b (open_clip's names and layouts).
+at::Tensor blockForward(const std::vector<at::Tensor>& t, int64_t heads, bool causal, bool quickGelu, double eps) {
+  const auto& x = t[0];
+  const int64_t B = x.size(0), T = x.size(1), W = x.size(2), D = W / heads;
+  auto ln = [&](const at::Tensor& v, int i) { return at::layer_norm(f32(v), {W}, t[i], t[i + 1], eps); };
+  auto lin = [&](const at::Tensor& v, int i) { return at::linear(lowp(v), lowp(t[i]), lowp(t[i + 1])); };
+  auto qkv = lin(ln(x, 1), 3).view({B, T, 3, heads, D}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, D]
+  auto q = qkv[0], k = qkv[1], v = qkv[2];
+  const double scale = 1.0 / std::sqrt(double(D));
+  at::Tensor o;
+#ifdef CLIPTS_SDPA
+  o = at::scaled_dot_product_attention(q, k, v, kNone, 0.0, causal, scale);
+#else
+  auto s = f32(at::matmul(q, k.transpose(-1, -2))) * scale;
+  if (causal) s = s.masked_fill(at::ones({T, T}, s.options().dtype(at::kBool)).triu(1), -INFINITY);
+  o = at::matmul(lowp(at::softmax(s, -1)), v);
+#endif
+  auto x1 = x + lin(o.transpose(1, 2).reshape({B, T, W}), 5);
+  auto h = lin(ln(x1, 7), 9);
+  h = quickGelu ? h * at::sigmoid(h * 1.702) : at::gelu(h);
+  return x1 + lin(h, 11);
+}
+
+// (x [B, T, W], params[12], heads, causal, quickGelu, eps, needGrad)
+// -> [out] or, with needGrad, [out, handle] (the handle keys the graph).
+Napi::Value BlockForward(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto ps = tensors(info[1]);
+  if (ps.size() != 12) throw std::runtime_error("torch addon: blockForward needs 12 parameters");
+  const int64_t heads = i64(info[2]);
+  const bool causal = flag(info[3]), quick = flag(info[4]), needGrad = flag(info[6]);
+  const double eps = num(info[5]);
+  std::vector<at::Tensor> t{get(info[0])};
+  t.insert(t.end(), ps.begin(), ps.end());
+  if (t[0].dim() != 3 || t[0].size(2) % heads != 0) throw std::runtime_error("torch addon: blockForward needs x [B, T, W] with W divisible by heads");
+  if (!needGrad) {
+    c10::AutoGradMode off(false);
+    auto arr = Napi::Array::New(env, 1);
+    arr.Set(uint32_t(0), put(env, blockForward(t, heads, causal, quick, eps)));
+    return arr;
+  }
+  c10::AutoGradMode on(true);
+  BlockGraph g;
+  for (auto& v : t) g.leaves.push_back(v.detach().requires_grad_(true));
+  g.out = blockForward(g.leaves, heads, causal, quick, eps);
+  auto arr = Napi::Array::New(env, 2);
+  arr.Set(uint32_t(0), put(env, g.out.detach()));
+  auto handle = put(env, at::zeros({1}, t[0].options().dtype(at::kFloat)));
+  blockGraphs.emplace(i64(handle.Get(uint32_t(0))), std::move(g));
+  arr.Set(uint32_t(1), handle);
+  return arr;
+}
+
+// (handle, dOut) -> [dx, then one gradient per parameter, in order]
+Napi::Value BlockBackward(const Napi::CallbackInfo& info) {
+  auto it = blockGraphs.find(i64(info[0]));
+  if (it == blockGraphs.end()) throw std::runtime_error("torch addon: blockBackward: no recorded block (freed, or run without needGrad)");
+  const auto& g = it->second;
+  // retain_graph: tfjs may run a gradient twice; the graph goes with the handle.
+  auto grads = torch::autograd::grad({g.out}, g.leaves, {get(info[1]).to(g.out.scalar_type())}, /*retain_graph=*/true);
+  return putMany(info.Env(), grads);
+}
+
 // (logits [N, C], labels [N] int32 | [N, C] float) -> [loss per row, logProbs]
 Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   const auto z = f32(get(info[0]));  // autocast: cross-entropy in float32
@@ -1125,6 +1204,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("attention", Attention);
   EXPORT("attentionBackward", AttentionBackward);
   EXPORT("softmaxCrossEntropy", SoftmaxCrossEntropy);
+  EXPORT("blockForward", BlockForward);
+  EXPORT("blockBackward", BlockBackward);
   EXPORT("adamw", AdamW);
   EXPORT("softmaxCrossEntropyBackward", SoftmaxCrossEntropyBackward);
   RegisterDist(env, exports);

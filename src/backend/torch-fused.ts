@@ -10,6 +10,9 @@ import { TORCH_BACKEND_NAME } from "./torch-kernels.js";
 
 type Fn = (x: Record<string, TensorInfo>, b: TorchBackend, at: Record<string, any>) => TensorInfo | TensorInfo[];
 
+/** Kernel input names of a residual block's parameters, in the addon's order. */
+const BLOCK_PARAMS = ["ln1W", "ln1B", "qkvW", "qkvB", "outW", "outB", "ln2W", "ln2B", "fcW", "fcB", "projW", "projB"];
+
 const fused: Array<[string, Fn]> = [
   ["TorchLayerNorm", (x, b, at) =>
     b.native.layerNorm(b.id(x.x), b.id(x.gamma), b.id(x.beta), at.eps).map((m) => b.out(m))],
@@ -33,6 +36,11 @@ const fused: Array<[string, Fn]> = [
       .attentionBackward(b.id(x.dy), b.id(x.q), b.id(x.k), b.id(x.v), b.id(x.probs), at.scale)
       .map((m) => b.out(m))],
   ["TorchSoftmaxCE", (x, b) => b.native.softmaxCrossEntropy(b.id(x.logits), b.id(x.labels)).map((m) => b.out(m))],
+  ["TorchBlock", (x, b, at) =>
+    b.native
+      .blockForward(b.id(x.x), BLOCK_PARAMS.map((n) => b.id(x[n]!)), at.heads, !!at.causal, !!at.quickGelu, at.eps, !!at.needGrad)
+      .map((m) => b.out(m))],
+  ["TorchBlockGrad", (x, b) => b.native.blockBackward(b.id(x.handle), b.id(x.dy)).map((m) => b.out(m))],
   ["TorchSoftmaxCEGrad", (x, b) =>
     b.out(b.native.softmaxCrossEntropyBackward(b.id(x.dy), b.id(x.logProbs), b.id(x.labels)))],
 ];
@@ -191,6 +199,29 @@ export function torchSoftmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor)
 }
 
 /**
+ * A pre-LN residual block, x + attn(ln_1(x)) then x + mlp(ln_2(x)), as one
+ * addon call forward and one backward (libtorch's autograd inside). `params`
+ * in BLOCK_PARAMS order. Outside a gradient tape nothing is recorded.
+ */
+export function torchResidualBlock(
+  x: tf.Tensor3D, params: tf.Tensor[], heads: number, causal: boolean, act: "gelu" | "quick_gelu", eps: number,
+): tf.Tensor3D {
+  const attrs = { heads, causal, quickGelu: act === "quick_gelu", eps };
+  const named = (xx: tf.Tensor, ps: tf.Tensor[]) => Object.fromEntries([["x", xx], ...BLOCK_PARAMS.map((n, i) => [n, ps[i]!])]);
+  // The engine's own test for "a gradient is being recorded" (tfjs-core 4.x).
+  const taping = (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+  if (!taping) return run("TorchBlock", named(x, params), { ...attrs, needGrad: false })[0] as tf.Tensor3D;
+  const f = tf.customGrad((...args) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [xx, ...ps] = args.slice(0, -1) as tf.Tensor[];
+    const [y, handle] = run("TorchBlock", named(xx!, ps), { ...attrs, needGrad: true });
+    save([handle!]);
+    return { value: y!, gradFunc: (dy, saved) => run("TorchBlockGrad", { handle: saved[0]!, dy: dy as tf.Tensor }) };
+  });
+  return f(x, ...params) as tf.Tensor3D;
+}
+
+/**
  * The fused implementations keyed by the model's op names
  * (src/model/ops/registry.ts OpName), with the model's signatures.
  */
@@ -204,5 +235,6 @@ export function torchFusedOps(): Record<string, (...args: any[]) => tf.Tensor> {
     softmaxCrossEntropy: (logits: tf.Tensor2D, labels: tf.Tensor1D) => torchSoftmaxCrossEntropy(logits, labels),
     linear: (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor) => torchLinear(x, w, b),
     embedding: (table: tf.Tensor2D, ids: tf.Tensor) => torchEmbedding(table, ids),
+    residualBlock: torchResidualBlock,
   };
 }

@@ -91,6 +91,10 @@ export interface TorchAddon {
   attention(q: Id, k: Id, v: Id, causal: boolean, mask: Id, scale: number): Meta[];
   attentionBackward(dOut: Id, q: Id, k: Id, v: Id, probs: Id, scale: number): Meta[];
   softmaxCrossEntropy(logits: Id, labels: Id): Meta[];
+  /** A pre-LN residual block; with needGrad also a handle tensor that keys its recorded graph. */
+  blockForward(x: Id, params: Id[], heads: number, causal: boolean, quickGelu: boolean, eps: number, needGrad: boolean): Meta[];
+  /** [dx, then one gradient per parameter] of the block recorded under `handle`. */
+  blockBackward(handle: Id, dy: Id): Meta[];
   adamw(
     p: Id, g: Id, m: Id, v: Id, lr: number, b1: number, b2: number, eps: number, wd: number, step: number,
     inPlace: boolean,

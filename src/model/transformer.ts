@@ -2,6 +2,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BlockNames } from "./params.js";
 import { attention, gelu, layerNorm, linear, quickGelu } from "./ops/index.js";
+import { fusedOp } from "./ops/registry.js";
 
 export type Params = Map<string, tf.Variable>;
 
@@ -40,8 +41,19 @@ export function mlp(x: tf.Tensor, fcW: tf.Tensor, fcB: tf.Tensor, projW: tf.Tens
   return linear(act === "gelu" ? gelu(h) : quickGelu(h), projW, projB);
 }
 
-/** x + attn(ln_1(x)); x + mlp(ln_2(x)) */
+type BlockFn = (x: tf.Tensor3D, params: tf.Tensor[], heads: number, causal: boolean, act: "gelu" | "quick_gelu", eps: number) => tf.Tensor3D;
+
+/**
+ * x + attn(ln_1(x)); x + mlp(ln_2(x)). A backend may run the whole block as
+ * one fused op (the torch backend does: two addon calls per step instead of
+ * ~90 tfjs kernels); this composition is the reference.
+ */
 export function residualBlock(x: tf.Tensor3D, p: Params, n: BlockNames, heads: number, causal: boolean, act: "gelu" | "quick_gelu", eps: number): tf.Tensor3D {
+  const fused = fusedOp<BlockFn>("residualBlock");
+  if (fused) {
+    const names = [...n.ln1, n.qkvW, n.qkvB, n.outW, n.outB, ...n.ln2, n.fcW, n.fcB, n.projW, n.projB];
+    return fused(x, names.map((name) => param(p, name)), heads, causal, act, eps);
+  }
   const a = selfAttention(layerNorm(x, param(p, n.ln1[0]), param(p, n.ln1[1]), eps) as tf.Tensor3D, param(p, n.qkvW), param(p, n.qkvB), param(p, n.outW), param(p, n.outB), heads, causal);
   const x1 = tf.add(x, a);
   const m = mlp(layerNorm(x1, param(p, n.ln2[0]), param(p, n.ln2[1]), eps), param(p, n.fcW), param(p, n.fcB), param(p, n.projW), param(p, n.projB), act);

@@ -15,9 +15,12 @@
 //   softmaxCrossEntropy(logits [N,C], labels int32 [N]) -> per-row loss [N]
 //   embedding(table [V,W], ids int32 [...]) -> [..., W]
 //   linear(x [..., in], w [out, in], b? [out]) -> [..., out]
+//   residualBlock(x [B,T,W], params (ln_1 w, b, qkv w, b, out w, b, ln_2 w, b,
+//     fc w, b, proj w, b), heads, causal, act, eps) -> [B,T,W]
+//     (src/model/transformer.ts has the reference composition)
 import * as tf from "@tensorflow/tfjs-core";
 
-export type OpName = "layerNorm" | "attention" | "gelu" | "quickGelu" | "softmaxCrossEntropy" | "embedding" | "linear";
+export type OpName = "layerNorm" | "attention" | "gelu" | "quickGelu" | "softmaxCrossEntropy" | "embedding" | "linear" | "residualBlock";
 
 // Implementations are typed loosely here; each op module narrows its own signature.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
