@@ -3,7 +3,8 @@
 // composition on the cpu backend: output and the gradient of every input.
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { registerTorchBackend, torchAvailable, torchNativeMemory } from "../../src/backend/torch.js";
+import { registerTorchBackend, torchAvailable, torchNativeMemory, torchResidualBlock } from "../../src/backend/torch.js";
+import { registerFusedOp, unregisterFusedOp } from "../../src/model/ops/registry.js";
 import { residualBlock, type Params } from "../../src/model/transformer.js";
 import type { BlockNames } from "../../src/model/params.js";
 import { check, type Inputs } from "./torch-helpers.js";
@@ -31,6 +32,9 @@ function block(xs: tf.Tensor[], causal: boolean, act: "gelu" | "quick_gelu"): tf
 describe.skipIf(!available)(`torch fused residual block${available ? "" : ` (SKIPPED: ${reason})`}`, () => {
   beforeAll(() => {
     registerTorchBackend();
+    // On by default only for CUDA devices (see fusedBlockEnabled); tested here on the CPU.
+    registerFusedOp("torch", "residualBlock", torchResidualBlock);
+    return () => unregisterFusedOp("torch", "residualBlock");
   });
 
   for (const causal of [false, true]) {
