@@ -60,6 +60,14 @@ export function fusedAdamWUpdate(): (typeof import("./torch.js"))["torchAdamWUpd
   return tf.getBackend() === "torch" ? torchModule?.torchAdamWUpdate : undefined;
 }
 
+/**
+ * Whether tensors may hold bf16 storage behind tfjs' float32 (the torch
+ * backend in autocast mode), so that a weight's gradient needs a cast back.
+ */
+export function autocastActive(): boolean {
+  return tf.getBackend() === "torch" && !!torchOptions.bf16;
+}
+
 /** Peak memory since the last reset; `sampled` when only step-end samples are known. */
 export interface PeakMemory {
   /** Tensor bytes at the peak (the torch backend counts every tensor it holds, once per storage). */

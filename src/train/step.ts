@@ -8,6 +8,7 @@
 // it k times).
 import * as tf from "@tensorflow/tfjs-core";
 import type { ClipModel } from "../model/types.js";
+import { autocastActive } from "../backend/index.js";
 
 /** Loss over the (un-normalized) image/text features of the whole batch. */
 export type Objective = (model: ClipModel, imageFeatures: tf.Tensor2D, textFeatures: tf.Tensor2D) => tf.Scalar;
@@ -46,11 +47,16 @@ function gradsOf(
   const byVarName = new Map(names.map((n) => [model.params.get(n)!.name, n]));
   const { value, grads } = tf.variableGrads(f, vars);
   const out = new Map<string, tf.Tensor>();
+  // Under autocast (torch backend, bf16) a weight's gradient can arrive in
+  // bf16 storage; like PyTorch's .grad it is kept in the weight's float32, so
+  // micro-batch sums and the optimizer run in float32. Otherwise no cast: it
+  // would be one kernel per parameter for nothing.
+  const widen = autocastActive();
   for (const [vn, g] of Object.entries(grads)) {
-    // Under autocast (torch backend, bf16) a weight's gradient can arrive in
-    // bf16 storage; like PyTorch's .grad it is kept in the weight's float32,
-    // so micro-batch sums and the optimizer run in float32 (a no-op copy of
-    // the handle otherwise).
+    if (!widen) {
+      out.set(byVarName.get(vn)!, g);
+      continue;
+    }
     out.set(byVarName.get(vn)!, tf.cast(g, "float32"));
     g.dispose();
   }
