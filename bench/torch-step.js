@@ -75,11 +75,9 @@ function makeAdamW(params, lr = 5e-4, wd = 0.2, b1 = 0.9, b2 = 0.98, eps = 1e-6)
   return (grads) => {
     t++;
     if (fused) {
-      // One in-place addon call per parameter (torchAdamWUpdate).
-      for (const [n, p] of params) {
-        const g = grads.get(n);
-        if (g) torchMod.torchAdamWUpdate(p, g, m.get(n), v.get(n), { lr, beta1: b1, beta2: b2, eps, weightDecay: p.rank >= 2 ? wd : 0, step: t });
-      }
+      // One in-place addon call for every parameter (torchAdamWUpdate).
+      const items = [...params].filter(([n]) => grads.get(n)).map(([n, p]) => ({ param: p, grad: grads.get(n), expAvg: m.get(n), expAvgSq: v.get(n), weightDecay: p.rank >= 2 ? wd : 0 }));
+      torchMod.torchAdamWUpdate(items, { lr, beta1: b1, beta2: b2, eps, step: t });
       return;
     }
     const stepSize = lr / (1 - b1 ** t), bc2 = Math.sqrt(1 - b2 ** t);

@@ -1093,12 +1093,11 @@ Napi::Value SoftmaxCrossEntropyBackward(const Napi::CallbackInfo& info) {
 // In place when the caller owns p/m/v exclusively (no other tfjs tensor
 // shares their data and no other tensor their storage); otherwise on
 // copies, returned as [p', m', v'].
-Napi::Value AdamW(const Napi::CallbackInfo& info) {
-  bool inPlace = flag(info[10]);
-  at::Tensor p = get(info[0]), m = get(info[2]), v = get(info[3]);
-  const auto g = f32(get(info[1]));  // a gradient may still be bf16 (autocast)
-  double lr = num(info[4]), b1 = num(info[5]), b2 = num(info[6]), eps = num(info[7]), wd = num(info[8]);
-  double step = num(info[9]);
+// One AdamW update of p, m, v, in place when nobody else holds their storage
+// (and `inPlace` allows it), else on copies; returns whether it was in place.
+bool adamwUpdate(at::Tensor& p, at::Tensor& m, at::Tensor& v, const at::Tensor& grad, double lr, double b1, double b2,
+                 double eps, double wd, double step, bool inPlace) {
+  const auto g = f32(grad);  // a gradient may still be bf16 (autocast)
   // A tensor may be a view into another tensor's storage (slice, transpose,
   // expand outputs); only update storage nobody else holds.
   auto owned = [](const at::Tensor& t) { return t.is_contiguous() && t.storage().use_count() == 1; };
@@ -1109,8 +1108,30 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   auto denom = (v.sqrt() / std::sqrt(1 - std::pow(b2, step))).add_(eps);
   if (wd != 0) p.mul_(1 - lr * wd);
   p.addcdiv_(m, denom, -lr / (1 - std::pow(b1, step)));
-  if (inPlace) return info.Env().Undefined();
-  return putMany(info.Env(), {p, m, v});
+  return inPlace;
+}
+
+// Every parameter's update in one call (as PyTorch's foreach AdamW), so a
+// step costs one addon call, not one per parameter:
+// (params[], grads[], expAvgs[], expAvgSqs[], weightDecays[], inPlace[], lr, b1, b2, eps, step)
+// -> per parameter undefined (updated in place) or [p, m, v] (copies).
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto ps = info[0].As<Napi::Array>(), gs = info[1].As<Napi::Array>(), ms = info[2].As<Napi::Array>(),
+       vs = info[3].As<Napi::Array>(), wds = info[4].As<Napi::Array>(), ins = info[5].As<Napi::Array>();
+  const uint32_t n = ps.Length();
+  if (gs.Length() != n || ms.Length() != n || vs.Length() != n || wds.Length() != n || ins.Length() != n) {
+    throw std::runtime_error("torch addon: adamw needs equally long lists");
+  }
+  const double lr = num(info[6]), b1 = num(info[7]), b2 = num(info[8]), eps = num(info[9]), step = num(info[10]);
+  auto out = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; ++i) {
+    at::Tensor p = get(ps.Get(i)), m = get(ms.Get(i)), v = get(vs.Get(i));
+    const double wd = wds.Get(i).As<Napi::Number>().DoubleValue();
+    if (adamwUpdate(p, m, v, get(gs.Get(i)), lr, b1, b2, eps, wd, step, flag(ins.Get(i)))) out.Set(i, env.Undefined());
+    else out.Set(i, putMany(env, {p, m, v}));
+  }
+  return out;
 }
 
 }  // namespace

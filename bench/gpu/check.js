@@ -116,7 +116,7 @@ await check("fused AdamW (3 steps) vs tfjs ops", (m) => {
   const p = tf.variable(m.rand([64, 32])), mm = tf.variable(tf.zeros([64, 32])), vv = tf.variable(tf.zeros([64, 32]));
   for (let step = 1; step <= 3; step++) {
     const g = m.rand([64, 32]);
-    if (tf.getBackend() === "torch") torch.torchAdamWUpdate(p, g, mm, vv, { ...o, step });
+    if (tf.getBackend() === "torch") torch.torchAdamWUpdate([{ param: p, grad: g, expAvg: mm, expAvgSq: vv, weightDecay: o.weightDecay }], { ...o, step });
     else {
       mm.assign(tf.add(tf.mul(mm, o.beta1), tf.mul(g, 1 - o.beta1)));
       vv.assign(tf.add(tf.mul(vv, o.beta2), tf.mul(tf.square(g), 1 - o.beta2)));

@@ -53,7 +53,7 @@ let torchOptions: TorchOptions = {};
 let torchModule: typeof import("./torch.js") | undefined;
 
 /**
- * The torch backend's one-call AdamW update when torch is the active backend,
+ * The torch backend's one-call AdamW step (all parameters) when torch is the active backend,
  * else undefined (the optimizer then uses tfjs ops or a host loop).
  */
 export function fusedAdamWUpdate(): (typeof import("./torch.js"))["torchAdamWUpdate"] | undefined {

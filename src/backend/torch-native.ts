@@ -95,10 +95,11 @@ export interface TorchAddon {
   blockForward(x: Id, params: Id[], heads: number, causal: boolean, quickGelu: boolean, eps: number, needGrad: boolean): Meta[];
   /** [dx, then one gradient per parameter] of the block recorded under `handle`. */
   blockBackward(handle: Id, dy: Id): Meta[];
+  /** AdamW over many parameters in one call; per parameter undefined (in place) or [p, m, v] copies. */
   adamw(
-    p: Id, g: Id, m: Id, v: Id, lr: number, b1: number, b2: number, eps: number, wd: number, step: number,
-    inPlace: boolean,
-  ): Meta[] | undefined;
+    p: Id[], g: Id[], m: Id[], v: Id[], wd: number[], inPlace: boolean[], lr: number, b1: number, b2: number,
+    eps: number, step: number,
+  ): Array<Meta[] | undefined>;
   softmaxCrossEntropyBackward(dLoss: Id, logProbs: Id, labels: Id): Meta;
 }
 

@@ -123,35 +123,43 @@ export interface TorchAdamWOptions {
   beta1: number;
   beta2: number;
   eps: number;
-  /** Decoupled decay factor applied as p *= 1 - lr·weightDecay (0 for excluded params). */
-  weightDecay: number;
   /** 1-based step count for the bias corrections. */
   step: number;
 }
 
+/** One parameter's part of an AdamW step: decoupled decay factor p *= 1 - lr·weightDecay (0 for excluded params). */
+export interface TorchAdamWParam {
+  param: tf.Variable;
+  grad: tf.Tensor;
+  expAvg: tf.Variable;
+  expAvgSq: tf.Variable;
+  weightDecay: number;
+}
+
 /**
- * One AdamW update of `param` with PyTorch's semantics in a single addon call
- * (in-place ATen ops) instead of ~15 tfjs kernels and their temporaries.
- * Active backend must be "torch". Variables whose data another tensor shares
- * are updated through assign() instead, so tfjs' immutability holds.
+ * One AdamW step over all `params` with PyTorch's semantics in a single addon
+ * call (in-place ATen ops, as PyTorch's foreach AdamW) instead of ~15 tfjs
+ * kernels per parameter. Active backend must be "torch". Variables whose data
+ * another tensor shares are updated through assign() instead, so tfjs'
+ * immutability holds.
  */
-export function torchAdamWUpdate(
-  param: tf.Variable, grad: tf.Tensor, expAvg: tf.Variable, expAvgSq: tf.Variable, o: TorchAdamWOptions,
-): void {
+export function torchAdamWUpdate(params: TorchAdamWParam[], o: TorchAdamWOptions): void {
   const b = tf.backend();
   if (!(b instanceof TorchBackend)) throw new Error(`torchAdamWUpdate needs the torch backend, not "${tf.getBackend()}"`);
-  const inPlace = b.exclusive(param) && b.exclusive(expAvg) && b.exclusive(expAvgSq);
+  if (params.length === 0) return;
+  const ids = (k: "param" | "grad" | "expAvg" | "expAvgSq") => params.map((x) => b.id(x[k]));
+  const inPlace = params.map((x) => b.exclusive(x.param) && b.exclusive(x.expAvg) && b.exclusive(x.expAvgSq));
   const out = b.native.adamw(
-    b.id(param), b.id(grad), b.id(expAvg), b.id(expAvgSq), o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, inPlace,
+    ids("param"), ids("grad"), ids("expAvg"), ids("expAvgSq"), params.map((x) => x.weightDecay), inPlace,
+    o.lr, o.beta1, o.beta2, o.eps, o.step,
   );
-  if (!out) return; // updated in place (the addon may still decline and return copies)
   const engine = tf.engine();
-  const [p, m, v] = out.map((meta) => {
-    const info = b.out(meta);
-    return engine.makeTensorFromTensorInfo(info, b) as tf.Tensor;
+  out.forEach((metas, i) => {
+    if (!metas) return; // updated in place (the addon may still decline and return copies)
+    const [p, m, v] = metas.map((meta) => engine.makeTensorFromTensorInfo(b.out(meta), b) as tf.Tensor);
+    params[i]!.param.assign(p!);
+    params[i]!.expAvg.assign(m!);
+    params[i]!.expAvgSq.assign(v!);
+    tf.dispose([p!, m!, v!]);
   });
-  param.assign(p);
-  expAvg.assign(m);
-  expAvgSq.assign(v);
-  tf.dispose([p, m, v]);
 }

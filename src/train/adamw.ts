@@ -61,19 +61,22 @@ export class AdamW {
     const bc2Sqrt = Math.sqrt(1 - b2 ** this.step);
     const mode = this.opts.update ?? "auto";
     const host = mode === "host" || (mode === "auto" && HOST_BACKENDS.has(tf.getBackend()));
-    // On the torch backend one addon call per parameter does the whole update.
+    // On the torch backend one addon call updates every parameter.
     const fused = mode === "auto" ? fusedAdamWUpdate() : undefined;
+    if (fused) {
+      const items = [...this.params].filter(([name]) => grads.has(name)).map(([name, param]) => ({
+        param, grad: grads.get(name)!, expAvg: this.expAvg.get(name)!, expAvgSq: this.expAvgSq.get(name)!,
+        weightDecay: this.decay.get(name) ? weightDecay : 0,
+      }));
+      fused(items, { lr, beta1: b1, beta2: b2, eps, step: this.step });
+      return;
+    }
     for (const [name, p] of this.params) {
       const g = grads.get(name);
       if (!g) continue; // no gradient this step (PyTorch skips params with grad None)
       const m = this.expAvg.get(name)!;
       const v = this.expAvgSq.get(name)!;
       const decay = this.decay.get(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1;
-      if (fused) {
-        const wd = this.decay.get(name) ? weightDecay : 0;
-        fused(p, g, m, v, { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step: this.step });
-        continue;
-      }
       if (host) {
         // ~10 elementwise kernels per parameter cost more than the matmuls of a
         // small model on the CPU; one pass over the arrays does the same math.

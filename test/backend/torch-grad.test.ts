@@ -233,13 +233,14 @@ describe.skipIf(!available)(`torch gradients${suffix}`, () => {
         const denom = Math.sqrt(ref.v[i]) / Math.sqrt(1 - o.beta2 ** step) + o.eps;
         ref.p[i] = ref.p[i] * (1 - o.lr * o.weightDecay) - (o.lr / (1 - o.beta1 ** step)) * (ref.m[i] / denom);
       }
-      cases.forEach((c, k) => {
+      // All three in one call (in place, through assign, through assign).
+      const grads = cases.map((c, k) => {
         // The transposed case's flat order differs: build g in its layout.
         const gFlat = k === 2 ? [0, 3, 1, 4, 2, 5].map((j) => g[j]) : g;
-        const gt = tf.tensor(gFlat, c.p.shape);
-        torchAdamWUpdate(c.p, gt, states[k].m, states[k].v, { ...o, step });
-        gt.dispose();
+        return tf.tensor(gFlat, c.p.shape);
       });
+      torchAdamWUpdate(cases.map((c, k) => ({ param: c.p, grad: grads[k]!, expAvg: states[k].m, expAvgSq: states[k].v, weightDecay: o.weightDecay })), { ...o, step });
+      tf.dispose(grads);
     }
     const close = (a: ArrayLike<number>, b: number[]) => b.every((x, i) => Math.abs(a[i] - x) < 1e-5 * (1 + Math.abs(x)));
     expect(close(cases[0].p.dataSync(), ref.p)).toBe(true);
