@@ -108,6 +108,26 @@ if (ops) {
   await check("fused linear fwd+grad", (m) => { const x = m.rand([3, 7, 40]), w = m.rand([24, 40]), b = m.rand([24]); return vg((x, w, b) => tf.sum(tf.square(both(f.linear, ops.linearReference)(x, w, b))), [x, w, b]); }, 1e-3, 1e-4);
   await check("fused softmaxCrossEntropy fwd+grad", (m) => { const z = m.rand([16, 16], -4, 4), y = m.int([16], 0, 16); return vg((z) => tf.mean(both(f.softmaxCrossEntropy, ops.softmaxCrossEntropyReference)(z, y)), [z]); }, 1e-4, 1e-5);
   await check("fused embedding fwd+grad", (m) => { const t = m.rand([50, 8]), i = m.int([4, 6], 0, 50); return vg((t) => tf.sum(tf.square(both(f.embedding, ops.embeddingReference)(t, i))), [t]); });
+  // The whole residual block as one addon call each way (on by default on CUDA) vs the model's composition on cpu.
+  const transformer = await import("../../dist/model/transformer.js").catch(() => null);
+  if (transformer) {
+    const W = 64, H = 4;
+    const names = ["ln1w", "ln1b", "qkvW", "qkvB", "outW", "outB", "ln2w", "ln2b", "fcW", "fcB", "projW", "projB"];
+    const shapes = [[W], [W], [3 * W, W], [3 * W], [W, W], [W], [W], [W], [4 * W, W], [4 * W], [W, 4 * W], [W]];
+    const blockNames = { ln1: ["ln1w", "ln1b"], qkvW: "qkvW", qkvB: "qkvB", outW: "outW", outB: "outB", ln2: ["ln2w", "ln2b"], fcW: "fcW", fcB: "fcB", projW: "projW", projB: "projB" };
+    for (const [causal, act] of [[false, "gelu"], [true, "quick_gelu"]]) {
+      await check(`fused residual block causal=${causal} ${act} fwd+grad`, (m) => {
+        const xs = [m.rand([2, 17, W]), ...shapes.map((s, i) => (i === 0 || i === 6 ? tf.add(1, m.rand(s, -0.2, 0.2)) : m.rand(s, -0.3, 0.3)))];
+        const w = m.rand([2, 17, W]);
+        return vg((x, ...ps) => {
+          const y = tf.getBackend() === "torch"
+            ? f.residualBlock(x, ps, H, causal, act, 1e-5)
+            : transformer.residualBlock(x, new Map(names.map((n, i) => [n, ps[i]])), blockNames, H, causal, act, 1e-5);
+          return tf.sum(tf.mul(y, w));
+        }, xs);
+      }, 1e-3, 1e-4);
+    }
+  }
 } else console.log("SKIP fused-op checks: dist/model not built");
 
 // Fused in-place AdamW vs the same update written as tfjs ops on cpu.
