@@ -7,6 +7,7 @@
 // build machines have two cores.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <napi.h>
 #include <torch/version.h>
@@ -347,6 +348,15 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("device", Napi::String::New(env, S.device.str()));
   o.Set("threads", Napi::Number::New(env, at::get_num_threads()));
   o.Set("bf16", Napi::Boolean::New(env, S.bf16));
+  // For `clipts doctor`: the libtorch this addon was built against, its build
+  // settings (BLAS, CUDA, ...) and its thread pools, as PyTorch reports them.
+  o.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+  o.Set("buildConfig", Napi::String::New(env, at::show_config()));
+  o.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
+  if (at::hasCUDA()) {
+    auto* guard = c10::impl::getDeviceGuardImpl(at::kCUDA);
+    o.Set("cudaDevices", Napi::Number::New(env, guard->deviceCount()));
+  }
   return o;
 }
 

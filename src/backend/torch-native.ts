@@ -24,6 +24,22 @@ export interface OpCodes {
 
 type Id = number;
 
+/** Addon facts: device and modes, and (for `clipts doctor`) the libtorch it was built against. */
+export interface TorchInfo {
+  cuda: boolean;
+  device: string;
+  threads: number;
+  bf16: boolean;
+  /** libtorch's version, e.g. "1.13.0". */
+  torchVersion: string;
+  /** at::show_config(): BLAS, CUDA, compiler and other build settings. */
+  buildConfig: string;
+  /** at::get_parallel_info(): thread pools and their settings. */
+  parallelInfo: string;
+  /** CUDA devices visible (CUDA builds only). */
+  cudaDevices?: number;
+}
+
 /** What the addon holds: handles, bytes once per storage, peak bytes since the last reset. */
 export interface NativeMemory {
   live: number;
@@ -38,7 +54,7 @@ export interface TorchAddon {
   free(id: Id): boolean;
   memory(resetPeak?: boolean): NativeMemory;
   configure(o: { device?: string; threads?: number; tf32?: boolean; bf16?: boolean }): void;
-  info(): { cuda: boolean; device: string; threads: number; bf16: boolean };
+  info(): TorchInfo;
   opCodes(): OpCodes;
   sync(): void;
   unary(code: number, x: Id): Meta;

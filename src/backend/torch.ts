@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { TorchBackend, type TorchDevice } from "./torch-backend.js";
 import { registerTorchFusedKernels, torchFusedOps } from "./torch-fused.js";
 import { TORCH_BACKEND_NAME, torchKernelConfigs } from "./torch-kernels.js";
-import { loadTorchAddon, type NativeMemory } from "./torch-native.js";
+import { loadTorchAddon, type NativeMemory, type TorchInfo } from "./torch-native.js";
 import { registerFusedOp, type OpName } from "../model/ops/registry.js";
 
 export { TorchBackend } from "./torch-backend.js";
@@ -111,8 +111,8 @@ export function torchSync(): void {
   loadTorchAddon().addon?.sync();
 }
 
-/** Addon facts: CUDA availability, device, intra-op threads, bf16 mode. */
-export function torchInfo(): { cuda: boolean; device: string; threads: number; bf16: boolean } {
+/** Addon facts: CUDA availability, device, intra-op threads, bf16 mode, libtorch version and build. */
+export function torchInfo(): TorchInfo {
   const { addon, reason } = loadTorchAddon();
   if (!addon) throw new Error(reason);
   return addon.info();

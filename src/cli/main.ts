@@ -10,6 +10,7 @@ import { trainCommand } from "./train.js";
 import { evalCommand } from "./eval.js";
 import { ablateCommand } from "./ablate.js";
 import { launchCommand } from "./launch.js";
+import { doctorCommand } from "./doctor.js";
 
 export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(evalCommand)
     .command(ablateCommand)
     .command(launchCommand)
+    .command(doctorCommand)
     .demandCommand(1, "Name a stage: curate, data, train, eval or ablate.")
     .strict()
     .help()

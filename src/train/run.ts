@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { setBackend, type BackendName } from "../backend/index.js";
+import { slowBlasWarning } from "../backend/blas.js";
 import { Loader } from "../data/loader.js";
 import type { Selection } from "../data/sampler.js";
 import { clampLogitScale } from "../loss/index.js";
@@ -185,6 +186,11 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     device: device ?? undefined,
     bf16: cfg.train.precision === "bf16",
   });
+  // A reference BLAS trains ~10x slower with no other symptom (src/backend/blas.ts).
+  if (backend === "torch" && !device?.startsWith("cuda") && !opts.quiet) {
+    const warning = slowBlasWarning();
+    if (warning) console.error(`clipts train: ${warning}`);
+  }
   const ctx = mc.text.contextLength;
   const tokenizer = await loadTokenizer(
     cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: cfg.data.tokenizer, contextLength: ctx },
