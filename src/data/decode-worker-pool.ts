@@ -148,14 +148,19 @@ export class DecodePool {
     return this.submit(bytes, seed, undefined) as Promise<DecodeResult>;
   }
 
-  /** Like decode(), normalized into slot `slot` of the ring (CLIP mean/std of the spec). */
-  decodeInto(bytes: Uint8Array, seed: number, slot: number): Promise<SlotResult> {
+  /**
+   * Like decode(), normalized into slot `slot` of the ring (CLIP mean/std of
+   * the spec). With `give`, the caller hands over `bytes` (a whole buffer of
+   * its own, as the loader's rows are): it moves to the worker instead of
+   * being copied, and is detached afterwards.
+   */
+  decodeInto(bytes: Uint8Array, seed: number, slot: number, give = false): Promise<SlotResult> {
     const ring = this.ring;
     if (!ring) throw new Error("DecodePool.decodeInto needs a pool made with an output ring");
-    return this.submit(bytes, seed, slot) as Promise<SlotResult>;
+    return this.submit(bytes, seed, slot, give) as Promise<SlotResult>;
   }
 
-  private submit(bytes: Uint8Array, seed: number, slot: number | undefined): Promise<DecodeResult | SlotResult> {
+  private submit(bytes: Uint8Array, seed: number, slot: number | undefined, give = false): Promise<DecodeResult | SlotResult> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.size === 0) {
       return transformToRgb(bytes, this.spec, seed).then((r) => {
@@ -168,8 +173,8 @@ export class DecodePool {
     // shard), so send a tight copy.
     // (Uint8Array's slice copies; a Buffer's own slice() would be a view.)
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
-    // Our own copy moves to the worker; the caller's buffer is cloned, not taken.
-    const mine = own !== bytes;
+    // Our own copy moves to the worker; the caller's buffer is cloned, not taken, unless given.
+    const mine = own !== bytes || give;
     return new Promise((resolve, reject) => {
       this.waiting.push({ req: { id: this.nextId++, bytes: own, seed, ...(slot === undefined ? {} : { slot }) }, mine, resolve, reject });
       // Dispatch after the current tick, so that its requests share messages.

@@ -341,7 +341,8 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     const u = this.order.resampled
       ? hashUniform(this.order.seed, "crop", item.epoch, item.key, item.draw)
       : hashUniform(this.order.seed, "crop", item.epoch, item.key);
-    return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot);
+    // The row's bytes are its own copy (sampler.ts), so they move to the worker.
+    return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot, true);
   }
 
   private recordSkip(item: StreamItem, reason: SkipReason, message: string): void {
