@@ -33,6 +33,7 @@
 #include <cstring>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace {
@@ -90,8 +91,20 @@ State S;
 struct BlockGraph {
   std::vector<at::Tensor> leaves;  // x, then the block's 12 parameters
   at::Tensor out;
+  // Bytes of the block's intermediate activations, which autograd keeps for
+  // the backward (nearly all of them are saved by the op that reads them);
+  // counted in the live/peak bytes while the graph lives, since the handle
+  // table cannot see inside it.
+  double bytes = 0;
 };
 std::unordered_map<int64_t, BlockGraph> blockGraphs;
+
+void eraseBlockGraph(int64_t id) {
+  auto it = blockGraphs.find(id);
+  if (it == blockGraphs.end()) return;
+  S.liveBytes -= it->second.bytes;
+  blockGraphs.erase(it);
+}
 
 #ifdef CLIPTS_SDPA
 // Attention graphs recorded by SdpaForward, keyed by the id of the
@@ -282,7 +295,7 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 #ifdef CLIPTS_SDPA
   sdpaGraphs.erase(i64(info[0]));
 #endif
-  blockGraphs.erase(i64(info[0]));
+  eraseBlockGraph(i64(info[0]));
   auto it = S.table.find(i64(info[0]));
   if (it == S.table.end()) return Napi::Boolean::New(info.Env(), false);
   track(it->second, -1);
@@ -1014,24 +1027,39 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
 // attention in bf16 when the mode is on), so the backward is libtorch's own.
 // Parameters, in order: ln_1 w, b; qkv w [3W, W], b; out w, b; ln_2 w, b;
 // fc w, b; proj w, b (open_clip's names and layouts).
-at::Tensor blockForward(const std::vector<at::Tensor>& t, int64_t heads, bool causal, bool quickGelu, double eps) {
+// `acts` (when given) collects what autograd saves for the backward: each
+// linear's input and (under autocast) its bf16 weight copy, the qkv and fc
+// outputs (read by attention and GELU), attention's output (and on the math
+// path its probabilities), and x1 (read by ln_2); not the outputs that only a
+// residual add reads, nor layer norm's per-row statistics.
+at::Tensor blockForward(const std::vector<at::Tensor>& t, int64_t heads, bool causal, bool quickGelu, double eps,
+                        std::vector<at::Tensor>* acts = nullptr) {
+  auto keep = [&](at::Tensor a) {
+    if (acts) acts->push_back(a);
+    return a;
+  };
   const auto& x = t[0];
   const int64_t B = x.size(0), T = x.size(1), W = x.size(2), D = W / heads;
   auto ln = [&](const at::Tensor& v, int i) { return at::layer_norm(f32(v), {W}, t[i], t[i + 1], eps); };
-  auto lin = [&](const at::Tensor& v, int i) { return at::linear(lowp(v), lowp(t[i]), lowp(t[i + 1])); };
-  auto qkv = lin(ln(x, 1), 3).view({B, T, 3, heads, D}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, D]
+  auto lin = [&](const at::Tensor& v, int i) {
+    auto w = lowp(t[i]);
+    if (!w.is_same(t[i])) keep(w);  // a bf16 copy of the weight, saved for the input's gradient
+    return at::linear(keep(lowp(v)), w, lowp(t[i + 1]));
+  };
+  auto qkv = keep(lin(ln(x, 1), 3)).view({B, T, 3, heads, D}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, D]
   auto q = qkv[0], k = qkv[1], v = qkv[2];
   const double scale = 1.0 / std::sqrt(double(D));
   at::Tensor o;
 #ifdef CLIPTS_SDPA
-  o = at::scaled_dot_product_attention(q, k, v, kNone, 0.0, causal, scale);
+  o = keep(at::scaled_dot_product_attention(q, k, v, kNone, 0.0, causal, scale));
 #else
   auto s = f32(at::matmul(q, k.transpose(-1, -2))) * scale;
   if (causal) s = s.masked_fill(at::ones({T, T}, s.options().dtype(at::kBool)).triu(1), -INFINITY);
-  o = at::matmul(lowp(at::softmax(s, -1)), v);
+  auto p = keep(at::softmax(s, -1));
+  o = keep(at::matmul(keep(lowp(p)), v));
 #endif
-  auto x1 = x + lin(o.transpose(1, 2).reshape({B, T, W}), 5);
-  auto h = lin(ln(x1, 7), 9);
+  auto x1 = keep(x + lin(o.transpose(1, 2).reshape({B, T, W}), 5));
+  auto h = keep(lin(ln(x1, 7), 9));
   h = quickGelu ? h * at::sigmoid(h * 1.702) : at::gelu(h);
   return x1 + lin(h, 11);
 }
@@ -1057,7 +1085,14 @@ Napi::Value BlockForward(const Napi::CallbackInfo& info) {
   c10::AutoGradMode on(true);
   BlockGraph g;
   for (auto& v : t) g.leaves.push_back(v.detach().requires_grad_(true));
-  g.out = blockForward(g.leaves, heads, causal, quick, eps);
+  std::vector<at::Tensor> acts;
+  g.out = blockForward(g.leaves, heads, causal, quick, eps, &acts);
+  std::unordered_set<const void*> seen;  // views share a storage: count it once
+  for (const auto& a : acts) {
+    if (a.has_storage() && seen.insert(a.storage().unsafeGetStorageImpl()).second) g.bytes += double(a.storage().nbytes());
+  }
+  S.liveBytes += g.bytes;
+  if (S.liveBytes > S.peakBytes) S.peakBytes = S.liveBytes;
   auto arr = Napi::Array::New(env, 2);
   arr.Set(uint32_t(0), put(env, g.out.detach()));
   auto handle = put(env, at::zeros({1}, t[0].options().dtype(at::kFloat)));

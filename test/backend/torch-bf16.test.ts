@@ -29,20 +29,22 @@ const tokens = Array.from({ length: batch * ctx }, (_, i) => (i % ctx === 3 + ((
 interface Step {
   loss: number;
   grads: Map<string, Float32Array>;
-  /** Peak bytes the addon held during forward + backward. */
+  /** Peak bytes the addon held during forward + backward, above what it held before (weights, inputs). */
   peakBytes: number;
 }
 
-async function step(bf16: boolean, seed = 0): Promise<Step & { model: ClipModel }> {
+/** One forward + backward; `copies` repeats the batch (memory at a batch where activations dominate). */
+async function step(bf16: boolean, seed = 0, copies = 1): Promise<Step & { model: ClipModel }> {
   registerTorchBackend({ bf16 });
   await tf.setBackend("torch");
   const model = createModel(config, { seed });
-  const img = tf.tensor4d(images, [batch, s, s, 3]);
-  const tok = tf.tensor2d(tokens, [batch, ctx], "int32");
+  const n = batch * copies;
+  const img = tf.tensor4d(Array.from({ length: copies }, () => images).flat(), [n, s, s, 3]);
+  const tok = tf.tensor2d(Array.from({ length: copies }, () => tokens).flat(), [n, ctx], "int32");
   const vars = [...model.params.values()];
-  torchNativeMemory(true);
+  const before = torchNativeMemory(true).bytes;
   const { value, grads } = tf.variableGrads(() => modelLoss(model, img, tok), vars);
-  const peakBytes = torchNativeMemory().peakBytes;
+  const peakBytes = torchNativeMemory().peakBytes - before;
   const out = { loss: value.dataSync()[0]!, grads: new Map<string, Float32Array>(), peakBytes, model };
   for (const [name, v] of model.params) out.grads.set(name, grads[v.name]!.dataSync() as Float32Array);
   tf.dispose([img, tok, value, ...Object.values(grads)]);
@@ -116,13 +118,17 @@ describe.skipIf(!available)(`torch backend bf16 mode${available ? "" : ` (SKIPPE
   });
 
   it("keeps activations in bf16: a step holds well under the float32 step's peak", async () => {
-    const fp32 = await step(false);
+    // Batch 32: activations, not the micro model's weights, dominate, as in real training.
+    const fp32 = await step(false, 0, 8);
     disposeModel(fp32.model);
-    const bf16 = await step(true);
+    const bf16 = await step(true, 0, 8);
     disposeModel(bf16.model);
-    // Weights, layer-norm outputs, softmax probabilities and the residual
-    // stream stay float32; linear/attention/GELU outputs halve.
-    expect(bf16.peakBytes / fp32.peakBytes).toBeLessThan(0.85);
+    // Weights' gradients, layer-norm inputs, softmax probabilities and the
+    // residual stream stay float32; linear/attention/GELU outputs halve; the
+    // fused residual block also keeps bf16 copies of its weights for the
+    // backward, as torch.autocast's weight cache does. Measured: 0.74 with
+    // fused blocks, 0.68 on the per-op path; all-float32 activations give ~1.
+    expect(bf16.peakBytes / fp32.peakBytes).toBeLessThan(0.8);
     // bf16 really ran: the loss moves by more than float32 rounding.
     expect(Math.abs(bf16.loss - fp32.loss)).toBeGreaterThan(1e-5);
   });

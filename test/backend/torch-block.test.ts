@@ -32,7 +32,7 @@ function block(xs: tf.Tensor[], causal: boolean, act: "gelu" | "quick_gelu"): tf
 describe.skipIf(!available)(`torch fused residual block${available ? "" : ` (SKIPPED: ${reason})`}`, () => {
   beforeAll(() => {
     registerTorchBackend();
-    // On by default only for CUDA devices (see fusedBlockEnabled); tested here on the CPU.
+    // Registered by default (unless CLIPTS_TORCH_BLOCK=0); made sure of here.
     registerFusedOp("torch", "residualBlock", torchResidualBlock);
     return () => unregisterFusedOp("torch", "residualBlock");
   });
@@ -61,6 +61,22 @@ describe.skipIf(!available)(`torch fused residual block${available ? "" : ` (SKI
     tf.dispose([plain, value, ...grads]);
     // The recorded graph went with its handle.
     expect(torchNativeMemory().live, "after dispose").toBe(live);
+    tf.dispose(xs);
+  });
+
+  it("counts the recorded graph's activations in the live and peak bytes while it lives", async () => {
+    await tf.setBackend("torch");
+    const xs = inputs(new (await import("./torch-helpers.js")).Inputs(4));
+    const before = torchNativeMemory(true).bytes;
+    const { value, grads } = tf.valueAndGrads((...ys: tf.Tensor[]) => tf.sum(block(ys, false, "gelu")) as tf.Scalar)(xs);
+    // Saved activations per block in float32: ln_1 out, qkv (3x), attention out
+    // and its merged copy, x1, ln_2 out, fc out (4x), GELU out (4x) = 16 x [B, T, W].
+    const acts = 16 * B * T * W * 4;
+    const m = torchNativeMemory();
+    expect(m.peakBytes - before).toBeGreaterThanOrEqual(acts);
+    tf.dispose([value, ...grads]);
+    // The graph's bytes leave the count with the graph.
+    expect(torchNativeMemory().bytes).toBe(before);
     tf.dispose(xs);
   });
 });
