@@ -45,8 +45,6 @@ const fused: Array<[string, Fn]> = [
     b.out(b.native.softmaxCrossEntropyBackward(b.id(x.dy), b.id(x.logProbs), b.id(x.labels)))],
 ];
 
-export const TORCH_FUSED_KERNELS = fused.map(([n]) => n);
-
 let registered = false;
 export function registerTorchFusedKernels(): void {
   if (registered) return;

@@ -103,8 +103,3 @@ export function loadEmojiNames(lang: DemoLang): Map<string, EmojiEntry> {
   return new Map(data.map((e) => [e.hexcode, { ...e, tags: e.tags ?? [] }]));
 }
 
-/** English subgroup keys ("animal-mammal") by subgroup number. */
-export function loadSubgroupKeys(): Map<number, string> {
-  const messages: { subgroups: { key: string; order: number }[] } = require("emojibase-data/en/messages.json");
-  return new Map(messages.subgroups.map((s) => [s.order, s.key]));
-}

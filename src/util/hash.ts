@@ -6,14 +6,6 @@
 // MurmurHash3-style, giving 53 output bits. Balancing a pool draws one number
 // per (text, matched entry), so this is on the hot path: no BigInt here.
 
-/** 64-bit FNV-1a of a string's UTF-8 bytes (kept for callers that want a BigInt id). */
-export function hashString64(s: string): bigint {
-  const M64 = (1n << 64n) - 1n;
-  let h = 0xcbf29ce484222325n;
-  for (const b of Buffer.from(s, "utf8")) h = ((h ^ BigInt(b)) * 0x100000001b3n) & M64;
-  return h;
-}
-
 /** Two-lane running hash state. Treat as opaque; see hashPrefix / uniformFrom. */
 export type HashState = readonly [number, number];
 
