@@ -36,6 +36,11 @@ export interface IngestOptions {
   columns?: TableColumns;
   /** CSV delimiter (default "," or tab for .tsv). */
   delimiter?: string;
+  /** Images longer than this are skipped and counted (default 256 MiB, at most 1 GiB: Arrow Binary offsets are int32). */
+  maxImageBytes?: number;
+  /** Image+caption bytes per record batch / per shard (defaults 256 MiB / 1 GiB; tests set them small). */
+  maxBatchBytes?: number;
+  maxShardBytes?: number;
   /** Pixel cap against decompression bombs (default 89,478,485 as PIL). */
   maxPixels?: number;
   /** Fully decode each image to catch truncated/corrupt files (default true). */
@@ -92,6 +97,9 @@ function checkOptions(opts: IngestOptions): { inputs: string[]; rowsPerShard: nu
   if (!INGEST_FORMATS.includes(format)) throw new InputError(`--format: unknown format "${format}" (one of ${INGEST_FORMATS.join(", ")})`);
   const rowsPerShard = opts.rowsPerShard ?? 1000;
   if (!Number.isInteger(rowsPerShard) || rowsPerShard < 1) throw new InputError(`--rows-per-shard must be a positive integer, got ${rowsPerShard}`);
+  if (opts.batchRows !== undefined && (!Number.isInteger(opts.batchRows) || opts.batchRows < 1)) throw new InputError(`--batch-rows must be a positive integer, got ${opts.batchRows}`);
+  // The writer checks the byte caps' ranges; build one now so a bad value fails before any input is read.
+  new ShardWriter(opts.output ?? ".", { rowsPerShard, batchRows: opts.batchRows, maxImageBytes: opts.maxImageBytes, maxBatchBytes: opts.maxBatchBytes, maxShardBytes: opts.maxShardBytes });
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels > 0)) throw new InputError(`--max-pixels must be positive, got ${maxPixels}`);
   const concurrency = opts.concurrency ?? 4;
@@ -148,7 +156,13 @@ export async function ingest(opts: IngestOptions): Promise<IngestResult> {
   if (withClasses.length > 1) throw new InputError(`--input: only one class-folder input per run (got ${withClasses.map((s) => s.input).join(", ")})`);
   const classes = withClasses[0]?.source.classes;
 
-  const writer = new ShardWriter(opts.output, { rowsPerShard, batchRows: opts.batchRows });
+  const writer = new ShardWriter(opts.output, {
+    rowsPerShard,
+    batchRows: opts.batchRows,
+    maxImageBytes: opts.maxImageBytes,
+    maxBatchBytes: opts.maxBatchBytes,
+    maxShardBytes: opts.maxShardBytes,
+  });
   await writer.start();
   const total = sources.reduce((s, x) => s + x.source.total, 0);
   const bar = progress("ingest", total, { unit: "img", fields: ["skipped"], quiet: opts.quiet });
@@ -172,6 +186,10 @@ export async function ingest(opts: IngestOptions): Promise<IngestResult> {
       }
       while (window.length) await record(await window.shift()!);
     }
+  } catch (err) {
+    // The previous dataset was never touched; drop this run's staged shards.
+    await writer.abort();
+    throw err;
   } finally {
     bar.stop();
   }
