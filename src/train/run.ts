@@ -264,6 +264,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       checkpointDir: cfg.checkpoint.dir,
       checkpointEvery: cfg.checkpoint.every,
       keep: cfg.checkpoint.keep,
+      maxWeightNormGrowth: cfg.checkpoint.max_weight_norm_growth,
       extraState,
       signal: opts.signal,
       quiet: opts.quiet || !main,
