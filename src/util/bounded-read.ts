@@ -2,8 +2,25 @@
 // a device (/dev/zero never ends), a FIFO (blocks forever) or a file far larger
 // than the caller can hold; every such read goes through here: regular files
 // only, size checked before any byte is read, errors naming the path.
-import { constants, promises as fs } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, promises as fs, readSync } from "node:fs";
 import { InputError } from "./errors.js";
+
+/** Why a bounded read refused a path; `kind` is fixed text for skip counts, `detail` varies. */
+export class BoundedReadError extends InputError {
+  constructor(
+    readonly file: string,
+    readonly what: string,
+    readonly kind: "not found" | "unreadable" | "not a regular file" | "too large" | "grew while read",
+    readonly detail: string,
+  ) {
+    super(`${file}: ${what} ${kind === "not a regular file" ? "must be a regular file" : kind} (${detail})`);
+  }
+}
+
+function openError(file: string, what: string, err: unknown): BoundedReadError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === "ENOENT" ? new BoundedReadError(file, what, "not found", "ENOENT") : new BoundedReadError(file, what, "unreadable", code ?? String(err));
+}
 
 function kindOf(st: import("node:fs").Stats): string {
   if (st.isDirectory()) return "a folder";
@@ -26,13 +43,12 @@ export async function readFileBounded(file: string, maxBytes: number, what = "fi
   try {
     h = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${file}: cannot read ${what} (${code === "ENOENT" ? "not found" : (code ?? String(err))})`);
+    throw openError(file, what, err);
   }
   try {
     const st = await h.stat();
-    if (!st.isFile()) throw new InputError(`${file}: ${what} must be a regular file, got ${kindOf(st)}`);
-    if (st.size > maxBytes) throw new InputError(`${file}: ${what} is ${st.size} bytes, over the limit of ${maxBytes}`);
+    if (!st.isFile()) throw new BoundedReadError(file, what, "not a regular file", kindOf(st));
+    if (st.size > maxBytes) throw new BoundedReadError(file, what, "too large", `${st.size} bytes > max ${maxBytes}`);
     // One byte more than the stat size tells whether the file grew since.
     const buf = Buffer.allocUnsafe(Math.min(maxBytes, st.size) + 1);
     let n = 0;
@@ -42,10 +58,37 @@ export async function readFileBounded(file: string, maxBytes: number, what = "fi
       n += bytesRead;
       if (n === buf.length) break;
     }
-    if (n > maxBytes || n > st.size) throw new InputError(`${file}: ${what} grew while being read (over ${Math.min(maxBytes, st.size)} bytes)`);
+    if (n > maxBytes || n > st.size) throw new BoundedReadError(file, what, "grew while read", `over ${Math.min(maxBytes, st.size)} bytes`);
     return buf.subarray(0, n);
   } finally {
     await h.close();
+  }
+}
+
+/** Synchronous readFileBounded, for small control files (a `latest` pointer) read in sync code. */
+export function readFileBoundedSync(file: string, maxBytes: number, what = "file"): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw openError(file, what, err);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new BoundedReadError(file, what, "not a regular file", kindOf(st));
+    if (st.size > maxBytes) throw new BoundedReadError(file, what, "too large", `${st.size} bytes > max ${maxBytes}`);
+    const buf = Buffer.allocUnsafe(Math.min(maxBytes, st.size) + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+      if (n === buf.length) break;
+    }
+    if (n > maxBytes || n > st.size) throw new BoundedReadError(file, what, "grew while read", `over ${Math.min(maxBytes, st.size)} bytes`);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -63,11 +106,10 @@ export async function checkRegularFile(file: string, maxBytes = Number.MAX_SAFE_
   try {
     st = await fs.stat(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${file}: cannot read ${what} (${code === "ENOENT" ? "not found" : (code ?? String(err))})`);
+    throw openError(file, what, err);
   }
-  if (!st.isFile()) throw new InputError(`${file}: ${what} must be a regular file, got ${kindOf(st)}`);
-  if (st.size > maxBytes) throw new InputError(`${file}: ${what} is ${st.size} bytes, over the limit of ${maxBytes}`);
+  if (!st.isFile()) throw new BoundedReadError(file, what, "not a regular file", kindOf(st));
+  if (st.size > maxBytes) throw new BoundedReadError(file, what, "too large", `${st.size} bytes > max ${maxBytes}`);
   return st.size;
 }
 
