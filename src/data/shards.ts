@@ -427,6 +427,8 @@ export interface ReadShardOptions {
   expectedRows?: number;
   /** Told once when a shard cannot be read to its end. */
   onSkip?: (info: ShardSkip) => void;
+  /** The manifest's sha256: openShard checks it and reads no row of a shard that differs. */
+  sha256?: string;
 }
 
 /** Rows of a shard that could not be read. */
@@ -455,7 +457,11 @@ export async function openShard(file: string, opts: ReadShardOptions = {}): Prom
   }
   let batches: A.RecordBatch[] = [];
   let error: string | undefined;
-  try {
+  const digest = opts.sha256 !== undefined ? sha256Bytes(bytes) : undefined;
+  if (digest !== undefined && digest !== opts.sha256) {
+    // Changed bytes (a flipped caption, a half-copied file): none of its rows can be trusted.
+    error = `sha256 ${digest} != manifest ${opts.sha256}`;
+  } else try {
     batches = A.tableFromIPC(bytes).batches;
   } catch {
     // No readable footer: read the stream part up to the cut.
@@ -476,7 +482,8 @@ export async function openShard(file: string, opts: ReadShardOptions = {}): Prom
   const skippedRows = opts.expectedRows !== undefined ? Math.max(0, opts.expectedRows - numRows) : undefined;
   const name = path.basename(file);
   if (truncated) {
-    opts.onSkip?.({ shard: name, rows: skippedRows ?? null, readRows: numRows, reason: `shard cut short: ${error ?? "fewer rows than expected"}` });
+    const kind = digest !== undefined && digest !== opts.sha256 ? "shard hash mismatch" : "shard cut short";
+    opts.onSkip?.({ shard: name, rows: skippedRows ?? null, readRows: numRows, reason: `${kind}: ${error ?? "fewer rows than expected"}` });
   }
   return {
     file,

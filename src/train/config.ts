@@ -70,7 +70,10 @@ const dataSchema = z.strictObject({
   selection: z.string().min(1).nullable().default(null),
   /** Global batch size (samples per optimizer step, over all micro-batches). */
   batch_size: positiveInt,
-  workers: nonNegInt.default(2),
+  /** Decode worker threads (0 = decode on the main thread). */
+  workers: nonNegInt.max(256).default(2),
+  /** Check each shard's sha256 against the manifest when the loader opens it (off: a little faster on fast storage). */
+  verify_hashes: z.boolean().default(true),
   image_size: positiveInt.optional(),
   mean: z.tuple([z.number(), z.number(), z.number()]).default([0.48145466, 0.4578275, 0.40821073]),
   std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([

@@ -41,6 +41,8 @@ const testSignal = ((spec) => {
 export interface BatchSource {
   next(): Promise<Batch | null>;
   state(): unknown;
+  /** Rows the source skipped or lost so far (cumulative), logged with every log window. */
+  counts?(): Record<string, number>;
   close?(): Promise<void>;
 }
 
@@ -283,6 +285,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
             mem_tensors: mem.numTensors,
             // Peak of this log window, so a run's memory can be seen to stay flat.
             ...windowPeak(),
+            ...(o.source.counts?.() ?? {}),
           });
           windowStart = performance.now();
           windowSamples = 0;
