@@ -38,6 +38,8 @@ export function parseMetadata(text: string, file: string): string[] {
     if (typeof value[i] !== "string") {
       throw new InputError(`${file}: metadata entry at index ${i} is not a string (got ${JSON.stringify(value[i])})`);
     }
+    // An empty entry is a substring of every text: it would match the whole pool.
+    if ((value[i] as string).trim() === "") throw new InputError(`${file}: metadata entry at index ${i} is empty (it would match every text)`);
   }
   return value as string[];
 }
