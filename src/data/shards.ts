@@ -13,6 +13,7 @@ import path from "node:path";
 import * as A from "apache-arrow";
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
+import { MAX_JSON_BYTES, readFileBounded, readTextBounded } from "../util/bounded-read.js";
 import { SHARD_COLUMNS, type Manifest, type Sample } from "./types.js";
 
 export const MANIFEST_FILE = "manifest.json";
@@ -449,12 +450,8 @@ const MAGIC_LEN = 8; // "ARROW1" + 2 bytes padding
  * `truncated`, `error` and `skippedRows` say what was lost.
  */
 export async function openShard(file: string, opts: ReadShardOptions = {}): Promise<OpenedShard> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(file);
-  } catch (err) {
-    throw new InputError(`${file}: cannot read shard (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
+  // Regular files only, and under Node's 2 GiB readFile limit (new shards stay under 1 GiB + one image).
+  const bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard");
   let batches: A.RecordBatch[] = [];
   let error: string | undefined;
   const digest = opts.sha256 !== undefined ? sha256Bytes(bytes) : undefined;
@@ -555,8 +552,9 @@ export async function listShards(dir: string): Promise<ShardManifest> {
   const file = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {
-    text = await fs.readFile(file, "utf8");
+    text = await readTextBounded(file, MAX_JSON_BYTES, "shard manifest");
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`${file}: cannot read shard manifest (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   let m: ShardManifest;

@@ -1,7 +1,7 @@
 // The training config: a YAML file validated against a strict zod schema, so a
 // misspelled key or a wrong type fails before any work starts, with the key
 // path in the message (`train.lr: expected number, got string`).
-import { readFileSync } from "node:fs";
+import { readFileBoundedSync } from "../util/bounded-read.js";
 import { parse as parseYaml, parseDocument } from "yaml";
 import { z } from "zod";
 import { InputError } from "../util/errors.js";
@@ -249,12 +249,16 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: string[]
   return raw;
 }
 
+/** A config is a few KB; a bigger "config" is the wrong file (or a device). */
+const MAX_CONFIG_BYTES = 16 * 2 ** 20;
+
 /** Read a YAML config file, apply overrides, validate. */
 export function loadConfig(file: string, overrides: string[] = []): TrainConfig {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readFileBoundedSync(file, MAX_CONFIG_BYTES, "config").toString("utf8");
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`${file}: cannot read config: ${(err as Error).message}`);
   }
   const doc = parseDocument(text);

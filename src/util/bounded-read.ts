@@ -13,7 +13,8 @@ export class BoundedReadError extends InputError {
     readonly kind: "not found" | "unreadable" | "not a regular file" | "too large" | "grew while read",
     readonly detail: string,
   ) {
-    super(`${file}: ${what} ${kind === "not a regular file" ? "must be a regular file" : kind} (${detail})`);
+    const says = kind === "not found" || kind === "unreadable" ? `cannot read ${what}` : kind === "not a regular file" ? `${what} must be a regular file` : `${what} ${kind}`;
+    super(`${file}: ${says} (${detail})`);
   }
 }
 

@@ -173,3 +173,34 @@ describe("checkpoint pointers", () => {
     expect(() => resolveCheckpoint("/dev/zero", d)).toThrow("--resume /dev/zero: a checkpoint must be a regular file");
   });
 });
+
+describe("control files and caption files", () => {
+  it("a config, metadata or shard manifest that is a device or FIFO is refused without blocking", async () => {
+    const { loadConfig } = await import("../../src/train/config.js");
+    const { loadMetadata } = await import("../../src/curation/metadata.js");
+    const { listShards } = await import("../../src/data/shards.js");
+    const d = tmpDir();
+    execFileSync("mkfifo", [path.join(d, "manifest.json")]);
+    expect(() => loadConfig("/dev/zero")).toThrow("/dev/zero: config must be a regular file (a character device)");
+    await expect(loadMetadata("/dev/zero")).rejects.toThrow("/dev/zero: metadata must be a regular file (a character device)");
+    await expect(listShards(d)).rejects.toThrow(`${path.join(d, "manifest.json")}: shard manifest must be a regular file (a FIFO)`);
+  });
+
+  it("class folder: caption .txt files that link to a FIFO or /dev/zero, or are too large, are skipped and counted", async () => {
+    const root = tmpDir();
+    const cls = path.join(root, "in", "cat");
+    mkdirSync(cls, { recursive: true });
+    for (const n of ["a", "b", "c", "d"]) await writeFile(path.join(cls, `${n}.png`), await makeImage("png", 8, 8, n.charCodeAt(0)));
+    await writeFile(path.join(cls, "a.txt"), "a cat on a mat");
+    execFileSync("mkfifo", [path.join(root, "fifo")]);
+    await fs.symlink(path.join(root, "fifo"), path.join(cls, "b.txt"));
+    await fs.symlink("/dev/zero", path.join(cls, "c.txt"));
+    await writeFile(path.join(cls, "d.txt"), Buffer.alloc(16 * 2 ** 20 + 1, 97));
+    const { manifest } = await ingest({ input: path.join(root, "in"), output: path.join(root, "out"), quiet: true });
+    expect([manifest.rows, manifest.skipped.count, manifest.skipped.byReason]).toEqual([1, 3, { "caption file not a regular file": 2, "caption file too large": 1 }]);
+    const why = skippedByKey(manifest);
+    expect(why.get("cat/b")).toBe(`caption file not a regular file: ${path.join(cls, "b.txt")} (a FIFO)`);
+    expect(why.get("cat/c")).toBe(`caption file not a regular file: ${path.join(cls, "c.txt")} (a character device)`);
+    expect(why.get("cat/d")).toBe(`caption file too large: ${path.join(cls, "d.txt")} (${16 * 2 ** 20 + 1} bytes > max ${16 * 2 ** 20})`);
+  });
+});
