@@ -149,6 +149,11 @@ export class ShardWriter {
     await fs.mkdir(this.dir, { recursive: true });
     await fs.rm(this.stage, { recursive: true, force: true });
     await fs.mkdir(this.stage, { recursive: true });
+    // A manifest temp file of a run killed mid-write (atomic.ts: .<name>.tmp-<pid>-<time>).
+    for (const name of await fs.readdir(this.dir)) {
+      const m = /^\.manifest\.json\.tmp-(\d+)-/.exec(name);
+      if (m && Number(m[1]) !== process.pid) await fs.rm(path.join(this.dir, name), { force: true });
+    }
   }
 
   get rowsWritten(): number {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, promises as fs } from "node:fs";
+import { existsSync, promises as fs, writeFileSync } from "node:fs";
 import path from "node:path";
 import * as A from "apache-arrow";
 import { ingest } from "../../src/data/ingest.js";
@@ -158,6 +158,8 @@ describe("outputs replaced only on success", () => {
     expect(await snapshot(out)).toEqual(before);
     const v = await verifyShards(out);
     expect([v.ok, v.rows]).toEqual([true, 7]);
+    // A manifest temp file left by a run killed mid-write (another pid) is cleared by the next run.
+    writeFileSync(path.join(out, ".manifest.json.tmp-999999-1"), "{");
     // A new run starts clean and swaps in.
     const r = await ingest({ input: path.join(src, "old.jsonl"), output: out, rowsPerShard: 3, quiet: true, decode: false });
     expect(r.manifest.shards.map((s) => s.rows)).toEqual([3, 3, 1]);
