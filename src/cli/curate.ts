@@ -67,6 +67,9 @@ const matchCommand: CommandModule = {
       const r = await matchShards({ metadata: a.metadata as string, shards: a.input as string, output: a.output as string, shard, quiet: a.quiet as boolean });
       const s = r.stats;
       console.error(`${s.rows} rows of ${s.shards} shards matched (${s.matched} with a match, ${s.badRows} bad rows); sidecars and counts in ${a.output}`);
+      if (s.cutShort.length > 0) {
+        console.error(`warning: ${s.cutShort.length} shard(s) cut short, ${s.cutRows} row(s) unreadable and not matched: ${s.cutShort.join(", ")}`);
+      }
       return;
     }
     const r = await matchFile({

@@ -18,6 +18,7 @@ interface IngestArgs {
   "lang-column"?: string;
   delimiter?: string;
   "max-pixels": number;
+  "max-image-bytes"?: number;
   decode: boolean;
   concurrency: number;
   quiet: boolean;
@@ -40,6 +41,7 @@ const ingestCommand: CommandModule<object, IngestArgs> = {
       .option("lang-column", { type: "string", describe: "Table column with the caption language (default: lang, language)" })
       .option("delimiter", { type: "string", describe: "CSV delimiter (default , or tab for .tsv)" })
       .option("max-pixels", { type: "number", default: 89_478_485, describe: "Skip images with more pixels (decompression bombs)" })
+      .option("max-image-bytes", { type: "number", describe: "Skip images longer than this (default 256 MiB, at most 1 GiB)" })
       .option("decode", { type: "boolean", default: true, describe: "Decode every image to catch truncated/corrupt files" })
       .option("concurrency", { type: "number", default: 4, describe: "Images checked at once" })
       .option("quiet", { type: "boolean", default: false, describe: "No progress bar" }) as unknown as Argv<IngestArgs>,
@@ -54,6 +56,7 @@ const ingestCommand: CommandModule<object, IngestArgs> = {
       columns: { key: a["key-column"], image: a["image-column"], caption: a["caption-column"], label: a["label-column"], lang: a["lang-column"] },
       delimiter: a.delimiter,
       maxPixels: a["max-pixels"],
+      maxImageBytes: a["max-image-bytes"],
       decode: a.decode,
       concurrency: a.concurrency,
       quiet: a.quiet,

@@ -24,6 +24,15 @@ export async function main(argv: string[]): Promise<void> {
     .command(launchCommand)
     .command(doctorCommand)
     .demandCommand(1, "Name a stage: curate, data, train, eval or ablate.")
+    // yargs turns a number option given as text (--batch-rows abc) into NaN and runs on: refuse it.
+    .check((argv) => {
+      for (const [k, v] of Object.entries(argv)) {
+        if (/[A-Z]/.test(k)) continue; // camelCase copies of the dashed names
+        const bad = (x: unknown) => typeof x === "number" && !Number.isFinite(x);
+        if (bad(v) || (Array.isArray(v) && v.some(bad))) throw new InputError(`--${k} must be a number`);
+      }
+      return true;
+    }, true)
     .strict()
     .help()
     .alias("h", "help")

@@ -62,6 +62,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           `checkpoint ${r.lastCheckpoint ?? "(none)"}; log ${r.jsonl}${r.eventFile ? `; events ${r.eventFile}` : ""}`,
       );
       if (r.message) console.error(`clipts train: ${r.message}`);
+      const { formatDataCounts } = await import("../train/metrics.js");
+      for (const l of formatDataCounts(r.data)) console.error(`clipts train: ${l}`);
       if (r.status === "diverged" || r.status === "data-exhausted") process.exitCode = 3;
       if (r.status === "interrupted") process.exitCode = 130;
     } finally {

@@ -4,6 +4,7 @@
 import { createReadStream, promises as fs, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import path from "node:path";
+import { MAX_JSON_BYTES, readTextBounded } from "../util/bounded-read.js";
 import { InputError } from "../util/errors.js";
 
 /** MetaCLIP's thresholds for counted lists. */
@@ -16,8 +17,9 @@ const FORBIDDEN = new Set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
 export async function loadMetadata(file: string): Promise<string[]> {
   let text: string;
   try {
-    text = await fs.readFile(file, "utf8");
+    text = await readTextBounded(file, MAX_JSON_BYTES, "metadata");
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`${file}: cannot read metadata (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   return parseMetadata(text, file);
@@ -38,6 +40,8 @@ export function parseMetadata(text: string, file: string): string[] {
     if (typeof value[i] !== "string") {
       throw new InputError(`${file}: metadata entry at index ${i} is not a string (got ${JSON.stringify(value[i])})`);
     }
+    // An empty entry is a substring of every text: it would match the whole pool.
+    if ((value[i] as string).trim() === "") throw new InputError(`${file}: metadata entry at index ${i} is empty (it would match every text)`);
   }
   return value as string[];
 }

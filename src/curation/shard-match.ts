@@ -7,7 +7,8 @@
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { InputError } from "../util/errors.js";
-import { writeJsonAtomic } from "../util/atomic.js";
+import { fsyncDir, writeJsonAtomic } from "../util/atomic.js";
+import { readTextBounded } from "../util/bounded-read.js";
 import { writeCounts } from "./counts.js";
 import type { ShardSpec } from "./lines.js";
 import { buildMatcher } from "./matcher.js";
@@ -29,7 +30,16 @@ export interface MatchShardsResult {
   sidecars: string[];
   countsFile: string;
   counts: Float64Array;
-  stats: { shards: number; rows: number; matched: number; matches: number; badRows: number; cutShort: string[] };
+  stats: { shards: number; rows: number; matched: number; matches: number; badRows: number; cutShort: string[]; cutRows: number };
+}
+
+/**
+ * Completion marker of a match run (or job-array task), written last. It lists
+ * the sidecars the run wrote; `balance` reads only sidecars some marker lists,
+ * so the partial outputs of a killed or failed run are refused, never used.
+ */
+export function markerName(shard?: ShardSpec): string {
+  return `match_complete${shardSuffix(shard)}.json`;
 }
 
 /** Sidecar name of a shard file. */
@@ -43,8 +53,13 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
   const counts = new Float64Array(entries.length);
   let matched = 0;
   let matches = 0;
+  // Everything is written to a staging folder first and moved in at the end,
+  // so a kill leaves the previous run's outputs (and marker) as they were.
+  const stage = path.join(o.output, `.staging-match${shardSuffix(o.shard)}`);
+  await fs.rm(stage, { recursive: true, force: true });
+  await fs.mkdir(stage, { recursive: true });
   const pass = await writeShardSidecars({
-    shards: o.shards, output: o.output, shard: o.shard, label: "match shards", quiet: o.quiet,
+    shards: o.shards, output: stage, shard: o.shard, label: "match shards", quiet: o.quiet,
     sidecarName: sidecarOf,
     line: (row, sample, shard) => {
       const ids = matcher.match(sample.caption);
@@ -54,18 +69,53 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
       return `${JSON.stringify({ key: sample.key, shard, row, entries: Array.from(ids) })}\n`;
     },
   });
-  const { sidecars, ...rest } = pass;
+  const { sidecars: staged, ...rest } = pass;
   const stats = { ...rest, matched, matches };
-  const countsFile = path.join(o.output, `entry_counts${shardSuffix(o.shard)}.json`);
-  await writeCounts(countsFile, counts);
-  await writeJsonAtomic(path.join(o.output, `match_stats${shardSuffix(o.shard)}.json`), { metadata: o.metadata, shardsDir: o.shards, shard: o.shard ?? null, ...stats });
-  return { sidecars, countsFile, counts, stats };
+  const countsName = `entry_counts${shardSuffix(o.shard)}.json`;
+  const statsName = `match_stats${shardSuffix(o.shard)}.json`;
+  await writeCounts(path.join(stage, countsName), counts);
+  await writeJsonAtomic(path.join(stage, statsName), { metadata: o.metadata, shardsDir: o.shards, shard: o.shard ?? null, ...stats });
+  // Swap: drop the old marker (from here to the new marker, balance refuses the folder), move files in, write the marker.
+  const marker = path.join(o.output, markerName(o.shard));
+  await fs.rm(marker, { force: true });
+  await fsyncDir(o.output);
+  const names = [...staged.map((f) => path.basename(f)), countsName, statsName];
+  for (const n of names) await fs.rename(path.join(stage, n), path.join(o.output, n));
+  await fsyncDir(o.output);
+  const sidecars = staged.map((f) => path.join(o.output, path.basename(f)));
+  await writeJsonAtomic(marker, { sidecars: sidecars.map((f) => path.basename(f)), countsFile: countsName, statsFile: statsName, shard: o.shard ?? null });
+  await fs.rm(stage, { recursive: true, force: true });
+  return { sidecars, countsFile: path.join(o.output, countsName), counts, stats };
 }
 
-/** The sidecars in a matches folder, sorted (shard order); a job-array task takes i, i+n, ... */
+/**
+ * The sidecars in a matches folder, sorted (shard order); a job-array task takes i, i+n, ...
+ * Every sidecar must be listed by a completion marker: a folder holding the
+ * partial outputs of a killed or failed `curate match` is refused.
+ */
 export async function sidecarsIn(dir: string, shard?: ShardSpec): Promise<string[]> {
-  const names = (await fs.readdir(dir)).filter((f) => f.endsWith(".matches.jsonl")).sort();
+  const all = await fs.readdir(dir);
+  const names = all.filter((f) => f.endsWith(".matches.jsonl")).sort();
   if (names.length === 0) throw new InputError(`${dir}: no *.matches.jsonl sidecars (run \`clipts curate match\` on the shard folder first)`);
+  const complete = new Set<string>();
+  for (const m of all.filter((f) => /^match_complete(\.\d+-of-\d+)?\.json$/.test(f))) {
+    const file = path.join(dir, m);
+    let listed: unknown;
+    try {
+      listed = (JSON.parse(await readTextBounded(file, 256 * 2 ** 20)) as { sidecars?: unknown }).sidecars;
+    } catch (err) {
+      throw new InputError(`${file}: unreadable match completion marker (${(err as Error).message})`);
+    }
+    if (!Array.isArray(listed)) throw new InputError(`${file}: match completion marker without a sidecars list`);
+    for (const n of listed) if (typeof n === "string") complete.add(n);
+  }
+  const partial = names.filter((n) => !complete.has(n));
+  if (partial.length > 0) {
+    throw new InputError(
+      `${dir}: ${partial.length} sidecar(s) without a completed \`curate match\` run (first: ${partial[0]}); ` +
+        `the run that wrote them did not finish (no ${markerName()} lists them): rerun \`clipts curate match\``,
+    );
+  }
   return names.filter((_, i) => !shard || i % shard.count === shard.index).map((f) => path.join(dir, f));
 }
 

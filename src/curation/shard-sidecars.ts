@@ -31,6 +31,8 @@ export interface SidecarPassResult {
   badRows: number;
   /** Shards that were cut short (their readable rows were used). */
   cutShort: string[];
+  /** Rows the manifest promised in those shards that could not be read. */
+  cutRows: number;
 }
 
 /** Shard-file suffix for a job-array task's own summary files. */
@@ -41,14 +43,17 @@ export function shardSuffix(shard?: ShardSpec): string {
 export async function writeShardSidecars(o: SidecarPassOptions): Promise<SidecarPassResult> {
   const manifest = await listShards(o.shards);
   const mine = manifest.shards.filter((_, i) => !o.shard || i % o.shard.count === o.shard.index);
-  const r: SidecarPassResult = { sidecars: [], shards: mine.length, rows: 0, badRows: 0, cutShort: [] };
+  const r: SidecarPassResult = { sidecars: [], shards: mine.length, rows: 0, badRows: 0, cutShort: [], cutRows: 0 };
   const bar = progress(o.label, mine.reduce((a, s) => a + s.rows, 0), { unit: "rows", quiet: o.quiet });
   try {
     for (const s of mine) {
       const file = path.join(o.output, o.sidecarName(s.file));
       const w = new AtomicWriter(file);
       try {
-        const onSkip = () => r.cutShort.push(s.file);
+        const onSkip = (info: { rows: number | null }) => {
+          r.cutShort.push(s.file);
+          r.cutRows += info.rows ?? 0;
+        };
         for await (const { row, sample } of readShard(path.join(o.shards, s.file), { expectedRows: s.rows, onSkip })) {
           bar.increment();
           r.rows++;

@@ -3,9 +3,8 @@
 // manifest. Every bad sample is skipped and counted with its key and reason;
 // only structural problems (missing input, unknown format, unreadable
 // parquet schema) stop the run, before any shard is written where possible.
-import { promises as fs, readFile } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { InputError } from "../util/errors.js";
 import { progress } from "../util/progress.js";
 import { isSkip, extOf, type FormatSource, type RawItem, type ReaderItem } from "./formats/common.js";
@@ -16,7 +15,8 @@ import { readParquetTable } from "./formats/parquet.js";
 import type { TableColumns } from "./formats/table.js";
 import { readWds } from "./formats/wds.js";
 import { checkImage, DEFAULT_MAX_PIXELS } from "./ingest-image.js";
-import { ShardWriter, type ShardManifest } from "./shards.js";
+import { DEFAULT_MAX_IMAGE_BYTES, ShardWriter, type ShardManifest } from "./shards.js";
+import { BoundedReadError, readFileBounded } from "../util/bounded-read.js";
 import type { Sample } from "./types.js";
 
 export { INGEST_FORMATS, type IngestFormat } from "./formats/common.js";
@@ -36,6 +36,11 @@ export interface IngestOptions {
   columns?: TableColumns;
   /** CSV delimiter (default "," or tab for .tsv). */
   delimiter?: string;
+  /** Images longer than this are skipped and counted (default 256 MiB, at most 1 GiB: Arrow Binary offsets are int32). */
+  maxImageBytes?: number;
+  /** Image+caption bytes per record batch / per shard (defaults 256 MiB / 1 GiB; tests set them small). */
+  maxBatchBytes?: number;
+  maxShardBytes?: number;
   /** Pixel cap against decompression bombs (default 89,478,485 as PIL). */
   maxPixels?: number;
   /** Fully decode each image to catch truncated/corrupt files (default true). */
@@ -71,7 +76,7 @@ async function openSource(input: string, format: Exclude<IngestFormat, "auto">, 
   const cols = opts.columns ?? {};
   switch (format) {
     case "wds":
-      return readWds(input);
+      return readWds(input, { maxImageBytes: opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES });
     case "folder":
       return readFolder(input);
     case "jsonl":
@@ -92,6 +97,9 @@ function checkOptions(opts: IngestOptions): { inputs: string[]; rowsPerShard: nu
   if (!INGEST_FORMATS.includes(format)) throw new InputError(`--format: unknown format "${format}" (one of ${INGEST_FORMATS.join(", ")})`);
   const rowsPerShard = opts.rowsPerShard ?? 1000;
   if (!Number.isInteger(rowsPerShard) || rowsPerShard < 1) throw new InputError(`--rows-per-shard must be a positive integer, got ${rowsPerShard}`);
+  if (opts.batchRows !== undefined && (!Number.isInteger(opts.batchRows) || opts.batchRows < 1)) throw new InputError(`--batch-rows must be a positive integer, got ${opts.batchRows}`);
+  // The writer checks the byte caps' ranges; build one now so a bad value fails before any input is read.
+  new ShardWriter(opts.output ?? ".", { rowsPerShard, batchRows: opts.batchRows, maxImageBytes: opts.maxImageBytes, maxBatchBytes: opts.maxBatchBytes, maxShardBytes: opts.maxShardBytes });
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels > 0)) throw new InputError(`--max-pixels must be positive, got ${maxPixels}`);
   const concurrency = opts.concurrency ?? 4;
@@ -103,14 +111,10 @@ function checkOptions(opts: IngestOptions): { inputs: string[]; rowsPerShard: nu
   return { inputs, rowsPerShard, maxPixels, concurrency };
 }
 
-// The callback readFile avoids the FileHandle bookkeeping of fs.promises,
-// a measurable main-thread cost with many small image files.
-const readFileCb = promisify(readFile);
-
 type Checked = { sample: Sample } | { key: string; skip: string };
 
 /** Load (when a path) and check one item; captions first, as they are cheap. */
-async function checkItem(item: RawItem, maxPixels: number, decode: boolean): Promise<Checked> {
+async function checkItem(item: RawItem, maxPixels: number, decode: boolean, maxImageBytes: number): Promise<Checked> {
   const key = item.key;
   if (item.captionInvalid) return { key, skip: "invalid UTF-8 caption" };
   if (typeof item.caption !== "string" || item.caption.trim() === "") return { key, skip: "missing caption" };
@@ -118,10 +122,13 @@ async function checkItem(item: RawItem, maxPixels: number, decode: boolean): Pro
   if (!bytes) {
     if (!item.imagePath) return { key, skip: "missing image path" };
     try {
-      bytes = await readFileCb(item.imagePath);
+      bytes = await readFileBounded(item.imagePath, maxImageBytes, "image");
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      return { key, skip: code === "ENOENT" ? `image not found: ${item.imagePath}` : `cannot read image ${item.imagePath} (${code ?? String(err)})` };
+      if (!(err instanceof BoundedReadError)) throw err;
+      if (err.kind === "not found") return { key, skip: `image not found: ${item.imagePath}` };
+      if (err.kind === "unreadable") return { key, skip: `cannot read image ${item.imagePath} (${err.detail})` };
+      // "image too large: PATH (...)", "image not a regular file: PATH (a FIFO)": the kind is counted, the path listed.
+      return { key, skip: `image ${err.kind}: ${item.imagePath} (${err.detail})` };
     }
   }
   const check = await checkImage(bytes, { maxPixels, decode });
@@ -137,6 +144,7 @@ async function checkItem(item: RawItem, maxPixels: number, decode: boolean): Pro
 export async function ingest(opts: IngestOptions): Promise<IngestResult> {
   const { inputs, rowsPerShard, maxPixels, concurrency } = checkOptions(opts);
   const decode = opts.decode ?? true;
+  const maxImageBytes = opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   // Open every source first: structural errors surface before any shard is written.
   const sources: { input: string; format: string; source: FormatSource }[] = [];
   for (const input of inputs) {
@@ -148,7 +156,13 @@ export async function ingest(opts: IngestOptions): Promise<IngestResult> {
   if (withClasses.length > 1) throw new InputError(`--input: only one class-folder input per run (got ${withClasses.map((s) => s.input).join(", ")})`);
   const classes = withClasses[0]?.source.classes;
 
-  const writer = new ShardWriter(opts.output, { rowsPerShard, batchRows: opts.batchRows });
+  const writer = new ShardWriter(opts.output, {
+    rowsPerShard,
+    batchRows: opts.batchRows,
+    maxImageBytes: opts.maxImageBytes,
+    maxBatchBytes: opts.maxBatchBytes,
+    maxShardBytes: opts.maxShardBytes,
+  });
   await writer.start();
   const total = sources.reduce((s, x) => s + x.source.total, 0);
   const bar = progress("ingest", total, { unit: "img", fields: ["skipped"], quiet: opts.quiet });
@@ -167,11 +181,15 @@ export async function ingest(opts: IngestOptions): Promise<IngestResult> {
       // A window of image checks in flight, consumed in input order.
       const window: Promise<Checked>[] = [];
       for await (const item of source.items as AsyncIterable<ReaderItem>) {
-        window.push(isSkip(item) ? Promise.resolve({ key: item.key, skip: item.skip }) : checkItem(item, maxPixels, decode));
+        window.push(isSkip(item) ? Promise.resolve({ key: item.key, skip: item.skip }) : checkItem(item, maxPixels, decode, maxImageBytes));
         if (window.length >= concurrency) await record(await window.shift()!);
       }
       while (window.length) await record(await window.shift()!);
     }
+  } catch (err) {
+    // The previous dataset was never touched; drop this run's staged shards.
+    await writer.abort();
+    throw err;
   } finally {
     bar.stop();
   }

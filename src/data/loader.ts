@@ -43,6 +43,8 @@ import type { Batch, Manifest } from "./types.js";
 export interface LoaderOptions {
   /** Shard directory holding manifest.json. */
   dir: string;
+  /** Check each shard's sha256 when it is opened (default true); a shard that differs gives no rows and is reported. */
+  verifyHashes?: boolean;
   batchSize: number;
   /** Text -> token ids, `texts.length * contextLength` int32 values (row-major). */
   tokenize: (texts: string[]) => Int32Array;
@@ -208,6 +210,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       selection: o.selection,
       sampler: o.sampler,
       repeats: o.repeats,
+      verifyHashes: o.verifyHashes ?? true,
       // Recorded by file (not added up), so re-opening a shard does not count twice.
       onShardSkip: (info) => {
         this.statsNow.truncatedShards[info.shard] = { lostRows: info.rows, reason: info.reason };

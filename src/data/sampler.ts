@@ -50,6 +50,8 @@ export interface OrderOptions {
   repeats?: RepeatCount;
   /** Told when a shard is cut short (its readable rows are still used). */
   onShardSkip?: (info: ShardSkip) => void;
+  /** Check each shard's sha256 against the manifest when it is opened (a mismatch: no rows, reported). */
+  verifyHashes?: boolean;
 }
 
 /** One row on its way to the decoder. `image` is a private copy of the bytes. */
@@ -283,7 +285,8 @@ export class SampleStream {
 
   private open(shard: number): Promise<OpenedShard> {
     const entry = this.manifest.shards[shard]!;
-    return openShard(path.join(this.dir, entry.file), { expectedRows: entry.rows, onSkip: this.o.onShardSkip });
+    const sha256 = this.o.verifyHashes ? entry.sha256 : undefined;
+    return openShard(path.join(this.dir, entry.file), { expectedRows: entry.rows, onSkip: this.o.onShardSkip, ...(sha256 ? { sha256 } : {}) });
   }
 
   private item(sample: Sample, shard: number, draw: number, row: number): StreamItem {

@@ -11,17 +11,32 @@ import { createHash } from "node:crypto";
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import * as A from "apache-arrow";
-import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
+import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
+import { MAX_JSON_BYTES, readFileBounded, readTextBounded } from "../util/bounded-read.js";
 import { SHARD_COLUMNS, type Manifest, type Sample } from "./types.js";
 
 export const MANIFEST_FILE = "manifest.json";
+/**
+ * Arrow Binary/Utf8 columns have int32 offsets: one record batch column holds
+ * at most 2^31-1 bytes, and apache-arrow's JS builder wraps past it silently
+ * (images stored as 0 bytes). Every cap below stays under this.
+ */
+export const ARROW_BINARY_LIMIT = 2 ** 31 - 1;
+/** Largest image a shard accepts (bigger ones are skipped and counted as "image too large"). */
+export const DEFAULT_MAX_IMAGE_BYTES = 256 * 2 ** 20;
+/** Bytes of images+captions per record batch before a new batch starts. */
+export const DEFAULT_MAX_BATCH_BYTES = 256 * 2 ** 20;
+/** Bytes of images+captions buffered per shard before it is written (bounds memory and shard size). */
+export const DEFAULT_MAX_SHARD_BYTES = 2 ** 30;
 /** Most skipped keys listed in a manifest; counts stay exact beyond it. */
 export const MAX_SKIPPED_LISTED = 10_000;
 
 /** Per-shard entry of the manifest, extended with what was skipped while it filled. */
 export type ShardEntry = Manifest["shards"][number] & {
   columns?: string[];
+  /** Sum of the image lengths written (checked by verifyShards). */
+  imageBytes?: number;
   skipped?: { count: number; byReason: Record<string, number> };
 };
 
@@ -62,7 +77,21 @@ export interface ShardWriterOptions {
   batchRows?: number;
   /** File name prefix: `${prefix}-000000.arrow`. */
   prefix?: string;
+  /** Images longer than this are skipped ("image too large"). Default DEFAULT_MAX_IMAGE_BYTES. */
+  maxImageBytes?: number;
+  /** Image+caption bytes per record batch (a new batch starts past it). Default DEFAULT_MAX_BATCH_BYTES. */
+  maxBatchBytes?: number;
+  /** Image+caption bytes per shard (the shard is written early past it). Default DEFAULT_MAX_SHARD_BYTES. */
+  maxShardBytes?: number;
 }
+
+/** Bytes a sample adds to a record batch's variable-length columns. */
+function sampleBytes(s: Sample): number {
+  return s.image.byteLength + Buffer.byteLength(s.caption) + Buffer.byteLength(s.key);
+}
+
+/** Name of the staging folder a run writes into before the swap (see ShardWriter). */
+export const STAGING_DIR = ".staging";
 
 type ColumnType = "utf8" | "float64";
 
@@ -80,7 +109,13 @@ export class ShardWriter {
   private shardSkipped = { count: 0, byReason: {} as Record<string, number> };
   private readonly batchRows: number;
   private readonly prefix: string;
+  private readonly maxImageBytes: number;
+  private readonly maxBatchBytes: number;
+  private readonly maxShardBytes: number;
+  private bufferedBytes = 0;
   private finished = false;
+  /** Where shards are written until finish() swaps them in. */
+  private readonly stage: string;
 
   constructor(
     readonly dir: string,
@@ -89,14 +124,36 @@ export class ShardWriter {
     if (!Number.isInteger(opts.rowsPerShard) || opts.rowsPerShard < 1) {
       throw new InputError(`rows-per-shard must be a positive integer, got ${opts.rowsPerShard}`);
     }
-    this.batchRows = Math.max(1, Math.min(opts.batchRows ?? 64, opts.rowsPerShard));
+    const batchRows = opts.batchRows ?? 64;
+    if (!Number.isInteger(batchRows) || batchRows < 1) throw new InputError(`batch-rows must be a positive integer, got ${opts.batchRows}`);
+    this.batchRows = Math.min(batchRows, opts.rowsPerShard);
     this.prefix = opts.prefix ?? "shard";
+    const cap = (name: string, v: number | undefined, dflt: number, max: number) => {
+      const x = v ?? dflt;
+      if (!Number.isInteger(x) || x < 1 || x > max) throw new InputError(`${name} must be an integer in [1, ${max}], got ${v}`);
+      return x;
+    };
+    // A batch must hold the largest image plus its caption under the int32 offset limit.
+    this.maxBatchBytes = cap("max-batch-bytes", opts.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES, 2 ** 30);
+    this.maxImageBytes = cap("max-image-bytes", opts.maxImageBytes, DEFAULT_MAX_IMAGE_BYTES, 2 ** 30);
+    this.maxShardBytes = cap("max-shard-bytes", opts.maxShardBytes, DEFAULT_MAX_SHARD_BYTES, 2 ** 31);
+    this.stage = path.join(dir, STAGING_DIR);
   }
 
-  /** Remove a previous manifest so readers never see it next to new shards. */
+  /**
+   * Prepare the staging folder. The previous manifest and shards stay
+   * untouched and readable until finish() succeeds; a staging folder left by a
+   * killed run is cleared here.
+   */
   async start(): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true });
-    await fs.rm(path.join(this.dir, MANIFEST_FILE), { force: true });
+    await fs.rm(this.stage, { recursive: true, force: true });
+    await fs.mkdir(this.stage, { recursive: true });
+    // A manifest temp file of a run killed mid-write (atomic.ts: .<name>.tmp-<pid>-<time>).
+    for (const name of await fs.readdir(this.dir)) {
+      const m = /^\.manifest\.json\.tmp-(\d+)-/.exec(name);
+      if (m && Number(m[1]) !== process.pid) await fs.rm(path.join(this.dir, name), { force: true });
+    }
   }
 
   get rowsWritten(): number {
@@ -108,7 +165,14 @@ export class ShardWriter {
   }
 
   async add(sample: Sample): Promise<void> {
+    if (sample.image.byteLength > this.maxImageBytes) {
+      this.skip(sample.key, `image too large: ${sample.image.byteLength} bytes > max ${this.maxImageBytes}`);
+      return;
+    }
+    const bytes = sampleBytes(sample);
+    if (this.rows.length > 0 && this.bufferedBytes + bytes > this.maxShardBytes) await this.flush();
     this.rows.push(sample);
+    this.bufferedBytes += bytes;
     if (this.rows.length >= this.opts.rowsPerShard) await this.flush();
   }
 
@@ -131,11 +195,13 @@ export class ShardWriter {
   private async flush(): Promise<void> {
     if (this.rows.length === 0) return;
     const file = this.shardName(this.shards.length);
-    const { bytes, columns } = encodeShard(this.rows, this.batchRows, this.extraTypes);
-    await writeFileAtomic(path.join(this.dir, file), bytes);
-    const sha256 = createHash("sha256").update(bytes).digest("hex");
-    this.shards.push({ file, rows: this.rows.length, sha256, columns, skipped: this.shardSkipped });
+    const { bytes, columns } = encodeShard(this.rows, this.batchRows, this.extraTypes, this.maxBatchBytes);
+    await writeFileAtomic(path.join(this.stage, file), bytes);
+    const sha256 = sha256Bytes(bytes);
+    const imageBytes = this.rows.reduce((a, r) => a + r.image.byteLength, 0);
+    this.shards.push({ file, rows: this.rows.length, sha256, imageBytes, columns, skipped: this.shardSkipped });
     this.rows = [];
+    this.bufferedBytes = 0;
     this.shardSkipped = { count: 0, byReason: {} };
   }
 
@@ -173,10 +239,41 @@ export class ShardWriter {
       ...(meta.classes ? { classes: meta.classes } : {}),
       ...(meta.source ? { source: meta.source } : {}),
     };
-    await writeJsonAtomic(path.join(this.dir, MANIFEST_FILE), manifest);
-    await removeStaleShards(this.dir, this.prefix, new Set(this.shards.map((s) => s.file)));
+    await this.swap(manifest);
     return manifest;
   }
+
+  /** Drop the staged shards of a failed run; the previous dataset stays as it was. */
+  async abort(): Promise<void> {
+    this.finished = true;
+    await fs.rm(this.stage, { recursive: true, force: true });
+  }
+
+  /**
+   * Swap the staged run in. Order: remove the old manifest (readers then see
+   * no dataset rather than a mixed one), move each new shard over its old
+   * namesake, write the new manifest, remove shards the new run did not write.
+   * A kill before the manifest is removed leaves the old dataset whole; a kill
+   * after it leaves no manifest (a clear error, never wrong rows) and the
+   * next run clears the staging folder.
+   */
+  private async swap(manifest: ShardManifest): Promise<void> {
+    await fs.rm(path.join(this.dir, MANIFEST_FILE), { force: true });
+    await fsyncDir(this.dir);
+    for (const s of this.shards) await fs.rename(path.join(this.stage, s.file), path.join(this.dir, s.file));
+    await fsyncDir(this.dir);
+    await writeJsonAtomic(path.join(this.dir, MANIFEST_FILE), manifest);
+    await removeStaleShards(this.dir, this.prefix, new Set(this.shards.map((s) => s.file)));
+    await fs.rm(this.stage, { recursive: true, force: true });
+  }
+}
+
+/** sha256 of a byte array, fed in chunks (one update call over 2 GiB throws). */
+export function sha256Bytes(bytes: Uint8Array): string {
+  const h = createHash("sha256");
+  const CHUNK = 64 * 2 ** 20;
+  for (let off = 0; off < bytes.byteLength; off += CHUNK) h.update(bytes.subarray(off, Math.min(bytes.byteLength, off + CHUNK)));
+  return h.digest("hex");
 }
 
 /**
@@ -202,6 +299,7 @@ export function encodeShard(
   rows: Sample[],
   batchRows: number,
   extraTypes: Map<string, ColumnType> = new Map(),
+  maxBatchBytes = DEFAULT_MAX_BATCH_BYTES,
 ): { bytes: Uint8Array; columns: string[] } {
   const extraNames: string[] = [];
   for (const r of rows) {
@@ -230,8 +328,26 @@ export function encodeShard(
   }
   const schema = new A.Schema(fields);
   const batches: A.RecordBatch[] = [];
-  for (let off = 0; off < rows.length; off += batchRows) {
-    const part = rows.slice(off, off + batchRows);
+  // A record batch ends at batchRows rows or before its variable-length bytes pass maxBatchBytes.
+  const bounds: number[] = [0];
+  let inBatch = 0;
+  let batchBytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const b = sampleBytes(rows[i]);
+    if (inBatch > 0 && (inBatch >= batchRows || batchBytes + b > maxBatchBytes)) {
+      bounds.push(i);
+      inBatch = 0;
+      batchBytes = 0;
+    }
+    inBatch++;
+    batchBytes += b;
+  }
+  bounds.push(rows.length);
+  for (let bi = 0; bi + 1 < bounds.length; bi++) {
+    const part = rows.slice(bounds[bi], bounds[bi + 1]);
+    if (part.length === 0) continue;
+    const imageBytes = part.reduce((a, r) => a + r.image.byteLength, 0);
+    if (imageBytes > ARROW_BINARY_LIMIT) throw new Error(`encodeShard: ${imageBytes} image bytes in one record batch exceed the Arrow Binary limit`);
     const cols: A.Vector[] = [
       A.vectorFromArray(part.map((r) => r.key), new A.Utf8()),
       A.vectorFromArray(part.map((r) => r.caption), new A.Utf8()),
@@ -260,6 +376,10 @@ export function encodeShard(
         return c.data[0];
       }),
     });
+    // Guard against silent offset wrap: the column must end where the bytes do.
+    const img = cols[2].data[0];
+    const held = Number(img.valueOffsets[img.offset + img.length]) - Number(img.valueOffsets[img.offset]);
+    if (held !== imageBytes) throw new Error(`encodeShard: image column holds ${held} bytes, expected ${imageBytes}`);
     batches.push(new A.RecordBatch(schema, data));
   }
   const writer = new SchemaFirstFileWriter();
@@ -313,6 +433,8 @@ export interface ReadShardOptions {
   expectedRows?: number;
   /** Told once when a shard cannot be read to its end. */
   onSkip?: (info: ShardSkip) => void;
+  /** The manifest's sha256: openShard checks it and reads no row of a shard that differs. */
+  sha256?: string;
 }
 
 /** Rows of a shard that could not be read. */
@@ -333,15 +455,15 @@ const MAGIC_LEN = 8; // "ARROW1" + 2 bytes padding
  * `truncated`, `error` and `skippedRows` say what was lost.
  */
 export async function openShard(file: string, opts: ReadShardOptions = {}): Promise<OpenedShard> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(file);
-  } catch (err) {
-    throw new InputError(`${file}: cannot read shard (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
+  // Regular files only, and under Node's 2 GiB readFile limit (new shards stay under 1 GiB + one image).
+  const bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard");
   let batches: A.RecordBatch[] = [];
   let error: string | undefined;
-  try {
+  const digest = opts.sha256 !== undefined ? sha256Bytes(bytes) : undefined;
+  if (digest !== undefined && digest !== opts.sha256) {
+    // Changed bytes (a flipped caption, a half-copied file): none of its rows can be trusted.
+    error = `sha256 ${digest} != manifest ${opts.sha256}`;
+  } else try {
     batches = A.tableFromIPC(bytes).batches;
   } catch {
     // No readable footer: read the stream part up to the cut.
@@ -362,7 +484,8 @@ export async function openShard(file: string, opts: ReadShardOptions = {}): Prom
   const skippedRows = opts.expectedRows !== undefined ? Math.max(0, opts.expectedRows - numRows) : undefined;
   const name = path.basename(file);
   if (truncated) {
-    opts.onSkip?.({ shard: name, rows: skippedRows ?? null, readRows: numRows, reason: `shard cut short: ${error ?? "fewer rows than expected"}` });
+    const kind = digest !== undefined && digest !== opts.sha256 ? "shard hash mismatch" : "shard cut short";
+    opts.onSkip?.({ shard: name, rows: skippedRows ?? null, readRows: numRows, reason: `${kind}: ${error ?? "fewer rows than expected"}` });
   }
   return {
     file,
@@ -434,8 +557,9 @@ export async function listShards(dir: string): Promise<ShardManifest> {
   const file = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {
-    text = await fs.readFile(file, "utf8");
+    text = await readTextBounded(file, MAX_JSON_BYTES, "shard manifest");
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`${file}: cannot read shard manifest (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   let m: ShardManifest;
@@ -492,6 +616,17 @@ export async function verifyShards(dir: string): Promise<VerifyResult> {
     }
     if (digest !== s.sha256) problems.push({ file: s.file, problem: `sha256 ${digest} != manifest ${s.sha256}` });
     const opened = await openShard(file, { expectedRows: s.rows });
+    if (!opened.truncated) {
+      let imageBytes = 0;
+      const empty: string[] = [];
+      for (let r = 0; r < opened.numRows; r++) {
+        const smp = opened.get(r);
+        imageBytes += smp.image.byteLength;
+        if (smp.image.byteLength === 0) empty.push(smp.key);
+      }
+      if (empty.length > 0) problems.push({ file: s.file, problem: `${empty.length} empty image(s) (first: ${empty[0]})` });
+      if (s.imageBytes !== undefined && imageBytes !== s.imageBytes) problems.push({ file: s.file, problem: `image bytes ${imageBytes} != manifest ${s.imageBytes}` });
+    }
     if (opened.truncated) problems.push({ file: s.file, problem: `cut short or damaged: ${opened.numRows} of ${s.rows} rows readable${opened.error ? ` (${opened.error})` : ""}` });
     else if (opened.numRows !== s.rows) problems.push({ file: s.file, problem: `rows ${opened.numRows} != manifest ${s.rows}` });
     rows += opened.numRows;

@@ -93,6 +93,30 @@ export function packRows(lists: number[][], ctx: number, padId: number, eot: num
   return out;
 }
 
+function isSpace(c: number): boolean {
+  return c <= 32 || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/**
+ * The prefix of a caption that BPE needs for `ctx` tokens. BPE cost grows
+ * faster than the text (a 4 MB caption took 40 s), while only the first ctx
+ * tokens are kept. Every token holds at least one non-space character, so a
+ * prefix with 16x ctx (at least 1024) of them, ended at a word boundary, gives
+ * the same first ctx tokens; a single word longer than 1024 more characters is
+ * cut inside (its first tokens can then differ at the very end of a row).
+ */
+export function truncateForBpe(text: string, ctx: number): string {
+  const need = Math.max(1024, ctx * 16);
+  if (text.length <= need) return text;
+  let seen = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (isSpace(text.charCodeAt(i)) || ++seen < need) continue;
+    for (let j = i + 1; j < Math.min(text.length, i + 1024); j++) if (isSpace(text.charCodeAt(j))) return text.slice(0, j);
+    return text.slice(0, Math.min(text.length, i + 1024));
+  }
+  return text;
+}
+
 class HfBackedTokenizer implements TextTokenizer {
   constructor(
     readonly kind: "clip" | "hf",
@@ -113,7 +137,7 @@ class HfBackedTokenizer implements TextTokenizer {
   tokenize(texts: string[], contextLength = this.contextLength): Int32Array {
     checkContext(contextLength, "contextLength");
     return packRows(
-      texts.map((t) => this.encode(t)),
+      texts.map((t) => this.encode(typeof t === "string" ? truncateForBpe(t, contextLength) : t)),
       contextLength,
       this.padId,
       this.eotId,

@@ -4,7 +4,8 @@
 // RNG and loader state as JSON strings in `__metadata__`. The file is written
 // atomically (temp + rename) and only then does the `latest` pointer move, so
 // a crash at any moment leaves the previous checkpoint intact and pointed to.
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { existsSync, promises as fs, statSync } from "node:fs";
+import { MAX_POINTER_BYTES, readFileBoundedSync } from "../util/bounded-read.js";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -60,7 +61,7 @@ export async function saveCheckpoint(
 }
 
 async function prune(dir: string, keep: number): Promise<void> {
-  const latest = readFileSync(path.join(dir, "latest"), "utf8").trim();
+  const latest = readLatest(dir);
   const files = await fs.readdir(dir);
   // Temp files of a process killed mid-save (atomic.ts names them .<target>.tmp-<pid>-<time>).
   for (const f of files) {
@@ -77,13 +78,39 @@ async function prune(dir: string, keep: number): Promise<void> {
 /** Resolve `latest` (in `dir`), a checkpoint folder, or a file path to a checkpoint file. */
 export function resolveCheckpoint(ref: string, dir: string, flag = "--resume"): string {
   const folder = ref === "latest" ? dir : ref;
-  if (ref === "latest" || (existsSync(folder) && !folder.endsWith(".safetensors"))) {
+  if (ref === "latest" || (existsSync(folder) && statSync(folder).isDirectory())) {
     const ptr = path.join(folder, "latest");
     if (!existsSync(ptr)) throw new InputError(`${flag} ${ref}: no checkpoint pointer ${ptr}`);
-    return path.join(folder, readFileSync(ptr, "utf8").trim());
+    const file = path.join(folder, readLatest(folder));
+    checkCheckpointFile(file, flag);
+    return file;
   }
   if (!existsSync(ref)) throw new InputError(`${flag} ${ref}: no such checkpoint file`);
+  checkCheckpointFile(ref, flag);
   return ref;
+}
+
+/**
+ * The checkpoint file name in `dir/latest`: a bounded read of a regular file
+ * holding one bare `step-N.safetensors` name, so a pointer to ../../dev/zero
+ * (or any other path) is refused, naming the pointer.
+ */
+export function readLatest(dir: string): string {
+  const ptr = path.join(dir, "latest");
+  const name = readFileBoundedSync(ptr, MAX_POINTER_BYTES, "checkpoint pointer").toString("utf8").trim();
+  if (!NAME_RE.test(name)) throw new InputError(`${ptr}: must hold a checkpoint file name like step-00000010.safetensors, got ${JSON.stringify(name.slice(0, 80))}`);
+  return name;
+}
+
+/** A checkpoint must be a regular file (not a device or FIFO); the reader checks its header and offsets. */
+function checkCheckpointFile(file: string, flag: string): void {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    throw new InputError(`${flag} ${file}: no such checkpoint file`);
+  }
+  if (!st.isFile()) throw new InputError(`${flag} ${file}: a checkpoint must be a regular file`);
 }
 
 export interface LoadedCheckpoint extends CheckpointState {

@@ -1,7 +1,7 @@
 // The training config: a YAML file validated against a strict zod schema, so a
 // misspelled key or a wrong type fails before any work starts, with the key
 // path in the message (`train.lr: expected number, got string`).
-import { readFileSync } from "node:fs";
+import { readFileBoundedSync } from "../util/bounded-read.js";
 import { parse as parseYaml, parseDocument } from "yaml";
 import { z } from "zod";
 import { InputError } from "../util/errors.js";
@@ -70,7 +70,10 @@ const dataSchema = z.strictObject({
   selection: z.string().min(1).nullable().default(null),
   /** Global batch size (samples per optimizer step, over all micro-batches). */
   batch_size: positiveInt,
-  workers: nonNegInt.default(2),
+  /** Decode worker threads (0 = decode on the main thread). */
+  workers: nonNegInt.max(256).default(2),
+  /** Check each shard's sha256 against the manifest when the loader opens it (off: a little faster on fast storage). */
+  verify_hashes: z.boolean().default(true),
   image_size: positiveInt.optional(),
   mean: z.tuple([z.number(), z.number(), z.number()]).default([0.48145466, 0.4578275, 0.40821073]),
   std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([
@@ -129,6 +132,8 @@ const checkpointSchema = z.strictObject({
   every: nonNegInt.default(1000),
   /** Keep the newest N checkpoints (0 = keep all). */
   keep: nonNegInt.default(3),
+  /** Divergence guard: refuse to save weights whose global norm grew more than this factor since the last checked checkpoint (or the run's start); null = off. */
+  max_weight_norm_growth: z.number().gt(1).nullable().default(10),
 });
 
 const logSchema = z.strictObject({
@@ -244,12 +249,16 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: string[]
   return raw;
 }
 
+/** A config is a few KB; a bigger "config" is the wrong file (or a device). */
+const MAX_CONFIG_BYTES = 16 * 2 ** 20;
+
 /** Read a YAML config file, apply overrides, validate. */
 export function loadConfig(file: string, overrides: string[] = []): TrainConfig {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readFileBoundedSync(file, MAX_CONFIG_BYTES, "config").toString("utf8");
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`${file}: cannot read config: ${(err as Error).message}`);
   }
   const doc = parseDocument(text);

@@ -11,7 +11,11 @@
 // found by a read stops the run before that step's update and before any
 // save; the message names the first bad step (with lazy reads, later steps'
 // updates may already have used its gradients, in memory only). The weights
-// themselves are checked before every save, so no checkpoint holds NaN/Inf.
+// themselves are checked before every save, so no checkpoint holds NaN/Inf,
+// and so is the update: finite weights whose global norm grew more than
+// `maxWeightNormGrowth` times since the last checked state (the run's start or
+// the last save) are an exploded run (lr 1e30 gives finite weights of 5e29),
+// not saved, so `latest` and pruning never move past the last good checkpoint.
 import * as tf from "@tensorflow/tfjs-core";
 import type { Batch } from "../data/types.js";
 import type { ClipModel } from "../model/types.js";
@@ -37,6 +41,8 @@ const testSignal = ((spec) => {
 export interface BatchSource {
   next(): Promise<Batch | null>;
   state(): unknown;
+  /** Rows the source skipped or lost so far (cumulative), logged with every log window. */
+  counts?(): Record<string, number>;
   close?(): Promise<void>;
 }
 
@@ -57,6 +63,8 @@ export interface LoopOptions {
   checkpointDir: string;
   checkpointEvery: number;
   keep: number;
+  /** Refuse to save when the weights' global norm grew more than this factor since the last checked state; null = no bound. */
+  maxWeightNormGrowth?: number | null;
   /** Extra JSON state saved with each checkpoint (config, seed, ...). */
   extraState?: Record<string, unknown>;
   signal?: AbortSignal;
@@ -120,6 +128,14 @@ function weightsFinite(model: ClipModel): boolean {
   return ok;
 }
 
+/** Global L2 norm of the weights, in one read (Infinity when float32 squares overflow: an exploded run). */
+function weightNorm(model: ClipModel): number {
+  const sq = tf.tidy(() => tf.addN([...model.params.values()].map((p) => tf.sum(tf.square(p)))));
+  const v = sq.dataSync()[0]!;
+  sq.dispose();
+  return Math.sqrt(v);
+}
+
 function logitScaleOf(model: ClipModel): number {
   const p = model.params.get("logit_scale");
   return p ? Math.exp(p.dataSync()[0]!) : NaN;
@@ -142,6 +158,10 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   };
   torchPeakMemory(true); // the first window starts with the loop
   const losses: number[] = [];
+  // Norm of the last weights that passed a check: the run's start, then each saved checkpoint.
+  const growth = o.maxWeightNormGrowth ?? null;
+  let checkedNorm = growth ? weightNorm(o.model) : NaN;
+  let checkedAt = o.startStep > 0 ? `the resumed step ${o.startStep}` : "the start of the run";
   const bar = progress("train", total, { unit: "step", start: step, fields: ["loss", "img_s"], quiet: o.quiet });
   // Every rank runs save() at the same steps (the ranks stop together), so it
   // can gather: each rank reads its own rows, and an exact resume needs every
@@ -152,6 +172,14 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     const bad = !weightsFinite(o.model);
     if (o.dist ? o.dist.anyStop(bad) : bad) {
       throw new DivergedError(`step ${step}: the weights are not finite; not saved` + (lastCheckpoint ? `, last good checkpoint ${lastCheckpoint}` : ""));
+    }
+    const norm = growth ? weightNorm(o.model) : NaN;
+    const exploded = growth !== null && !(norm <= checkedNorm * growth);
+    if (o.dist ? o.dist.anyStop(exploded) : exploded) {
+      throw new DivergedError(
+        `step ${step}: the weights' norm ${norm.toExponential(3)} is over ${growth}x that at ${checkedAt} (${checkedNorm.toExponential(3)}): ` +
+          `the update diverged; not saved (checkpoint.max_weight_norm_growth)` + (lastCheckpoint ? `, last good checkpoint ${lastCheckpoint}` : ""),
+      );
     }
     const loader = o.source.state();
     const loaderStates = o.dist?.allGatherJson(loader);
@@ -164,6 +192,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       { step, state: { ...o.extraState, loader, ...dist } },
       o.keep,
     );
+    checkedNorm = norm;
+    checkedAt = `step ${step}`;
   };
   const pending: PendingStep[] = [];
   let lastNorm = NaN;
@@ -255,6 +285,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
             mem_tensors: mem.numTensors,
             // Peak of this log window, so a run's memory can be seen to stay flat.
             ...windowPeak(),
+            ...(o.source.counts?.() ?? {}),
           });
           windowStart = performance.now();
           windowSamples = 0;

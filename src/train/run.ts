@@ -30,7 +30,8 @@ import { totalSteps, type TrainConfig } from "./config.js";
 import { distEnvFromProcess, localBatchSize, ProcessGroup, rankDevice } from "./distributed.js";
 import { resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
-import { ScalarLog } from "./metrics.js";
+import type { LoaderStats } from "../data/loader.js";
+import { dataCounts, ScalarLog, trimLogAfter } from "./metrics.js";
 import { modelObjective } from "./objective.js";
 
 /** The named architecture with the config's inline overrides applied, validated. */
@@ -157,6 +158,8 @@ export interface RunResult extends LoopResult {
   backend: BackendName;
   jsonl: string;
   eventFile: string | null;
+  /** The loader's skip and cut-short counts (printed by `clipts train`). */
+  data: LoaderStats;
 }
 
 export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
@@ -203,6 +206,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
 
   const loader = new Loader({
     dir: cfg.data.train,
+    verifyHashes: cfg.data.verify_hashes,
     batchSize,
     tokenize: (texts) => tokenizer.tokenize(texts, ctx),
     contextLength: ctx,
@@ -242,9 +246,12 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   const source: BatchSource = {
     next: async () => (await it.next()).value ?? null,
     state: () => loader.state(),
+    counts: () => dataCounts(loader.stats()),
     close: async () => void (await it.return?.(undefined)),
   };
   const jsonl = cfg.log.jsonl ?? path.join(cfg.checkpoint.dir, "log.jsonl");
+  // A resumed run rewrites the steps after its checkpoint: drop their old lines so no step appears twice.
+  if (main && ck) await trimLogAfter(jsonl, ck.step);
   const log = main ? new ScalarLog(jsonl, cfg.log.tensorboard) : null;
   try {
     const result = await trainLoop({
@@ -270,6 +277,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       checkpointDir: cfg.checkpoint.dir,
       checkpointEvery: cfg.checkpoint.every,
       keep: cfg.checkpoint.keep,
+      maxWeightNormGrowth: cfg.checkpoint.max_weight_norm_growth,
       extraState,
       signal: opts.signal,
       quiet: opts.quiet || !main,
@@ -278,7 +286,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
       dist,
       evalEvery: cfg.eval.every,
     });
-    return { ...result, backend, jsonl, eventFile: log?.eventFile ?? null };
+    return { ...result, backend, jsonl, eventFile: log?.eventFile ?? null, data: loader.stats() };
   } finally {
     await source.close?.();
     log?.close();

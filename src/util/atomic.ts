@@ -1,6 +1,8 @@
 // Atomic file output: write to a temporary file beside the target, then rename.
 // A crash leaves either the old file or the new one, never a half-written file.
-import { createWriteStream, promises as fs, renameSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+// The data is fsynced before the rename and the folder after it, so a power
+// loss cannot leave the new name pointing at blocks that were never written.
+import { closeSync, createWriteStream, fsyncSync, openSync, promises as fs, renameSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { once } from "node:events";
 
@@ -8,13 +10,47 @@ function tempPath(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${Date.now()}`);
 }
 
+/** fsync a folder so a rename or removal in it is durable (a no-op where folders cannot be opened). */
+export async function fsyncDir(dir: string): Promise<void> {
+  let h: fs.FileHandle | undefined;
+  try {
+    h = await fs.open(dir, "r");
+    await h.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL" && code !== "EACCES") throw err;
+  } finally {
+    await h?.close();
+  }
+}
+
+function fsyncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL" && code !== "EACCES") throw err;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** Write a whole file atomically (creates the parent folder). */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await fs.mkdir(path.dirname(target), { recursive: true });
   const tmp = tempPath(target);
   try {
-    await fs.writeFile(tmp, data);
+    const h = await fs.open(tmp, "w");
+    try {
+      await h.writeFile(data);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
     await fs.rename(tmp, target);
+    await fsyncDir(path.dirname(target));
   } catch (err) {
     await fs.rm(tmp, { force: true });
     throw err;
@@ -26,8 +62,15 @@ export function writeFileAtomicSync(target: string, data: string | Uint8Array): 
   mkdirSync(path.dirname(target), { recursive: true });
   const tmp = tempPath(target);
   try {
-    writeFileSync(tmp, data);
+    const fd = openSync(tmp, "w");
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, target);
+    fsyncDirSync(path.dirname(target));
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
@@ -57,7 +100,14 @@ export class AtomicWriter {
   async commit(): Promise<void> {
     this.stream.end();
     await once(this.stream, "close");
+    const h = await fs.open(this.tmp, "r+");
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
     await fs.rename(this.tmp, this.target);
+    await fsyncDir(path.dirname(this.target));
   }
   async abort(): Promise<void> {
     // The file may still be opening: wait until the stream has closed it, or

@@ -46,6 +46,13 @@ export interface FormatSource {
   files: string[];
 }
 
+/**
+ * Largest caption file or non-image tar member (.txt, .json, .cls) read. A
+ * bigger one is skipped and counted, never buffered whole (a 1.5 GiB .txt
+ * member used to be read and decoded into one string: ERR_STRING_TOO_LONG).
+ */
+export const MAX_TEXT_MEMBER_BYTES = 16 * 2 ** 20;
+
 /** Image file extensions recognised in folders and tar members (lower case, no dot). */
 export const IMAGE_EXTENSIONS = new Set(["jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "avif"]);
 

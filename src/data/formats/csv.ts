@@ -12,75 +12,116 @@ const QUOTE = 34;
 const LF = 10;
 const CR = 13;
 
-/** Yield records as arrays of field bytes, with the 1-based line each starts on. */
-export async function* readCsvRecords(file: string, delimiter = 44): AsyncGenerator<{ line: number; fields: Uint8Array[]; error?: string }> {
+/** Bytes of one CSV record kept at most; a longer record (an unterminated quote, usually) is skipped without growing memory. */
+export const MAX_CSV_RECORD_BYTES = 4 * 2 ** 20;
+
+/**
+ * Yield records as arrays of field bytes, with the 1-based line each starts on.
+ * Quotes follow RFC 4180: a quote opens a quoted field only at the field's
+ * start (elsewhere it is a literal character, as in Python's csv module), `""`
+ * inside a quoted field is one quote, and text after a closing quote makes
+ * that row bad (reported alone; the next line starts a new row). A record over
+ * `maxRecordBytes` stops being buffered and is reported with the lines it spans.
+ */
+export async function* readCsvRecords(
+  file: string,
+  delimiter = 44,
+  maxRecordBytes = MAX_CSV_RECORD_BYTES,
+): AsyncGenerator<{ line: number; fields: Uint8Array[]; error?: string }> {
   let field: number[] = [];
   let fields: Uint8Array[] = [];
-  let inQuotes = false;
-  let quoteSeen = false; // previous byte closed a quote (or is an escaped quote's first half)
+  let recordBytes = 0;
+  // start: nothing read in this field; plain: unquoted field; quoted: inside quotes; closed: just after a closing quote.
+  let state: "start" | "plain" | "quoted" | "closed" = "start";
+  let bad: string | undefined;
   let line = 1;
   let recordLine = 1;
-  let fieldStarted = false;
+  const push = (c: number) => {
+    if (bad) return;
+    if (++recordBytes > maxRecordBytes) {
+      bad = `bad CSV row: record over ${maxRecordBytes} bytes (unterminated quote?)`;
+      field = [];
+      fields = [];
+      return;
+    }
+    field.push(c);
+  };
   const endField = () => {
-    fields.push(Uint8Array.from(field));
+    if (!bad) fields.push(Uint8Array.from(field));
     field = [];
-    fieldStarted = false;
-    quoteSeen = false;
+    state = "start";
+  };
+  const endRecord = (): { line: number; fields: Uint8Array[]; error?: string } => {
+    const r = bad
+      ? { line: recordLine, fields: [], error: line > recordLine ? `${bad} (lines ${recordLine}-${line})` : bad }
+      : { line: recordLine, fields };
+    fields = [];
+    field = [];
+    recordBytes = 0;
+    bad = undefined;
+    state = "start";
+    return r;
   };
   try {
     for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
       const b = chunk as Buffer;
-      const out: { line: number; fields: Uint8Array[] }[] = [];
+      const out: { line: number; fields: Uint8Array[]; error?: string }[] = [];
       for (let i = 0; i < b.length; i++) {
         const c = b[i];
-        if (inQuotes) {
-          if (c === QUOTE) {
-            inQuotes = false;
-            quoteSeen = true;
-          } else {
+        if (state === "quoted") {
+          if (c === QUOTE) state = "closed";
+          else {
             if (c === LF) line++;
-            field.push(c);
+            push(c);
           }
           continue;
         }
-        if (c === QUOTE) {
-          if (quoteSeen) field.push(QUOTE); // "" inside a quoted field
-          inQuotes = true;
-          quoteSeen = false;
-          fieldStarted = true;
+        if (state === "closed" && c === QUOTE) {
+          push(QUOTE); // "" inside a quoted field
+          state = "quoted";
           continue;
         }
-        quoteSeen = false;
         if (c === delimiter) {
           endField();
-          fieldStarted = true;
-        } else if (c === LF) {
-          if (field.length && field[field.length - 1] === CR) field.pop();
-          if (fieldStarted || field.length || fields.length) {
+          continue;
+        }
+        if (c === LF) {
+          if (state !== "closed" && field.length && field[field.length - 1] === CR) field.pop();
+          const empty = state === "start" && fields.length === 0 && !bad;
+          if (!empty) {
             endField();
-            out.push({ line: recordLine, fields });
+            out.push(endRecord());
           }
-          fields = [];
           line++;
           recordLine = line;
-        } else {
-          field.push(c);
-          fieldStarted = true;
+          state = "start";
+          continue;
         }
+        if (state === "start" && c === QUOTE) {
+          state = "quoted";
+          continue;
+        }
+        if (state === "closed") {
+          if (c === CR) continue; // CRLF after a closing quote
+          bad ??= "bad CSV row: text after a closing quote";
+        }
+        state = "plain";
+        push(c);
       }
       for (const r of out) yield r;
     }
   } catch (err) {
     throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  if (inQuotes) {
-    yield { line: recordLine, fields: [], error: "bad CSV row: unterminated quoted field at end of file" };
+  if (state === "quoted") {
+    bad ??= "bad CSV row: unterminated quoted field at end of file";
+    yield endRecord();
     return;
   }
-  if (field.length && field[field.length - 1] === CR) field.pop();
-  if (fieldStarted || field.length || fields.length) {
+  if (state !== "closed" && field.length && field[field.length - 1] === CR) field.pop();
+  if (!(state === "start" && fields.length === 0 && !bad)) {
     endField();
-    yield { line: recordLine, fields };
+    yield endRecord();
   }
 }
 

@@ -5,7 +5,8 @@
 import { promises as fs, type Dirent } from "node:fs";
 import path from "node:path";
 import { InputError } from "../../util/errors.js";
-import { decodeUtf8, extOf, IMAGE_EXTENSIONS, type FormatSource, type ReaderItem } from "./common.js";
+import { BoundedReadError, readFileBounded } from "../../util/bounded-read.js";
+import { decodeUtf8, extOf, IMAGE_EXTENSIONS, MAX_TEXT_MEMBER_BYTES, type FormatSource, type ReaderItem } from "./common.js";
 
 /** Files that accompany images and are not samples themselves. */
 const SIDECARS = new Set(["txt", "json"]);
@@ -97,7 +98,16 @@ export async function readFolder(root: string): Promise<FormatSource> {
           extra: cd.split !== undefined ? { split: cd.split, class_name: cd.className } : { class_name: cd.className },
         };
         if (present.has(`${stem}.txt`)) {
-          const { text, ok } = decodeUtf8(await fs.readFile(path.join(cd.dir, `${stem}.txt`)));
+          const capFile = path.join(cd.dir, `${stem}.txt`);
+          let bytes: Buffer;
+          try {
+            bytes = await readFileBounded(capFile, MAX_TEXT_MEMBER_BYTES, "caption file");
+          } catch (err) {
+            if (!(err instanceof BoundedReadError)) throw err;
+            yield { key, skip: `caption file ${err.kind}: ${capFile} (${err.detail})` };
+            continue;
+          }
+          const { text, ok } = decodeUtf8(bytes);
           if (!ok) item.captionInvalid = true;
           else item.caption = text.trim();
         }

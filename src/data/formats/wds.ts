@@ -7,7 +7,7 @@ import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import tar from "tar-stream";
 import { InputError } from "../../util/errors.js";
-import { decodeUtf8, IMAGE_EXTENSIONS, toExtra, toLabel, type ExtraValue, type FormatSource, type ReaderItem } from "./common.js";
+import { decodeUtf8, IMAGE_EXTENSIONS, MAX_TEXT_MEMBER_BYTES, toExtra, toLabel, type ExtraValue, type FormatSource, type ReaderItem } from "./common.js";
 import { openParquet, parquetRows } from "./parquet.js";
 
 /** Metadata fields that are columns of their own (or recomputed from the bytes). */
@@ -74,7 +74,14 @@ async function expectedSamples(tarFile: string): Promise<{ count: number; parque
   return { count, parquet: true };
 }
 
-export async function readWds(input: string): Promise<FormatSource> {
+export interface WdsLimits {
+  /** Image members longer than this are skipped (not buffered). */
+  maxImageBytes: number;
+  /** Other members (.txt, .json, .cls) longer than this are skipped (not buffered). */
+  maxTextBytes?: number;
+}
+
+export async function readWds(input: string, limits: WdsLimits = { maxImageBytes: 256 * 2 ** 20 }): Promise<FormatSource> {
   const tars = await listTars(input);
   let total = 0;
   const files = [...tars];
@@ -85,7 +92,7 @@ export async function readWds(input: string): Promise<FormatSource> {
   }
   async function* items(): AsyncGenerator<ReaderItem> {
     // Side metadata is loaded one tar at a time, so memory stays per-shard.
-    for (const t of tars) yield* readTar(t, await sideParquet(t));
+    for (const t of tars) yield* readTar(t, await sideParquet(t), limits);
   }
   return { items: items(), total, files };
 }
@@ -93,9 +100,12 @@ export async function readWds(input: string): Promise<FormatSource> {
 interface Group {
   key: string;
   members: Map<string, Buffer>;
+  /** Set when a member was over its size limit: the whole sample is skipped with this reason. */
+  tooLarge?: string;
 }
 
-async function* readTar(file: string, meta: Map<string, Record<string, unknown>>): AsyncGenerator<ReaderItem> {
+async function* readTar(file: string, meta: Map<string, Record<string, unknown>>, limits: WdsLimits): AsyncGenerator<ReaderItem> {
+  const maxText = limits.maxTextBytes ?? MAX_TEXT_MEMBER_BYTES;
   const extract = tar.extract();
   const source = createReadStream(file);
   source.on("error", (err) => extract.destroy(err));
@@ -106,17 +116,21 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
     for await (const entry of extract) {
       const name = entry.header.name;
       current = name;
+      const { key, ext } = splitMemberName(name);
+      const limit = IMAGE_EXTENSIONS.has(ext) ? limits.maxImageBytes : maxText;
+      // The header gives the size before any byte is read: an oversize member is drained, not kept.
+      const over = entry.header.type === "file" && (entry.header.size ?? 0) > limit;
       const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c as Buffer);
+      for await (const c of entry) if (!over) chunks.push(c as Buffer);
       current = null;
       if (entry.header.type !== "file") continue;
-      const { key, ext } = splitMemberName(name);
       if (group && group.key !== key) {
         yield makeItem(group, meta);
         group = null;
       }
       group ??= { key, members: new Map() };
-      group.members.set(ext, Buffer.concat(chunks));
+      if (over) group.tooLarge ??= `tar member too large: ${name} in ${path.basename(file)} (${entry.header.size} bytes > max ${limit})`;
+      else group.members.set(ext, Buffer.concat(chunks));
     }
   } catch (err) {
     const msg = (err as Error).message;
@@ -138,6 +152,7 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
 
 function makeItem(g: Group, meta: Map<string, Record<string, unknown>>): ReaderItem {
   const key = g.key;
+  if (g.tooLarge) return { key, skip: g.tooLarge };
   const imageExt = IMAGE_PRIORITY.find((e) => g.members.has(e));
   if (!imageExt) return { key, skip: `missing image (members: ${[...g.members.keys()].join(", ")})` };
   let json: Record<string, unknown> = {};
