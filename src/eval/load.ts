@@ -10,6 +10,7 @@ import { loadTokenizer, type TextTokenizer } from "../text/index.js";
 import { CHECKPOINT_FORMAT, resolveCheckpoint, restoreCheckpoint } from "../train/checkpoint.js";
 import { readSafetensors, type SafetensorsFile } from "../train/safetensors.js";
 import { isPytorchArchive, readPytorchStateDict } from "../model/pytorch-archive.js";
+import { isOpenClipRef, openClipFolder } from "../model/open-clip-hub.js";
 import { InputError } from "../util/errors.js";
 import { sha256File } from "../data/shards.js";
 
@@ -56,10 +57,12 @@ interface TrainState {
 
 /** Load a checkpoint for evaluation (weights only; optimizer moments are ignored). A tfjs backend must be active. */
 export async function loadEvalModel(ref: string, opts: EvalModelOptions = {}): Promise<LoadedEvalModel> {
-  const file = resolveCheckpointFile(ref);
+  // An open_clip model folder or hf-hub: cache entry carries its own config and normalization.
+  const hub = isOpenClipRef(ref) ? openClipFolder(ref) : null;
+  const file = hub ? hub.weights : resolveCheckpointFile(ref);
   const [{ tensors, metadata }, weightsHash] = await Promise.all([readWeights(file), sha256File(file)  /* the checkpoint's identity: its content, not its name or mtime */]);
   const clipts = metadata.format === CHECKPOINT_FORMAT;
-  let state: TrainState = {};
+  let state: TrainState = hub ? { model: hub.config, config: { data: { mean: hub.mean, std: hub.std } } } : {};
   if (clipts) {
     try {
       state = JSON.parse(metadata.state ?? "{}") as TrainState;
