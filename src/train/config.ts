@@ -132,8 +132,12 @@ const checkpointSchema = z.strictObject({
   every: nonNegInt.default(1000),
   /** Keep the newest N checkpoints (0 = keep all). */
   keep: nonNegInt.default(3),
-  /** Divergence guard: refuse to save weights whose global norm grew more than this factor since the last checked checkpoint (or the run's start); null = off. */
-  max_weight_norm_growth: z.number().gt(1).nullable().default(10),
+  /**
+   * Divergence guard: refuse to save weights whose global norm grew more than this factor since the last checked
+   * checkpoint (or the run's start); null = off. Healthy runs grow the norm a few times over a whole training run;
+   * an exploded update (lr 1e30: weights of 1e29) grows it by orders of magnitude.
+   */
+  max_weight_norm_growth: z.number().gt(1).nullable().default(100),
 });
 
 const logSchema = z.strictObject({
