@@ -10,7 +10,7 @@ import { stringify as toYaml } from "yaml";
 import { loadSuite, parseSuite, runEvalSuite, type EvalSuite } from "../eval/suite.js";
 import { createModel, disposeModel } from "../model/index.js";
 import { loadTokenizer } from "../text/index.js";
-import { loadWeightsInto } from "../train/checkpoint.js";
+import { loadWeightsInto } from "../model/weights-file.js";
 import { totalSteps, validateConfig, type TrainConfig } from "../train/config.js";
 import { resolveModelConfig, runTraining } from "../train/run.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";

@@ -8,9 +8,8 @@ import { createModel, disposeModel, getModelConfig, validateModelConfig } from "
 import type { ClipModel, ModelConfig } from "../model/types.js";
 import { loadTokenizer, type TextTokenizer } from "../text/index.js";
 import { CHECKPOINT_FORMAT, resolveCheckpoint, restoreCheckpoint } from "../train/checkpoint.js";
-import { readSafetensors, type SafetensorsFile } from "../train/safetensors.js";
-import { isPytorchArchive, readPytorchStateDict } from "../model/pytorch-archive.js";
-import { isOpenClipRef, openClipFolder } from "../model/open-clip-hub.js";
+import { readModelFile } from "../model/weights-file.js";
+import { isOpenClipRef } from "../model/open-clip-hub.js";
 import { InputError } from "../util/errors.js";
 import { sha256File } from "../data/shards.js";
 
@@ -43,13 +42,6 @@ export function resolveCheckpointFile(ref: string): string {
   return statSync(ref).isDirectory() ? resolveCheckpoint(ref, ref, "--checkpoint") : ref;
 }
 
-/** Tensors of a safetensors file, or of a PyTorch state-dict archive (open_clip_pytorch_model.bin), as float32. */
-async function readWeights(file: string): Promise<SafetensorsFile> {
-  if (!isPytorchArchive(file)) return readSafetensors(file);
-  const tensors = new Map([...readPytorchStateDict(file)].map(([n, t]) => [n, { dtype: "F32" as const, shape: t.shape, data: t.values }]));
-  return { tensors, metadata: {} };
-}
-
 interface TrainState {
   model?: ModelConfig;
   config?: { data?: { mean?: Triple; std?: Triple; tokenizer?: string } };
@@ -58,11 +50,10 @@ interface TrainState {
 /** Load a checkpoint for evaluation (weights only; optimizer moments are ignored). A tfjs backend must be active. */
 export async function loadEvalModel(ref: string, opts: EvalModelOptions = {}): Promise<LoadedEvalModel> {
   // An open_clip model folder or hf-hub: cache entry carries its own config and normalization.
-  const hub = isOpenClipRef(ref) ? openClipFolder(ref) : null;
-  const file = hub ? hub.weights : resolveCheckpointFile(ref);
-  const [{ tensors, metadata }, weightsHash] = await Promise.all([readWeights(file), sha256File(file)  /* the checkpoint's identity: its content, not its name or mtime */]);
+  const { file, tensors, metadata, config: hubConfig, mean, std } = await readModelFile(isOpenClipRef(ref) ? ref : resolveCheckpointFile(ref));
+  const weightsHash = await sha256File(file); // the checkpoint's identity: its content, not its name or mtime
   const clipts = metadata.format === CHECKPOINT_FORMAT;
-  let state: TrainState = hub ? { model: hub.config, config: { data: { mean: hub.mean, std: hub.std } } } : {};
+  let state: TrainState = hubConfig ? { model: hubConfig, config: { data: { mean, std } } } : {};
   if (clipts) {
     try {
       state = JSON.parse(metadata.state ?? "{}") as TrainState;

@@ -11,7 +11,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import type { AdamW } from "./adamw.js";
-import { readSafetensors, writeSafetensors, type STTensor } from "./safetensors.js";
+import { readSafetensors, writeSafetensors, type STTensor } from "../model/safetensors.js";
+import { assignWeights } from "../model/weights-file.js";
 
 export const CHECKPOINT_FORMAT = "clipts-checkpoint-1";
 const EXP_AVG = "optimizer.exp_avg.";
@@ -145,33 +146,12 @@ export async function loadCheckpoint(file: string): Promise<LoadedCheckpoint> {
   };
 }
 
-function assignAll(file: string, what: string, target: Map<string, tf.Variable>, source: Map<string, STTensor>): void {
-  for (const [name, v] of target) {
-    const t = source.get(name);
-    if (!t) throw new InputError(`${file}: ${what} ${name} missing`);
-    if (t.shape.join(",") !== v.shape.join(",")) {
-      throw new InputError(`${file}: ${what} ${name} has shape [${t.shape}], the model needs [${v.shape}]`);
-    }
-    tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, t.shape, "float32")));
-  }
-  for (const name of source.keys()) {
-    if (!target.has(name)) throw new InputError(`${file}: unexpected ${what} ${name} (different architecture?)`);
-  }
-}
-
-/** Load model weights (e.g. for evaluation); optimizer tensors are ignored. */
-export async function loadWeightsInto(params: Map<string, tf.Variable>, file: string): Promise<void> {
-  const { tensors } = await readSafetensors(file);
-  const weights = new Map([...tensors].filter(([n]) => !n.startsWith("optimizer.")));
-  assignAll(file, "weight", params, weights);
-}
-
 /** Restore params and optimizer moments from a loaded checkpoint. */
 export function restoreCheckpoint(ck: LoadedCheckpoint, params: Map<string, tf.Variable>, optimizer: AdamW | null): void {
-  assignAll(ck.file, "weight", params, ck.weights);
+  assignWeights(ck.file, "weight", params, ck.weights);
   if (optimizer) {
-    assignAll(ck.file, "optimizer moment", optimizer.expAvg, ck.expAvg);
-    assignAll(ck.file, "optimizer moment", optimizer.expAvgSq, ck.expAvgSq);
+    assignWeights(ck.file, "optimizer moment", optimizer.expAvg, ck.expAvg);
+    assignWeights(ck.file, "optimizer moment", optimizer.expAvgSq, ck.expAvgSq);
     optimizer.step = ck.optimizerStep;
   }
 }

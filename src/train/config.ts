@@ -42,6 +42,13 @@ const modelSchema = z.strictObject({
   loss: z.enum(["clip", "siglip"]).optional(),
   init_logit_scale: z.number().optional(),
   init_logit_bias: z.number().optional(),
+  /**
+   * Initial weights for fine-tuning: a clipts checkpoint or safetensors file, a
+   * PyTorch state-dict archive (open_clip_pytorch_model.bin), an open_clip model
+   * folder or `hf-hub:ORG/NAME` (src/model/weights-file.ts). Names and shapes
+   * must match the architecture above. Ignored when resuming (the checkpoint wins).
+   */
+  pretrained: z.string().min(1).optional(),
 });
 
 const balanceSchema = z.strictObject({
@@ -101,6 +108,8 @@ const trainSchema = z
     /** Total samples seen; steps = ceil(samples / batch_size). Give this or `steps`. */
     samples: z.number().positive().optional(),
     steps: positiveInt.optional(),
+    /** LiT: keep the image tower (every `visual.` parameter) frozen; usually with model.pretrained. */
+    lock_image: z.boolean().default(false),
     lr: z.number().positive(),
     warmup: nonNegInt.default(0),
     schedule: z.enum(["cosine", "const", "const-cooldown"]).default("cosine"),

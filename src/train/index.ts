@@ -6,13 +6,12 @@ export { globalNorm, clipByGlobalNorm } from "./grads.js";
 export { computeGradients, splitBatch, LOSS_PARAMS, type Objective, type MicroBatch } from "./step.js";
 export { modelObjective } from "./objective.js";
 export { onlineBalanceFilter, type BalanceConfig } from "./balance.js";
-export { writeSafetensors, readSafetensors, encodeHeader, type STTensor, type SafetensorsFile } from "./safetensors.js";
+export { writeSafetensors, readSafetensors, encodeHeader, type STTensor, type SafetensorsFile } from "../model/safetensors.js";
 export {
   saveCheckpoint,
   loadCheckpoint,
   resolveCheckpoint,
   restoreCheckpoint,
-  loadWeightsInto,
   checkpointName,
   CHECKPOINT_FORMAT,
   type LoadedCheckpoint,

@@ -25,6 +25,7 @@ import { InputError } from "../util/errors.js";
 import { AdamW } from "./adamw.js";
 import { onlineBalanceFilter } from "./balance.js";
 import { upsampleRepeatCount } from "./upsample.js";
+import { loadWeightsInto } from "../model/weights-file.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
 import { distEnvFromProcess, localBatchSize, ProcessGroup, rankDevice } from "./distributed.js";
@@ -200,6 +201,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   );
   // Same seed on every rank: identical initial weights, kept identical by the averaged gradients.
   const model = createModel(mc, { seed: cfg.train.seed });
+  if (cfg.model.pretrained && !ck) await loadWeightsInto(model.params, cfg.model.pretrained);
+  // LiT: a frozen image tower gets no gradient, so AdamW leaves it (and its moments) as they are.
+  if (cfg.train.lock_image) for (const [name, v] of model.params) if (name.startsWith("visual.")) v.trainable = false;
   const t = cfg.train;
   const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay });
   if (ck) restoreCheckpoint(ck, model.params, optimizer);

@@ -14,7 +14,7 @@ import { readScoreSidecar, scoreSidecarOf } from "../../src/curation/dfn-sidecar
 import { Loader } from "../../src/data/loader.js";
 import { createModel, disposeModel, getModelConfig } from "../../src/model/index.js";
 import { loadTokenizer } from "../../src/text/index.js";
-import { writeSafetensors } from "../../src/train/safetensors.js";
+import { writeSafetensors } from "../../src/model/safetensors.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
 import { makeImage } from "../data/fixtures.js";
 
@@ -74,7 +74,7 @@ describe("scoreShards", () => {
 
     // Reference: same weights read back, eval-mode Loader batches, tf encoders, explicit normalize + dot.
     const model = createModel(cfg, { seed: 123 });
-    const { readSafetensors } = await import("../../src/train/safetensors.js");
+    const { readSafetensors } = await import("../../src/model/safetensors.js");
     const { tensors } = await readSafetensors(ckpt);
     for (const [name, v] of model.params) v.assign(tf.tensor(tensors.get(name)!.data as Float32Array, v.shape));
     const tok = await loadTokenizer({ kind: "clip", contextLength: cfg.text.contextLength });

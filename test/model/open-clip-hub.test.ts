@@ -9,7 +9,7 @@ import { setBackend } from "../../src/backend/index.js";
 import { loadEvalModel } from "../../src/eval/load.js";
 import { countParams, createModel, disposeModel, getModelConfig } from "../../src/model/index.js";
 import { hfHubSnapshot, openClipConfig } from "../../src/model/open-clip-hub.js";
-import { writeSafetensors } from "../../src/train/safetensors.js";
+import { writeSafetensors } from "../../src/model/safetensors.js";
 
 const savedHome = process.env.HF_HOME;
 afterEach(() => {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { readSafetensors, writeSafetensors } from "../../src/train/safetensors.js";
+import { readSafetensors, writeSafetensors } from "../../src/model/safetensors.js";
 
 describe("safetensors", () => {
   it("writes the documented byte layout and reads it back", async () => {
