@@ -11,6 +11,7 @@ import { evalCommand } from "./eval.js";
 import { ablateCommand } from "./ablate.js";
 import { launchCommand } from "./launch.js";
 import { doctorCommand } from "./doctor.js";
+import { exportCommand } from "./export.js";
 
 export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(ablateCommand)
     .command(launchCommand)
     .command(doctorCommand)
+    .command(exportCommand)
     .demandCommand(1, "Name a stage: curate, data, train, eval or ablate.")
     // yargs turns a number option given as text (--batch-rows abc) into NaN and runs on: refuse it.
     .check((argv) => {

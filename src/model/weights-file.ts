@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../util/errors.js";
 import { isOpenClipRef, openClipFolder } from "./open-clip-hub.js";
 import { isPytorchArchive, readPytorchStateDict } from "./pytorch-archive.js";
-import { readSafetensors, type STTensor } from "./safetensors.js";
+import { readSafetensors, writeSafetensors, type STTensor } from "./safetensors.js";
 import type { ModelConfig } from "./types.js";
 
 export interface ModelFile {
@@ -60,4 +60,26 @@ export function assignWeights(file: string, what: string, target: Map<string, tf
 export async function loadWeightsInto(params: Map<string, tf.Variable>, ref: string): Promise<void> {
   const { file, tensors } = await readModelFile(ref);
   assignWeights(file, "weight", params, new Map([...tensors].filter(([n]) => !n.startsWith("optimizer."))));
+}
+
+/**
+ * Writes the weights of `ref` (any form readModelFile takes; a checkpoint's
+ * optimizer moments are dropped) as safetensors under open_clip's names, in
+ * float32 or bfloat16 (half the size, as published open_clip weights often
+ * are). Metadata is kept, so a clipts export still names its model config.
+ */
+export async function exportWeights(ref: string, out: string, dtype: "F32" | "BF16" = "F32"): Promise<{ tensors: number; file: string }> {
+  const { file, tensors, metadata } = await readModelFile(ref);
+  const weights = [...tensors].filter(([n]) => !n.startsWith("optimizer."));
+  await writeSafetensors(
+    out,
+    weights.map(([name, t]) => ({
+      name,
+      shape: t.shape,
+      dtype: t.data instanceof Float32Array ? dtype : t.dtype,
+      data: () => t.data,
+    })),
+    { ...metadata, exported_from: file, exported_dtype: dtype },
+  );
+  return { tensors: weights.length, file: out };
 }
