@@ -3,7 +3,10 @@
 // for CPU training and unit tests.
 //
 // Parameter counts (countParams, checked in test/model/model.test.ts):
-//   ViT-B-32 151,277,313 · ViT-B-16 149,620,737 · ViT-L-14 427,616,513 (open_clip's)
+//   ViT-B-32 151,277,313 · ViT-B-16 149,620,737 · ViT-L-14 427,616,513 ·
+//   ViT-L-14-336 427,944,193 · ViT-H-14 986,109,441 · ViT-bigG-14 2,539,567,105
+//   · ViT-SO400M-14-SigLIP 877,360,306
+//   (open_clip 3.3's create_model on the meta device, summing parameter numels)
 //   ViT-B-16-SigLIP 203,155,970 · ViT-B-16-SigLIP-256 203,202,050 ·
 //   ViT-L-16-SigLIP-256 652,150,786 — computed from open_clip's configs (timm
 //   trunk + CustomTextCLIP); open_clip's docs/model_profile.csv lists 203.16M,
@@ -53,14 +56,25 @@ function siglip(name: string, embedDim: number, imageSize: number, patchSize: nu
   };
 }
 
+function withMlpRatio(c: ModelConfig, mlpRatio: number): ModelConfig {
+  return { ...c, vision: { ...c.vision, mlpRatio }, text: { ...c.text, mlpRatio } };
+}
+
 const list: ModelConfig[] = [
   clip("ViT-B-32", 512, vit(224, 32, 768, 12, 12), clipText(512, 8, 12)),
   clip("ViT-B-32-quickgelu", 512, vit(224, 32, 768, 12, 12), clipText(512, 8, 12), "quick_gelu"),
   clip("ViT-B-16", 512, vit(224, 16, 768, 12, 12), clipText(512, 8, 12)),
   clip("ViT-L-14", 768, vit(224, 14, 1024, 24, 16), clipText(768, 12, 12)),
+  clip("ViT-L-14-336", 768, vit(336, 14, 1024, 24, 16), clipText(768, 12, 12)),
+  // head_width 80 (open_clip's ViT-H-14.json): 1280 / 80 = 16 heads.
+  clip("ViT-H-14", 1024, vit(224, 14, 1280, 32, 16), clipText(1024, 16, 24)),
+  // head_width 104 (1664 / 104 = 16 heads), mlp_ratio 4.9231: an 8192-wide MLP (ViT-bigG-14.json).
+  clip("ViT-bigG-14", 1280, { ...vit(224, 14, 1664, 48, 16), mlpRatio: 4.9231 }, clipText(1280, 20, 32)),
   siglip("ViT-B-16-SigLIP", 768, 224, 16, 12, 12),
   siglip("ViT-B-16-SigLIP-256", 768, 256, 16, 12, 12),
   siglip("ViT-L-16-SigLIP-256", 1024, 256, 16, 24, 16),
+  // SoViT-400m: mlp_ratio 3.7362 (a 4304-wide MLP) in both towers, 16-token context.
+  withMlpRatio(siglip("ViT-SO400M-14-SigLIP", 1152, 224, 14, 27, 16, 32000, 16), 3.7362),
   // Small CPU configs. They use CLIP's BPE vocabulary so the real tokenizer fits.
   clip("tiny", 128, vit(64, 8, 192, 4, 3), clipText(192, 3, 4, 32)),
   clip("micro", 32, vit(16, 8, 32, 2, 2), clipText(32, 2, 2, 16)),

@@ -31,11 +31,32 @@ describe("parameter table", () => {
     expect(countParams(modelConfigs["ViT-B-32"]!)).toBe(151_277_313);
     expect(countParams(modelConfigs["ViT-B-16"]!)).toBe(149_620_737);
     expect(countParams(modelConfigs["ViT-L-14"]!)).toBe(427_616_513);
+    // open_clip 3.3, create_model(name) on the meta device, sum of parameter numels
+    // (configs: src/open_clip/model_configs/ViT-L-14-336.json, ViT-H-14.json, ViT-bigG-14.json).
+    expect(countParams(modelConfigs["ViT-L-14-336"]!)).toBe(427_944_193);
+    expect(countParams(modelConfigs["ViT-H-14"]!)).toBe(986_109_441);
+    expect(countParams(modelConfigs["ViT-bigG-14"]!)).toBe(2_539_567_105);
+    expect(countParams(modelConfigs["ViT-SO400M-14-SigLIP"]!)).toBe(877_360_306);
     // SigLIP: computed from the timm trunk + CustomTextCLIP tables; open_clip's
     // docs/model_profile.csv lists 203.16M, 203.20M and 652.15M.
     expect(countParams(modelConfigs["ViT-B-16-SigLIP"]!)).toBe(203_155_970);
     expect(countParams(modelConfigs["ViT-B-16-SigLIP-256"]!)).toBe(203_202_050);
     expect(countParams(modelConfigs["ViT-L-16-SigLIP-256"]!)).toBe(652_150_786);
+  });
+
+  it("state-dict names and shapes equal open_clip's for the large configs (samples; all were compared once)", () => {
+    // open_clip 3.3 create_model(name).state_dict() on the meta device: entry count and sample shapes.
+    const want: [string, number, Record<string, number[]>][] = [
+      ["ViT-H-14", 686, { "visual.conv1.weight": [1280, 3, 14, 14], "visual.transformer.resblocks.31.attn.in_proj_weight": [3840, 1280], "visual.proj": [1280, 1024], "transformer.resblocks.23.mlp.c_fc.weight": [4096, 1024], "text_projection": [1024, 1024] }],
+      ["ViT-bigG-14", 974, { "visual.transformer.resblocks.47.mlp.c_fc.weight": [8192, 1664], "visual.proj": [1664, 1280], "positional_embedding": [77, 1280], "text_projection": [1280, 1280] }],
+      ["ViT-L-14-336", 446, { "visual.positional_embedding": [577, 1024] }],
+      ["ViT-SO400M-14-SigLIP", 674, { "visual.trunk.pos_embed": [1, 256, 1152], "visual.trunk.attn_pool.mlp.fc1.weight": [4304, 1152], "text.positional_embedding": [16, 1152], "text.text_projection.bias": [1152] }],
+    ];
+    for (const [name, count, shapes] of want) {
+      const mine = paramShapes(modelConfigs[name]!);
+      expect(mine.size, name).toBe(count);
+      for (const [k, shape] of Object.entries(shapes)) expect(mine.get(k), `${name} ${k}`).toEqual(shape);
+    }
   });
 
   it("forward GFLOPs equal open_clip's model_profile.csv (2·MACs)", () => {
