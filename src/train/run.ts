@@ -16,6 +16,7 @@ import {
   forwardFlopsPerSample,
   getModelConfig,
   memoryEstimate,
+  gpuMemory,
   validateModelConfig,
   type ClipModel,
   type ModelConfig,
@@ -121,6 +122,39 @@ export function formatDryRun(r: DryRunReport): string {
     `train FLOPs / sample:  ${r.trainFlopsPerSample.toExponential(3)}`,
     `train FLOPs total:     ${r.totalFlops.toExponential(3)}`,
     `memory (fp32):         weights+grads+AdamW ${fmtBytes(r.memory.paramBytes)}, activations ${fmtBytes(r.memory.activationBytes)} per micro-batch, loss ${fmtBytes(r.memory.lossBytes)}; total ~${fmtBytes(r.memory.totalBytes)}`,
+    gpuTable(r),
+  ].join("\n");
+}
+
+/** Options compared per GPU: the config's own first, then each memory technique added in turn. */
+const GPU_OPTIONS: Array<[string, { bf16: boolean; gradCheckpointing: boolean; zero1: boolean }]> = [
+  ["fp32", { bf16: false, gradCheckpointing: false, zero1: false }],
+  ["bf16", { bf16: true, gradCheckpointing: false, zero1: false }],
+  ["bf16+ckpt", { bf16: true, gradCheckpointing: true, zero1: false }],
+  ["bf16+ckpt+ZeRO-1", { bf16: true, gradCheckpointing: true, zero1: true }],
+];
+
+/** Memory per GPU by GPU count and option (estimates: src/model/estimate.ts gpuMemory). */
+function gpuTable(r: DryRunReport): string {
+  const B = r.config.data.batch_size, k = r.config.train.accum_freq;
+  const t = r.config.train as { precision: string; grad_checkpointing?: boolean; zero_stage?: number };
+  const mine = `${t.precision === "bf16" ? "bf16" : "fp32"}${t.grad_checkpointing ? "+ckpt" : ""}${t.zero_stage === 1 ? "+ZeRO-1" : ""}`;
+  const gpus = [1, 8, 64, 128, 256, 1024].filter((n) => B % (n * k) === 0 && B / (n * k) >= 1);
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)}`;
+  const head = ["GPUs", "batch/GPU", ...GPU_OPTIONS.map(([l]) => (l === mine ? `${l} (this config)` : l))];
+  const rows = gpus.map((n) => [
+    String(n), String(B / n),
+    ...GPU_OPTIONS.map(([, o]) => {
+      const m = gpuMemory(r.model, { globalBatch: B, worldSize: n, accumFreq: k, ...o });
+      return `${gib(m.total)}${m.total <= 80e9 ? "" : "*"}`;
+    }),
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(w[i]!)).join("  ");
+  return [
+    `memory per GPU, GiB (estimate; weights, gradients, AdamW moments, bf16 weight copies, activations of one micro-batch, local loss; * = over an 80 GB H100; train.precision / train.grad_checkpointing / train.zero_stage choose):`,
+    line(head),
+    ...rows.map(line),
   ].join("\n");
 }
 
