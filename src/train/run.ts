@@ -196,7 +196,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: cfg.data.tokenizer, contextLength: ctx },
   );
   // Same seed on every rank: identical initial weights, kept identical by the averaged gradients.
-  const model = createModel(mc, { seed: cfg.train.seed });
+  const model = createModel(mc, { seed: cfg.train.seed, gradCheckpointing: cfg.train.grad_checkpointing });
   const t = cfg.train;
   const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay });
   if (ck) restoreCheckpoint(ck, model.params, optimizer);
