@@ -1,15 +1,17 @@
 // Data-parallel training over c10d (Gloo): each rank reads its own rows,
-// computes features, all-gathers them *with gradient* so every rank evaluates
-// the contrastive loss over the global batch (open_clip's local_loss=False,
-// gather_with_grad=True), and the gradients are averaged over ranks after
-// backward. Ranks start from the same seed, so weights stay identical.
+// computes features, all-gathers them *with gradient*, and evaluates the loss
+// of its own rows against every rank's features (open_clip's local_loss=True,
+// gather_with_grad=True: logits [B_local, B_global]; SigLIP: this rank's images
+// against every rank's texts, block by block). The gradients are averaged over
+// ranks after backward. Ranks start from the same seed, so weights stay identical.
 //
-// Why the averaging is right: every rank computes the same loss L over the
-// gathered features G. The gather's backward sums dL/dG over ranks (W equal
-// copies) and keeps the local rows, so rank r's encoder gradient is
-// W * dL/dθ|rows of r; the mean over ranks is Σ_r dL/dθ|rows of r, the
-// full-batch gradient. Parameters entering L directly (logit scale/bias) get
-// the same dL/dp on every rank, which the mean keeps.
+// Why the averaging is right: the global loss is L = (1/W) Σ_r L_r, with L_r
+// rank r's local loss (clip: mean over its rows of both cross-entropies;
+// siglip: its image rows' pair sum / B_local). The gather's backward sums
+// dL_r'/dG over ranks r' and keeps the local rows, so rank r's encoder gradient
+// is Σ_r' dL_r'/dθ|rows of r; the mean over ranks is dL/dθ. Parameters entering
+// L_r directly (logit scale/bias) get dL_r/dp, whose mean is dL/dp. The
+// reported loss is the mean over ranks of L_r (ProcessGroup.meanValue).
 //
 // Global batch: data.batch_size is the global batch; rank r gets
 // batch_size / W rows per step. With the loader's splitBy "row" the ranks
@@ -22,7 +24,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { allGatherTensor, allReduceTensors, deviceCollectives, loadDistAddon, type DistAddon } from "../backend/torch-dist.js";
 import { InputError } from "../util/errors.js";
-import type { Objective } from "./step.js";
+import type { RankExchange } from "../loss/index.js";
 
 /** What torchrun (or `clipts launch`) puts in the environment. */
 export interface DistEnv {
@@ -173,9 +175,29 @@ export class ProcessGroup {
     return f(x) as tf.Tensor2D;
   }
 
-  /** The objective over the global batch: local features are gathered (with gradient) first. */
-  objective(local: Objective): Objective {
-    return (model, img, txt) => local(model, this.gatherWithGrad(img), this.gatherWithGrad(txt));
+  /** This rank's side of the loss (src/loss/model-loss.ts featureLoss's `ranks`). */
+  exchange(): RankExchange {
+    return { rank: this.rank, worldSize: this.worldSize, gather: (x) => this.gatherWithGrad(x), meanValue: (x) => this.meanValue(x) };
+  }
+
+  /**
+   * Value: the mean of `x` over ranks (so every rank reports the global
+   * batch's loss); gradient: identity (each rank differentiates its own
+   * share, and the gradient average over ranks does the rest).
+   */
+  meanValue(x: tf.Scalar): tf.Scalar {
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const input = args[0] as tf.Tensor;
+      let value: tf.Tensor;
+      if (deviceCollectives()) value = allReduceTensors(this.dist, [input], 1 / this.worldSize)[0]!;
+      else {
+        const a = Float32Array.from(input.dataSync() as Float32Array);
+        this.dist.distAllReduce(a);
+        value = tf.scalar(a[0]! / this.worldSize);
+      }
+      return { value, gradFunc: (dy: tf.Tensor) => tf.clone(dy) };
+    });
+    return f(x) as tf.Scalar;
   }
 
   /**

@@ -31,7 +31,7 @@ import { distEnvFromProcess, localBatchSize, ProcessGroup, rankDevice } from "./
 import { resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import { ScalarLog } from "./metrics.js";
-import { modelObjective } from "./objective.js";
+import { objectiveWith } from "./objective.js";
 
 /** The named architecture with the config's inline overrides applied, validated. */
 export function resolveModelConfig(cfg: TrainConfig): ModelConfig {
@@ -177,6 +177,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   if (cfg.eval.every > 0 && !opts.evaluate) {
     console.error("clipts train: eval.every is set but no evaluator is wired into this run (set eval.suite); skipping evaluation");
   }
+  if (cfg.train.siglip_chunk !== null && mc.loss !== "siglip") {
+    throw new InputError(`config: train.siglip_chunk is for the siglip loss; model "${mc.name}" trains with ${mc.loss}`);
+  }
   if (cfg.train.precision === "bf16" && cfg.train.backend !== "torch") {
     throw new InputError(`config: train.precision bf16 needs train.backend torch (got ${cfg.train.backend})`);
   }
@@ -249,7 +252,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   try {
     const result = await trainLoop({
       model,
-      objective: pg ? pg.objective(modelObjective) : modelObjective,
+      objective: objectiveWith({ ...(t.siglip_chunk !== null ? { sigLipChunk: t.siglip_chunk } : {}), ...(pg ? { ranks: pg.exchange() } : {}) }),
       optimizer,
       source,
       schedule: {

@@ -1,6 +1,7 @@
 // Data-parallel training over c10d/Gloo on loopback: a 2-process run (each
 // rank reads half of every global batch, features all-gathered with
-// gradient, gradients averaged) must log the same per-step losses and end
+// gradient, each rank's loss over its own rows against all gathered features
+// (local loss), gradients averaged) must log the same per-step losses and end
 // with the same weights as a 1-process run over the same global batches.
 // With no row shuffle buffer (data.shuffle_buffer: 0), the 2-process global
 // batch holds exactly the rows of the 1-process batch (rank r reads stream
@@ -109,11 +110,11 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
    * epoch 1, step 3 starts epoch 2, a new shard order); the first is trained
    * here in 1 process, the second is left for a multi-process launch.
    */
-  function oneProcessRun(loss: "clip" | "siglip", accum: number, backend = "torch", logEvery = 1): { cfg2: string; dir1: string; dir2: string } {
+  function oneProcessRun(loss: "clip" | "siglip", accum: number, backend = "torch", logEvery = 1, sigLipChunk: number | null = null): { cfg2: string; dir1: string; dir2: string } {
     const patch = {
       model: { loss },
       data: { batch_size: 8, shuffle_buffer: 0 },
-      train: { steps: 3, lr: 5e-3, warmup: 1, backend, ...(backend === "torch" ? { device: "cpu" } : {}), accum_freq: accum },
+      train: { steps: 3, lr: 5e-3, warmup: 1, backend, ...(backend === "torch" ? { device: "cpu" } : {}), accum_freq: accum, siglip_chunk: sigLipChunk },
       checkpoint: { every: 0, keep: 0 },
       log: { tensorboard: null, every: logEvery },
     };
@@ -134,8 +135,10 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     ["clip", 2, "torch", 1],
     ["siglip", 1, "torch", 2],
     ["clip", 1, "wasm", 1],
-  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i, %s backend, log.every %i)", async (loss, accum, backend, logEvery) => {
-    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum, backend, logEvery);
+    // Blocks of 3 texts: uneven blocks that straddle the ranks' rows (each rank's 4 images against all 8 texts).
+    ["siglip", 1, "torch", 1, 3],
+  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i, %s backend, log.every %i, siglip_chunk %s)", async (loss, accum, backend, logEvery, chunk = null) => {
+    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum, backend, logEvery, chunk);
     const { code, stderr } = await launch2(["train", cfg2, "--quiet"]);
     expect(code, stderr.join("\n")).toBe(0);
     expect(stderr[0]).toContain("done at step 3");
