@@ -175,6 +175,47 @@ export class ProcessGroup {
     return f(x) as tf.Tensor2D;
   }
 
+  /**
+   * ZeRO-1's all-gather: each rank contributes the tensors it owns (`mine`,
+   * by name) and every rank gets every owner's tensors back (name -> tensor,
+   * shapes from `shapes`; the caller disposes them). One collective: each
+   * rank's owned tensors are packed in name order into one vector padded to
+   * the largest share.
+   */
+  gatherOwned(owners: Map<string, number>, shapes: Map<string, readonly number[]>, mine: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+    const names = [...owners.keys()].sort();
+    const byRank = Array.from({ length: this.worldSize }, (_, r) => names.filter((n) => owners.get(n) === r));
+    const size = (n: string) => shapes.get(n)!.reduce((a, b) => a * b, 1);
+    const shareLen = byRank.map((ns) => ns.reduce((a, n) => a + size(n), 0));
+    const max = Math.max(...shareLen);
+    const out = new Map<string, tf.Tensor>();
+    const unpack = (all: tf.Tensor1D) => {
+      byRank.forEach((ns, r) => {
+        let off = r * max;
+        for (const n of ns) {
+          out.set(n, tf.reshape(tf.slice(all, [off], [size(n)]), shapes.get(n)! as number[]));
+          off += size(n);
+        }
+      });
+    };
+    tf.tidy(() => {
+      const parts = byRank[this.rank]!.map((n) => {
+        const t = mine.get(n);
+        if (!t) throw new Error(`gatherOwned: rank ${this.rank} owns ${n} but has no tensor for it`);
+        return tf.reshape(t, [-1]);
+      });
+      const pad = max - shareLen[this.rank]!;
+      if (pad > 0 || parts.length === 0) parts.push(tf.zeros([pad]));
+      const flat = parts.length === 1 ? parts[0]! : tf.concat(parts);
+      const all = deviceCollectives()
+        ? allGatherTensor(this.dist, flat)
+        : tf.tensor1d(this.dist.distAllGather(Float32Array.from(flat.dataSync() as Float32Array)));
+      unpack(all as tf.Tensor1D);
+      for (const t of out.values()) tf.keep(t);
+    });
+    return out;
+  }
+
   /** This rank's side of the loss (src/loss/model-loss.ts featureLoss's `ranks`). */
   exchange(): RankExchange {
     return { rank: this.rank, worldSize: this.worldSize, gather: (x) => this.gatherWithGrad(x), meanValue: (x) => this.meanValue(x) };

@@ -32,6 +32,7 @@ import { resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import { ScalarLog } from "./metrics.js";
 import { objectiveWith } from "./objective.js";
+import { ownedBy, shardOwners, zeroHooks } from "./zero.js";
 
 /** The named architecture with the config's inline overrides applied, validated. */
 export function resolveModelConfig(cfg: TrainConfig): ModelConfig {
@@ -201,7 +202,10 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   // Same seed on every rank: identical initial weights, kept identical by the averaged gradients.
   const model = createModel(mc, { seed: cfg.train.seed, gradCheckpointing: cfg.train.grad_checkpointing });
   const t = cfg.train;
-  const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay });
+  // ZeRO-1: each rank keeps the moments of (and updates) its share of the parameters.
+  const owners = denv && t.zero_stage === 1 ? shardOwners(new Map([...model.params].map(([n, p]) => [n, p.shape])), denv.worldSize) : null;
+  const owned = owners ? ownedBy(owners, denv!.rank) : undefined;
+  const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay, ...(owned ? { owned } : {}) });
   if (ck) restoreCheckpoint(ck, model.params, optimizer);
 
   const loader = new Loader({
@@ -239,6 +243,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
         anyStop: (local) => pg.sum(local ? 1 : 0) > 0,
         allGatherJson: (v) => pg.allGatherJson(v),
         isMain: pg.isMain,
+        ...(owners ? zeroHooks(pg, model.params, owners, optimizer) : {}),
       }
     : undefined;
   const it = loader[Symbol.asyncIterator]();

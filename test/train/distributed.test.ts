@@ -110,11 +110,11 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
    * epoch 1, step 3 starts epoch 2, a new shard order); the first is trained
    * here in 1 process, the second is left for a multi-process launch.
    */
-  function oneProcessRun(loss: "clip" | "siglip", accum: number, backend = "torch", logEvery = 1, sigLipChunk: number | null = null): { cfg2: string; dir1: string; dir2: string } {
+  function oneProcessRun(loss: "clip" | "siglip", accum: number, backend = "torch", logEvery = 1, sigLipChunk: number | null = null, zero: 0 | 1 = 0): { cfg2: string; dir1: string; dir2: string } {
     const patch = {
       model: { loss },
       data: { batch_size: 8, shuffle_buffer: 0 },
-      train: { steps: 3, lr: 5e-3, warmup: 1, backend, ...(backend === "torch" ? { device: "cpu" } : {}), accum_freq: accum, siglip_chunk: sigLipChunk },
+      train: { steps: 3, lr: 5e-3, warmup: 1, backend, ...(backend === "torch" ? { device: "cpu" } : {}), accum_freq: accum, siglip_chunk: sigLipChunk, zero_stage: zero },
       checkpoint: { every: 0, keep: 0 },
       log: { tensorboard: null, every: logEvery },
     };
@@ -137,8 +137,11 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     ["clip", 1, "wasm", 1],
     // Blocks of 3 texts: uneven blocks that straddle the ranks' rows (each rank's 4 images against all 8 texts).
     ["siglip", 1, "torch", 1, 3],
-  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i, %s backend, log.every %i, siglip_chunk %s)", async (loss, accum, backend, logEvery, chunk = null) => {
-    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum, backend, logEvery, chunk);
+    // ZeRO-1: each rank updates half the parameters (device all-gather on torch, host arrays on wasm).
+    ["clip", 1, "torch", 1, null, 1],
+    ["clip", 1, "wasm", 1, null, 1],
+  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i, %s backend, log.every %i, siglip_chunk %s, zero_stage %s)", async (loss, accum, backend, logEvery, chunk = null, zero = 0) => {
+    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum, backend, logEvery, chunk, zero);
     const { code, stderr } = await launch2(["train", cfg2, "--quiet"]);
     expect(code, stderr.join("\n")).toBe(0);
     expect(stderr[0]).toContain("done at step 3");
@@ -180,6 +183,20 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     expect(Math.sqrt(diffSq / sq)).toBeLessThan(1e-4);
     expect(outliers / total).toBeLessThan(1e-3);
     expect(existsSync(path.join(dir2, "ckpt", "latest"))).toBe(true);
+    // The checkpoint holds the full optimizer state (with ZeRO-1 gathered from both ranks at save time).
+    expect(b.optimizerStep).toBe(3);
+    for (const m of ["expAvg", "expAvgSq"] as const) {
+      expect([...b[m].keys()].sort()).toEqual([...a[m].keys()].sort());
+      let s2 = 0, d2 = 0;
+      for (const [name, ta] of a[m]) {
+        const x = ta.data, y = b[m].get(name)!.data;
+        for (let i = 0; i < x.length; i++) {
+          s2 += x[i]! ** 2;
+          d2 += (x[i]! - y[i]!) ** 2;
+        }
+      }
+      expect(Math.sqrt(d2 / s2), m).toBeLessThan(1e-4);
+    }
   }, 120_000);
 
   // torchrun itself, not clipts launch: its elastic agent serves the TCPStore
