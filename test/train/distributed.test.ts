@@ -315,6 +315,26 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
       expect(states.map((s) => s.skip)).toEqual([24, 28]);
     }, 120_000);
 
+    it("with ZeRO-1 (train.zero_stage 1) a resumed run continues exactly: each rank re-takes its share of the full saved moments", async () => {
+      const zpatch = { ...patch, train: { ...patch.train, zero_stage: 1 } };
+      const [refCfg, zref] = writeConfig(data, zpatch);
+      const ref = await launch2(["train", refCfg, "--quiet"]);
+      expect(ref.code, ref.stderr.join("\n")).toBe(0);
+      const [cfg, dir] = writeConfig(data, zpatch);
+      const run = await launch2(["train", cfg, "--quiet", "--resume", path.join(zref, "ckpt", "step-00000003.safetensors")]);
+      expect(run.code, run.stderr.join("\n")).toBe(0);
+      const want = losses(path.join(zref, "ckpt", "log.jsonl"));
+      expect(want).toHaveLength(6);
+      expect(losses(path.join(dir, "ckpt", "log.jsonl"))).toEqual(want.slice(3));
+      const a = await loadCheckpoint(resolveCheckpoint("latest", path.join(zref, "ckpt")));
+      const b = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
+      for (const [name, t] of a.weights) expect(mismatches(t.data, b.weights.get(name)!.data), name).toBe(0);
+      for (const [name, t] of a.expAvg) expect(mismatches(t.data, b.expAvg.get(name)!.data), `exp_avg ${name}`).toBe(0);
+      // The full state: as many moments as weights, none left at zero by a missing share.
+      expect(b.expAvgSq.size).toBe(b.weights.size);
+      for (const [name, t] of b.expAvgSq) expect(t.data.some((v) => v !== 0), `exp_avg_sq ${name}`).toBe(true);
+    }, 180_000);
+
     it("resuming with another world size fails before any work, naming the checkpoint and both sizes", () => {
       const [cfg, dir] = writeConfig(data, patch);
       const one = spawnSync(node[0]!, [...node.slice(1), "train", cfg, "--quiet", "--resume", step3], { cwd: root, env, encoding: "utf8" });
