@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setBackend } from "../../src/backend/index.js";
-import { torchAvailable, torchNativeMemory } from "../../src/backend/torch.js";
+import { registerTorchBackend, torchAvailable, torchNativeMemory } from "../../src/backend/torch.js";
 import { createModel, disposeModel, getModelConfig, type ModelConfig } from "../../src/model/index.js";
 import { computeGradients, splitBatch } from "../../src/train/step.js";
 import { modelObjective } from "../../src/train/objective.js";
@@ -91,5 +91,19 @@ describe.skipIf(!available)(`gradient checkpointing on the torch backend${availa
     console.log(`grad checkpointing peak ${ck.peak} B vs plain ${plain.peak} B (${(ck.peak! / plain.peak!).toFixed(3)})`);
     // 8 blocks' activations vs one block's plus 8 block inputs: well under 3/4.
     expect(ck.peak!).toBeLessThan(0.75 * plain.peak!);
+  });
+
+  it("under bf16 autocast too (the recompute runs the same bf16 kernels)", async () => {
+    registerTorchBackend({ bf16: true });
+    await tf.setBackend("torch");
+    try {
+      const plain = step(config("clip"), false);
+      const ck = step(config("clip"), true);
+      expect(ck.loss).toBeCloseTo(plain.loss, 4);
+      expectSameGrads(plain.grads, ck.grads, 1e-3);
+      expect(ck.peak!).toBeLessThan(0.75 * plain.peak!);
+    } finally {
+      registerTorchBackend({ bf16: false });
+    }
   });
 });
