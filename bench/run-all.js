@@ -19,6 +19,7 @@ const BENCHES = {
   eval: ["bench/eval-throughput.mjs", "10", "tiny", "wasm,torch", "2"],
   langid: ["bench/langid.mjs"],
   "distributed-allreduce": ["bench/distributed-allreduce.mjs"],
+  "grad-checkpointing": ["bench/grad-checkpointing.js", "4", "2"],
 };
 
 const wanted = process.argv.slice(2);

@@ -6,13 +6,17 @@ import { getModelConfig, validateModelConfig } from "./configs.js";
 import { initValues } from "./init.js";
 import { blockNames, paramSpecs, textPrefix, visionBlockPrefix } from "./params.js";
 import { attention, embedding, oneHotFloat, layerNorm, linear, gelu, quickGelu } from "./ops/index.js";
-import { mergeHeads, param, residualBlock, splitHeads, type Params } from "./transformer.js";
+import { checkpointedBlock, mergeHeads, param, residualBlock, splitHeads, type Params } from "./transformer.js";
 import type { ClipModel, ModelConfig } from "./types.js";
 
 export interface CreateModelOptions {
   /** Seed of the initialization (default 0). */
   seed?: number;
+  /** Recompute each transformer block's activations in the backward (train.grad_checkpointing). */
+  gradCheckpointing?: boolean;
 }
+
+type Block = typeof residualBlock;
 
 /** Image NHWC [B, S, S, 3] -> patch rows [B, g², 3·p·p] ordered (channel, ky, kx) like conv1.weight. */
 export function patchify(images: tf.Tensor4D, patch: number): tf.Tensor3D {
@@ -31,7 +35,7 @@ function checkImages(c: ModelConfig, images: tf.Tensor4D): void {
   }
 }
 
-function encodeImageOpenClip(c: ModelConfig, p: Params, images: tf.Tensor4D): tf.Tensor2D {
+function encodeImageOpenClip(c: ModelConfig, p: Params, images: tf.Tensor4D, block: Block): tf.Tensor2D {
   const v = c.vision;
   const eps = v.lnEps ?? 1e-5;
   const b = images.shape[0];
@@ -41,7 +45,7 @@ function encodeImageOpenClip(c: ModelConfig, p: Params, images: tf.Tensor4D): tf
   const cls = tf.tile(tf.reshape(param(p, "visual.class_embedding"), [1, 1, v.width]), [b, 1, 1]);
   let x = tf.add(tf.concat([cls, patches], 1), param(p, "visual.positional_embedding")) as tf.Tensor3D;
   x = layerNorm(x, param(p, "visual.ln_pre.weight"), param(p, "visual.ln_pre.bias"), eps) as tf.Tensor3D;
-  for (let i = 0; i < v.layers; i++) x = residualBlock(x, p, blockNames(visionBlockPrefix(c, i), "open_clip"), v.heads, false, c.act, eps);
+  for (let i = 0; i < v.layers; i++) x = block(x, p, blockNames(visionBlockPrefix(c, i), "open_clip"), v.heads, false, c.act, eps);
   x = layerNorm(x, param(p, "visual.ln_post.weight"), param(p, "visual.ln_post.bias"), eps) as tf.Tensor3D;
   const n = x.shape[1];
   const pooled = v.pool === "tok" ? tf.reshape(tf.slice(x, [0, 0, 0], [b, 1, v.width]), [b, v.width]) : tf.mean(tf.slice(x, [0, 1, 0], [b, n - 1, v.width]), 1);
@@ -65,18 +69,18 @@ function mapPool(c: ModelConfig, p: Params, x: tf.Tensor3D): tf.Tensor2D {
   return tf.reshape(y, [b, v.width]) as tf.Tensor2D;
 }
 
-function encodeImageTimm(c: ModelConfig, p: Params, images: tf.Tensor4D): tf.Tensor2D {
+function encodeImageTimm(c: ModelConfig, p: Params, images: tf.Tensor4D, block: Block): tf.Tensor2D {
   const v = c.vision;
   const eps = v.lnEps ?? 1e-6;
   const wFlat = tf.reshape(param(p, "visual.trunk.patch_embed.proj.weight"), [v.width, 3 * v.patchSize * v.patchSize]);
   const patches = linear(patchify(images, v.patchSize), wFlat, param(p, "visual.trunk.patch_embed.proj.bias"));
   let x = tf.add(patches, param(p, "visual.trunk.pos_embed")) as tf.Tensor3D;
-  for (let i = 0; i < v.layers; i++) x = residualBlock(x, p, blockNames(visionBlockPrefix(c, i), "timm"), v.heads, false, c.act, eps);
+  for (let i = 0; i < v.layers; i++) x = block(x, p, blockNames(visionBlockPrefix(c, i), "timm"), v.heads, false, c.act, eps);
   x = layerNorm(x, param(p, "visual.trunk.norm.weight"), param(p, "visual.trunk.norm.bias"), eps) as tf.Tensor3D;
   return v.pool === "map" ? mapPool(c, p, x) : (tf.mean(x, 1) as tf.Tensor2D);
 }
 
-function encodeText(c: ModelConfig, p: Params, tokens: tf.Tensor2D): tf.Tensor2D {
+function encodeText(c: ModelConfig, p: Params, tokens: tf.Tensor2D, block: Block): tf.Tensor2D {
   const t = c.text;
   const pre = textPrefix(c);
   const eps = t.lnEps ?? 1e-5;
@@ -88,7 +92,7 @@ function encodeText(c: ModelConfig, p: Params, tokens: tf.Tensor2D): tf.Tensor2D
   const emb = embedding(param(p, `${pre}token_embedding.weight`) as tf.Tensor2D, ids);
   const pos = tf.slice(param(p, `${pre}positional_embedding`), [0, 0], [len, t.width]);
   let x = tf.add(emb, pos) as tf.Tensor3D;
-  for (let i = 0; i < t.layers; i++) x = residualBlock(x, p, blockNames(`${pre}transformer.resblocks.${i}`, "open_clip"), t.heads, t.causal, c.act, eps);
+  for (let i = 0; i < t.layers; i++) x = block(x, p, blockNames(`${pre}transformer.resblocks.${i}`, "open_clip"), t.heads, t.causal, c.act, eps);
   x = layerNorm(x, param(p, `${pre}ln_final.weight`), param(p, `${pre}ln_final.bias`), eps) as tf.Tensor3D;
   let pooled: tf.Tensor2D;
   if (t.pool === "eot") {
@@ -119,14 +123,15 @@ export function createModel(config: ModelConfig | string, options: CreateModelOp
     values.dispose();
   }
   const timm = (c.vision.layout ?? "open_clip") === "timm";
+  const block: Block = options.gradCheckpointing ? checkpointedBlock : residualBlock;
   return {
     config: c,
     params,
     encodeImage: (images) => {
       checkImages(c, images);
-      return tf.tidy(() => (timm ? encodeImageTimm(c, params, images) : encodeImageOpenClip(c, params, images)));
+      return tf.tidy(() => (timm ? encodeImageTimm(c, params, images, block) : encodeImageOpenClip(c, params, images, block)));
     },
-    encodeText: (tokens) => tf.tidy(() => encodeText(c, params, tokens)),
+    encodeText: (tokens) => tf.tidy(() => encodeText(c, params, tokens, block)),
   };
 }
 

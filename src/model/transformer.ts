@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { BlockNames } from "./params.js";
 import { attention, gelu, layerNorm, linear, quickGelu } from "./ops/index.js";
 import { fusedOp } from "./ops/registry.js";
+import { customOp } from "./ops/custom.js";
 
 export type Params = Map<string, tf.Variable>;
 
@@ -58,4 +59,48 @@ export function residualBlock(x: tf.Tensor3D, p: Params, n: BlockNames, heads: n
   const x1 = tf.add(x, a);
   const m = mlp(layerNorm(x1, param(p, n.ln2[0]), param(p, n.ln2[1]), eps), param(p, n.fcW), param(p, n.fcB), param(p, n.projW), param(p, n.projB), act);
   return tf.add(x1, m) as tf.Tensor3D;
+}
+
+type EngineState = { state: { activeTape: unknown; gradientDepth: number } };
+
+/**
+ * Run `f` (which takes gradients) from inside a gradient function. tfjs-core
+ * 4.x keeps one tape: a tf.grads started while the outer backward runs
+ * (gradientDepth 0) would replace the outer tape and, when done, null it, so
+ * the outer backward could neither finish nor free its saved tensors. The
+ * outer tape is set aside and put back; the inner one is freed as usual.
+ */
+function withOwnTape<T>(f: () => T): T {
+  const e = tf.engine() as unknown as EngineState;
+  if (e.state.gradientDepth !== 0) throw new Error("gradient checkpointing: higher-order gradients through a checkpointed block are not supported");
+  const outer = e.state.activeTape;
+  e.state.activeTape = null;
+  try {
+    return f();
+  } finally {
+    e.state.activeTape = outer;
+  }
+}
+
+/**
+ * `residualBlock` with gradient checkpointing: the forward keeps only the
+ * block's input (tf.customGrad's body runs untaped, so neither the tfjs tape
+ * nor the torch backend's fused block keeps the attention/MLP activations);
+ * the backward re-runs the block under a fresh tape and differentiates that.
+ * Gradients are the plain block's; peak memory holds one block's activations
+ * plus every block's input instead of every block's activations.
+ */
+export function checkpointedBlock(x: tf.Tensor3D, p: Params, n: BlockNames, heads: number, causal: boolean, act: "gelu" | "quick_gelu", eps: number): tf.Tensor3D {
+  const names = [...n.ln1, n.qkvW, n.qkvB, n.outW, n.outB, ...n.ln2, n.fcW, n.fcB, n.projW, n.projB];
+  // The block over explicit tensors, so the recompute can use the saved copies.
+  const run = (xx: tf.Tensor, ws: tf.Tensor[]): tf.Tensor3D =>
+    residualBlock(xx as tf.Tensor3D, new Map(names.map((name, i) => [name, ws[i] as tf.Variable])), n, heads, causal, act, eps);
+  const f = customOp((inputs, save) => {
+    save(inputs);
+    return {
+      value: run(inputs[0]!, inputs.slice(1)),
+      gradFunc: (dy, saved) => withOwnTape(() => tf.grads((...ins: tf.Tensor[]) => run(ins[0]!, ins.slice(1)))(saved, dy)),
+    };
+  });
+  return f(x, ...names.map((name) => param(p, name))) as tf.Tensor3D;
 }

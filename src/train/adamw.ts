@@ -23,6 +23,12 @@ export interface AdamWOptions {
   weightDecay: number;
   /** "host": one JS loop per parameter (fast on cpu/wasm); "tensor": tfjs ops (GPU backends); default by backend. */
   update?: "auto" | "host" | "tensor";
+  /**
+   * ZeRO stage 1 (train.zero_stage: 1): the parameters this rank keeps moments
+   * for and updates; the others are updated by their owner rank and arrive by
+   * all-gather (src/train/zero.ts). Absent = all.
+   */
+  owned?: ReadonlySet<string>;
 }
 
 export interface AdamWState {
@@ -46,6 +52,7 @@ export class AdamW {
     readonly opts: AdamWOptions,
   ) {
     for (const [name, p] of params) {
+      if (!this.owns(name)) continue;
       // tidy disposes the zero tensors; the variables keep their own copy of the data.
       this.expAvg.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/exp_avg/${name}/${p.id}`)));
       this.expAvgSq.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw/exp_avg_sq/${name}/${p.id}`)));
@@ -53,7 +60,12 @@ export class AdamW {
     }
   }
 
-  /** One update with learning rate `lr`; `grads` holds a gradient per trainable param. */
+  /** Whether this rank keeps the moments of (and updates) parameter `name`. */
+  owns(name: string): boolean {
+    return !this.opts.owned || this.opts.owned.has(name);
+  }
+
+  /** One update with learning rate `lr` of the owned params; `grads` holds a gradient per trainable param. */
   apply(grads: Map<string, tf.Tensor>, lr: number): void {
     this.step += 1;
     const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
@@ -64,7 +76,7 @@ export class AdamW {
     // On the torch backend one addon call updates every parameter.
     const fused = mode === "auto" ? fusedAdamWUpdate() : undefined;
     if (fused) {
-      const items = [...this.params].filter(([name]) => grads.has(name)).map(([name, param]) => ({
+      const items = [...this.params].filter(([name]) => grads.has(name) && this.owns(name)).map(([name, param]) => ({
         param, grad: grads.get(name)!, expAvg: this.expAvg.get(name)!, expAvgSq: this.expAvgSq.get(name)!,
         weightDecay: this.decay.get(name) ? weightDecay : 0,
       }));
@@ -73,7 +85,7 @@ export class AdamW {
     }
     for (const [name, p] of this.params) {
       const g = grads.get(name);
-      if (!g) continue; // no gradient this step (PyTorch skips params with grad None)
+      if (!g || !this.owns(name)) continue; // no gradient this step (PyTorch skips params with grad None), or another rank's
       const m = this.expAvg.get(name)!;
       const v = this.expAvgSq.get(name)!;
       const decay = this.decay.get(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1;

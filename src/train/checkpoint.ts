@@ -38,7 +38,7 @@ function f32(t: tf.Tensor): Float32Array {
 export async function saveCheckpoint(
   dir: string,
   params: Map<string, tf.Variable>,
-  optimizer: AdamW | null,
+  optimizer: { step: number; expAvg: Map<string, tf.Tensor>; expAvgSq: Map<string, tf.Tensor> } | null,
   ck: CheckpointState,
   keep = 0,
 ): Promise<string> {
@@ -150,8 +150,10 @@ export async function loadCheckpoint(file: string): Promise<LoadedCheckpoint> {
 export function restoreCheckpoint(ck: LoadedCheckpoint, params: Map<string, tf.Variable>, optimizer: AdamW | null): void {
   assignWeights(ck.file, "weight", params, ck.weights);
   if (optimizer) {
-    assignWeights(ck.file, "optimizer moment", optimizer.expAvg, ck.expAvg);
-    assignWeights(ck.file, "optimizer moment", optimizer.expAvgSq, ck.expAvgSq);
+    // A ZeRO-1 rank takes its own share of the full moments (any world size re-shards).
+    const mine = (m: Map<string, STTensor>) => new Map([...m].filter(([n]) => optimizer.owns(n) || !params.has(n)));
+    assignWeights(ck.file, "optimizer moment", optimizer.expAvg, mine(ck.expAvg));
+    assignWeights(ck.file, "optimizer moment", optimizer.expAvgSq, mine(ck.expAvgSq));
     optimizer.step = ck.optimizerStep;
   }
 }

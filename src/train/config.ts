@@ -126,6 +126,12 @@ const trainSchema = z
     accum_freq: positiveInt.default(1),
     /** fp32, or bf16 autocast on the torch backend (bf16 matmul/conv/attention outputs, float32 weights, norms and losses, as torch.autocast). */
     precision: z.enum(["fp32", "bf16"]).default("fp32"),
+    /** Recompute each transformer block's activations in the backward: less activation memory for one more forward of the towers. */
+    grad_checkpointing: z.boolean().default(false),
+    /** SigLIP: compute the loss over blocks of this many texts ([B, chunk] logits live at a time, forward and backward); null = one [B, B] matrix (in a data-parallel run: blocks of one rank's rows). */
+    siglip_chunk: positiveInt.nullable().default(null),
+    /** Data-parallel runs: 1 = ZeRO stage 1 (AdamW moments split over the ranks, updated weights all-gathered); 0 = every rank keeps all. */
+    zero_stage: z.union([z.literal(0), z.literal(1)]).default(0),
     seed: z.number().int().default(0),
     backend: z.enum(["auto", "cpu", "wasm", "torch", "tensorflow"]).default("auto"),
     /** Device of the torch backend: "cpu" or "cuda:N"; null = the backend's default (cpu). Data-parallel runs on CUDA use cuda:LOCAL_RANK per rank. */

@@ -1,15 +1,17 @@
 // Data-parallel training over c10d (Gloo): each rank reads its own rows,
-// computes features, all-gathers them *with gradient* so every rank evaluates
-// the contrastive loss over the global batch (open_clip's local_loss=False,
-// gather_with_grad=True), and the gradients are averaged over ranks after
-// backward. Ranks start from the same seed, so weights stay identical.
+// computes features, all-gathers them *with gradient*, and evaluates the loss
+// of its own rows against every rank's features (open_clip's local_loss=True,
+// gather_with_grad=True: logits [B_local, B_global]; SigLIP: this rank's images
+// against every rank's texts, block by block). The gradients are averaged over
+// ranks after backward. Ranks start from the same seed, so weights stay identical.
 //
-// Why the averaging is right: every rank computes the same loss L over the
-// gathered features G. The gather's backward sums dL/dG over ranks (W equal
-// copies) and keeps the local rows, so rank r's encoder gradient is
-// W * dL/dθ|rows of r; the mean over ranks is Σ_r dL/dθ|rows of r, the
-// full-batch gradient. Parameters entering L directly (logit scale/bias) get
-// the same dL/dp on every rank, which the mean keeps.
+// Why the averaging is right: the global loss is L = (1/W) Σ_r L_r, with L_r
+// rank r's local loss (clip: mean over its rows of both cross-entropies;
+// siglip: its image rows' pair sum / B_local). The gather's backward sums
+// dL_r'/dG over ranks r' and keeps the local rows, so rank r's encoder gradient
+// is Σ_r' dL_r'/dθ|rows of r; the mean over ranks is dL/dθ. Parameters entering
+// L_r directly (logit scale/bias) get dL_r/dp, whose mean is dL/dp. The
+// reported loss is the mean over ranks of L_r (ProcessGroup.meanValue).
 //
 // Global batch: data.batch_size is the global batch; rank r gets
 // batch_size / W rows per step. With the loader's splitBy "row" the ranks
@@ -22,7 +24,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { allGatherTensor, allReduceTensors, deviceCollectives, loadDistAddon, type DistAddon } from "../backend/torch-dist.js";
 import { InputError } from "../util/errors.js";
-import type { Objective } from "./step.js";
+import type { RankExchange } from "../loss/index.js";
 
 /** What torchrun (or `clipts launch`) puts in the environment. */
 export interface DistEnv {
@@ -173,9 +175,70 @@ export class ProcessGroup {
     return f(x) as tf.Tensor2D;
   }
 
-  /** The objective over the global batch: local features are gathered (with gradient) first. */
-  objective(local: Objective): Objective {
-    return (model, img, txt) => local(model, this.gatherWithGrad(img), this.gatherWithGrad(txt));
+  /**
+   * ZeRO-1's all-gather: each rank contributes the tensors it owns (`mine`,
+   * by name) and every rank gets every owner's tensors back (name -> tensor,
+   * shapes from `shapes`; the caller disposes them). One collective: each
+   * rank's owned tensors are packed in name order into one vector padded to
+   * the largest share.
+   */
+  gatherOwned(owners: Map<string, number>, shapes: Map<string, readonly number[]>, mine: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+    const names = [...owners.keys()].sort();
+    const byRank = Array.from({ length: this.worldSize }, (_, r) => names.filter((n) => owners.get(n) === r));
+    const size = (n: string) => shapes.get(n)!.reduce((a, b) => a * b, 1);
+    const shareLen = byRank.map((ns) => ns.reduce((a, n) => a + size(n), 0));
+    const max = Math.max(...shareLen);
+    const out = new Map<string, tf.Tensor>();
+    const unpack = (all: tf.Tensor1D) => {
+      byRank.forEach((ns, r) => {
+        let off = r * max;
+        for (const n of ns) {
+          out.set(n, tf.reshape(tf.slice(all, [off], [size(n)]), shapes.get(n)! as number[]));
+          off += size(n);
+        }
+      });
+    };
+    tf.tidy(() => {
+      const parts = byRank[this.rank]!.map((n) => {
+        const t = mine.get(n);
+        if (!t) throw new Error(`gatherOwned: rank ${this.rank} owns ${n} but has no tensor for it`);
+        return tf.reshape(t, [-1]);
+      });
+      const pad = max - shareLen[this.rank]!;
+      if (pad > 0 || parts.length === 0) parts.push(tf.zeros([pad]));
+      const flat = parts.length === 1 ? parts[0]! : tf.concat(parts);
+      const all = deviceCollectives()
+        ? allGatherTensor(this.dist, flat)
+        : tf.tensor1d(this.dist.distAllGather(Float32Array.from(flat.dataSync() as Float32Array)));
+      unpack(all as tf.Tensor1D);
+      for (const t of out.values()) tf.keep(t);
+    });
+    return out;
+  }
+
+  /** This rank's side of the loss (src/loss/model-loss.ts featureLoss's `ranks`). */
+  exchange(): RankExchange {
+    return { rank: this.rank, worldSize: this.worldSize, gather: (x) => this.gatherWithGrad(x), meanValue: (x) => this.meanValue(x) };
+  }
+
+  /**
+   * Value: the mean of `x` over ranks (so every rank reports the global
+   * batch's loss); gradient: identity (each rank differentiates its own
+   * share, and the gradient average over ranks does the rest).
+   */
+  meanValue(x: tf.Scalar): tf.Scalar {
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const input = args[0] as tf.Tensor;
+      let value: tf.Tensor;
+      if (deviceCollectives()) value = allReduceTensors(this.dist, [input], 1 / this.worldSize)[0]!;
+      else {
+        const a = Float32Array.from(input.dataSync() as Float32Array);
+        this.dist.distAllReduce(a);
+        value = tf.scalar(a[0]! / this.worldSize);
+      }
+      return { value, gradFunc: (dy: tf.Tensor) => tf.clone(dy) };
+    });
+    return f(x) as tf.Scalar;
   }
 
   /**

@@ -4,7 +4,7 @@ export { lrAt, type ScheduleOptions } from "./schedule.js";
 export { AdamW, excludedFromDecay, type AdamWOptions } from "./adamw.js";
 export { globalNorm, clipByGlobalNorm } from "./grads.js";
 export { computeGradients, splitBatch, LOSS_PARAMS, type Objective, type MicroBatch } from "./step.js";
-export { modelObjective } from "./objective.js";
+export { modelObjective, objectiveWith } from "./objective.js";
 export { onlineBalanceFilter, type BalanceConfig } from "./balance.js";
 export { writeSafetensors, readSafetensors, encodeHeader, type STTensor, type SafetensorsFile } from "../model/safetensors.js";
 export {

@@ -23,6 +23,7 @@ import { torchPeakMemory, type PeakMemory } from "../backend/index.js";
 import { progress } from "../util/progress.js";
 import type { AdamW } from "./adamw.js";
 import { saveCheckpoint } from "./checkpoint.js";
+import { disposeFull, type FullOptimizer } from "./zero.js";
 import { clipByGlobalNorm, globalNorm } from "./grads.js";
 import type { ScalarLog } from "./metrics.js";
 import { lrAt, type ScheduleOptions } from "./schedule.js";
@@ -87,6 +88,10 @@ export interface LoopDist {
   allGatherJson(value: unknown): unknown[];
   /** Only the main rank writes checkpoints. */
   isMain: boolean;
+  /** ZeRO-1 (src/train/zero.ts): after each update, every owner's new weights to all ranks. */
+  syncWeights?(): void;
+  /** ZeRO-1: the full optimizer state for a checkpoint (a collective at save steps); the caller disposes it. */
+  fullOptimizer?(): FullOptimizer;
 }
 
 export interface StepInfo {
@@ -183,15 +188,23 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     }
     const loader = o.source.state();
     const loaderStates = o.dist?.allGatherJson(loader);
-    if (o.dist && !o.dist.isMain) return;
+    const full = o.dist?.fullOptimizer?.();
+    if (o.dist && !o.dist.isMain) {
+      if (full) disposeFull(full);
+      return;
+    }
     const dist = loaderStates ? { worldSize: loaderStates.length, loaderStates } : {};
-    lastCheckpoint = await saveCheckpoint(
-      o.checkpointDir,
-      o.model.params,
-      o.optimizer,
-      { step, state: { ...o.extraState, loader, ...dist } },
-      o.keep,
-    );
+    try {
+      lastCheckpoint = await saveCheckpoint(
+        o.checkpointDir,
+        o.model.params,
+        full ?? o.optimizer,
+        { step, state: { ...o.extraState, loader, ...dist } },
+        o.keep,
+      );
+    } finally {
+      if (full) disposeFull(full);
+    }
     checkedNorm = norm;
     checkedAt = `step ${step}`;
   };
@@ -264,6 +277,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         const readNow = o.onStep || logStep || evalStep || saveNow || pending.length >= MAX_PENDING;
         if (readNow) readPending();
         o.optimizer.apply(grads, lr);
+        o.dist?.syncWeights?.();
         o.clampLogitScale(o.model);
         step = next;
         const mem = tf.memory();

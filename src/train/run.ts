@@ -34,7 +34,8 @@ import { resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
 import type { LoaderStats } from "../data/loader.js";
 import { dataCounts, ScalarLog, trimLogAfter } from "./metrics.js";
-import { modelObjective } from "./objective.js";
+import { objectiveWith } from "./objective.js";
+import { ownedBy, shardOwners, zeroHooks } from "./zero.js";
 
 /** The named architecture with the config's inline overrides applied, validated. */
 export function resolveModelConfig(cfg: TrainConfig): ModelConfig {
@@ -215,6 +216,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   if (cfg.eval.every > 0 && !opts.evaluate) {
     console.error("clipts train: eval.every is set but no evaluator is wired into this run (set eval.suite); skipping evaluation");
   }
+  if (cfg.train.siglip_chunk !== null && mc.loss !== "siglip") {
+    throw new InputError(`config: train.siglip_chunk is for the siglip loss; model "${mc.name}" trains with ${mc.loss}`);
+  }
   if (cfg.train.precision === "bf16" && cfg.train.backend !== "torch") {
     throw new InputError(`config: train.precision bf16 needs train.backend torch (got ${cfg.train.backend})`);
   }
@@ -234,12 +238,15 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: cfg.data.tokenizer, contextLength: ctx },
   );
   // Same seed on every rank: identical initial weights, kept identical by the averaged gradients.
-  const model = createModel(mc, { seed: cfg.train.seed });
+  const model = createModel(mc, { seed: cfg.train.seed, gradCheckpointing: cfg.train.grad_checkpointing });
   if (cfg.model.pretrained && !ck) await loadWeightsInto(model.params, cfg.model.pretrained);
   // LiT: a frozen image tower gets no gradient, so AdamW leaves it (and its moments) as they are.
   if (cfg.train.lock_image) for (const [name, v] of model.params) if (name.startsWith("visual.")) v.trainable = false;
   const t = cfg.train;
-  const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay });
+  // ZeRO-1: each rank keeps the moments of (and updates) its share of the parameters.
+  const owners = denv && t.zero_stage === 1 ? shardOwners(new Map([...model.params].map(([n, p]) => [n, p.shape])), denv.worldSize) : null;
+  const owned = owners ? ownedBy(owners, denv!.rank) : undefined;
+  const optimizer = new AdamW(model.params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay, ...(owned ? { owned } : {}) });
   if (ck) restoreCheckpoint(ck, model.params, optimizer);
 
   const loader = new Loader({
@@ -278,6 +285,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
         anyStop: (local) => pg.sum(local ? 1 : 0) > 0,
         allGatherJson: (v) => pg.allGatherJson(v),
         isMain: pg.isMain,
+        ...(owners ? zeroHooks(pg, model.params, owners, optimizer) : {}),
       }
     : undefined;
   const it = loader[Symbol.asyncIterator]();
@@ -294,7 +302,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
   try {
     const result = await trainLoop({
       model,
-      objective: pg ? pg.objective(modelObjective) : modelObjective,
+      objective: objectiveWith({ ...(t.siglip_chunk !== null ? { sigLipChunk: t.siglip_chunk } : {}), ...(pg ? { ranks: pg.exchange() } : {}) }),
       optimizer,
       source,
       schedule: {

@@ -1,6 +1,7 @@
 // Data-parallel training over c10d/Gloo on loopback: a 2-process run (each
 // rank reads half of every global batch, features all-gathered with
-// gradient, gradients averaged) must log the same per-step losses and end
+// gradient, each rank's loss over its own rows against all gathered features
+// (local loss), gradients averaged) must log the same per-step losses and end
 // with the same weights as a 1-process run over the same global batches.
 // With no row shuffle buffer (data.shuffle_buffer: 0), the 2-process global
 // batch holds exactly the rows of the 1-process batch (rank r reads stream
@@ -109,11 +110,11 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
    * epoch 1, step 3 starts epoch 2, a new shard order); the first is trained
    * here in 1 process, the second is left for a multi-process launch.
    */
-  function oneProcessRun(loss: "clip" | "siglip", accum: number, backend = "torch", logEvery = 1): { cfg2: string; dir1: string; dir2: string } {
+  function oneProcessRun(loss: "clip" | "siglip", accum: number, backend = "torch", logEvery = 1, sigLipChunk: number | null = null, zero: 0 | 1 = 0): { cfg2: string; dir1: string; dir2: string } {
     const patch = {
       model: { loss },
       data: { batch_size: 8, shuffle_buffer: 0 },
-      train: { steps: 3, lr: 5e-3, warmup: 1, backend, ...(backend === "torch" ? { device: "cpu" } : {}), accum_freq: accum },
+      train: { steps: 3, lr: 5e-3, warmup: 1, backend, ...(backend === "torch" ? { device: "cpu" } : {}), accum_freq: accum, siglip_chunk: sigLipChunk, zero_stage: zero },
       checkpoint: { every: 0, keep: 0 },
       log: { tensorboard: null, every: logEvery },
     };
@@ -134,8 +135,13 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     ["clip", 2, "torch", 1],
     ["siglip", 1, "torch", 2],
     ["clip", 1, "wasm", 1],
-  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i, %s backend, log.every %i)", async (loss, accum, backend, logEvery) => {
-    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum, backend, logEvery);
+    // Blocks of 3 texts: uneven blocks that straddle the ranks' rows (each rank's 4 images against all 8 texts).
+    ["siglip", 1, "torch", 1, 3],
+    // ZeRO-1: each rank updates half the parameters (device all-gather on torch, host arrays on wasm).
+    ["clip", 1, "torch", 1, null, 1],
+    ["clip", 1, "wasm", 1, null, 1],
+  ] as const)("2 processes give the losses and weights of 1 process over the same global batch (%s loss, accum_freq %i, %s backend, log.every %i, siglip_chunk %s, zero_stage %s)", async (loss, accum, backend, logEvery, chunk = null, zero = 0) => {
+    const { cfg2, dir1, dir2 } = oneProcessRun(loss, accum, backend, logEvery, chunk, zero);
     const { code, stderr } = await launch2(["train", cfg2, "--quiet"]);
     expect(code, stderr.join("\n")).toBe(0);
     expect(stderr[0]).toContain("done at step 3");
@@ -177,6 +183,20 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
     expect(Math.sqrt(diffSq / sq)).toBeLessThan(1e-4);
     expect(outliers / total).toBeLessThan(1e-3);
     expect(existsSync(path.join(dir2, "ckpt", "latest"))).toBe(true);
+    // The checkpoint holds the full optimizer state (with ZeRO-1 gathered from both ranks at save time).
+    expect(b.optimizerStep).toBe(3);
+    for (const m of ["expAvg", "expAvgSq"] as const) {
+      expect([...b[m].keys()].sort()).toEqual([...a[m].keys()].sort());
+      let s2 = 0, d2 = 0;
+      for (const [name, ta] of a[m]) {
+        const x = ta.data, y = b[m].get(name)!.data;
+        for (let i = 0; i < x.length; i++) {
+          s2 += x[i]! ** 2;
+          d2 += (x[i]! - y[i]!) ** 2;
+        }
+      }
+      expect(Math.sqrt(d2 / s2), m).toBeLessThan(1e-4);
+    }
   }, 120_000);
 
   // torchrun itself, not clipts launch: its elastic agent serves the TCPStore
@@ -294,6 +314,26 @@ describe.skipIf(!dist)(`data-parallel training (c10d gloo)${dist ? "" : `: skipp
       expect(states.map((s) => s.stats.skipped)).toEqual([0, 4]);
       expect(states.map((s) => s.skip)).toEqual([24, 28]);
     }, 120_000);
+
+    it("with ZeRO-1 (train.zero_stage 1) a resumed run continues exactly: each rank re-takes its share of the full saved moments", async () => {
+      const zpatch = { ...patch, train: { ...patch.train, zero_stage: 1 } };
+      const [refCfg, zref] = writeConfig(data, zpatch);
+      const ref = await launch2(["train", refCfg, "--quiet"]);
+      expect(ref.code, ref.stderr.join("\n")).toBe(0);
+      const [cfg, dir] = writeConfig(data, zpatch);
+      const run = await launch2(["train", cfg, "--quiet", "--resume", path.join(zref, "ckpt", "step-00000003.safetensors")]);
+      expect(run.code, run.stderr.join("\n")).toBe(0);
+      const want = losses(path.join(zref, "ckpt", "log.jsonl"));
+      expect(want).toHaveLength(6);
+      expect(losses(path.join(dir, "ckpt", "log.jsonl"))).toEqual(want.slice(3));
+      const a = await loadCheckpoint(resolveCheckpoint("latest", path.join(zref, "ckpt")));
+      const b = await loadCheckpoint(resolveCheckpoint("latest", path.join(dir, "ckpt")));
+      for (const [name, t] of a.weights) expect(mismatches(t.data, b.weights.get(name)!.data), name).toBe(0);
+      for (const [name, t] of a.expAvg) expect(mismatches(t.data, b.expAvg.get(name)!.data), `exp_avg ${name}`).toBe(0);
+      // The full state: as many moments as weights, none left at zero by a missing share.
+      expect(b.expAvgSq.size).toBe(b.weights.size);
+      for (const [name, t] of b.expAvgSq) expect(t.data.some((v) => v !== 0), `exp_avg_sq ${name}`).toBe(true);
+    }, 180_000);
 
     it("resuming with another world size fails before any work, naming the checkpoint and both sizes", () => {
       const [cfg, dir] = writeConfig(data, patch);
