@@ -11,6 +11,7 @@
 // by file offset, one at a time, so the archive's size does not matter.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { InputError } from "../util/errors.js";
+import { halfToFloat } from "./safetensors.js";
 
 export type ArchiveDtype = "F32" | "F16" | "BF16" | "F64" | "I32" | "I64";
 
@@ -261,12 +262,6 @@ const u32 = new Uint32Array(f32.buffer);
 function bf16ToFloat(h: number): number {
   u32[0] = h << 16;
   return f32[0]!;
-}
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** Whether `file` starts like a zip archive (torch.save's format) rather than a safetensors header. */

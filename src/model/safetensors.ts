@@ -193,7 +193,8 @@ function decode(dtype: string, shape: number[], raw: Uint8Array): STTensor {
   return { dtype: "F32", shape, data: out };
 }
 
-function halfToFloat(h: number): number {
+/** IEEE half-precision bits -> number (subnormals, infinities and NaN included). */
+export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
   if (e === 0) return s * m * 2 ** -24;
   if (e === 31) return m ? NaN : s * Infinity;
