@@ -57,7 +57,11 @@ export function curvesSvg(c: TrainingCurves, title: string): string {
   const width = 760, height = 380;
   const charts: string[] = [];
   if (c.loss.points.length > 0) charts.push(lineChart({ title: `${title}: training loss`, xLabel: "step", yLabel: "loss", series: [c.loss], width, height }));
-  const ev = c.eval.filter((s) => s.points.length > 0);
+  // The headline metrics (zero-shot top-1, retrieval mean R@1) when the suite has them: a suite logs ~10
+  // metrics per task, too many lines for one readable chart; log.jsonl keeps them all.
+  const all = c.eval.filter((s) => s.points.length > 0);
+  const headline = all.filter((s) => /\/(top1|mean_recall@1)$/.test(s.name));
+  const ev = headline.length > 0 ? headline : all;
   if (ev.length > 0) charts.push(lineChart({ title: `${title}: eval metrics`, xLabel: "step", yLabel: "metric", series: ev, width, height }));
   if (charts.length === 0) return "";
   // Each chart is a complete <svg>; nested <svg> elements stack them in one file.

@@ -29,6 +29,12 @@ describe("training curves plot", () => {
     expect(c.loss.points).toEqual([[10, 4.1], [20, 3.9], [30, 3.4], [40, 3.0]]);
     expect(c.eval.map((s) => s.name)).toEqual(["emoji-retrieval/mean_r1", "emoji-zeroshot/top1"]);
     expect(c.eval[1]!.points).toEqual([[20, 0.05], [40, 0.12]]);
+    // The chart shows the headline metrics, not every detail metric of the suite.
+    const f2 = writeLog("log-detail.jsonl", [JSON.stringify({ step: 1, loss: 2 }), JSON.stringify({ step: 1, split: "eval", "t/top1": 0.1, "t/top5": 0.3, "r/mean_recall@1": 0.01 })]);
+    const svg = curvesSvg(await readTrainingCurves(f2), "x");
+    expect(svg).toContain("t/top1");
+    expect(svg).toContain("r/mean_recall@1");
+    expect(svg).not.toContain("t/top5");
   });
 
   it("writes one SVG with a loss chart and an eval chart, one line per series", async () => {
