@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
 import type { CommandModule } from "yargs";
 import { InputError } from "../util/errors.js";
 
@@ -62,6 +64,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           `checkpoint ${r.lastCheckpoint ?? "(none)"}; log ${r.jsonl}${r.eventFile ? `; events ${r.eventFile}` : ""}`,
       );
       if (r.message) console.error(`clipts train: ${r.message}`);
+      // The loss and eval metrics over steps, beside the checkpoints (rank 0 only: it owns the log).
+      if (r.jsonl && existsSync(r.jsonl)) {
+        const { writeTrainingCurves } = await import("../train/curves.js");
+        const svg = path.join(cfg.checkpoint.dir, "curves.svg");
+        if (await writeTrainingCurves(r.jsonl, svg, path.basename(path.resolve(cfg.checkpoint.dir)))) console.error(`clipts train: loss and eval curves plotted in ${svg}`);
+      }
       const { formatDataCounts } = await import("../train/metrics.js");
       for (const l of formatDataCounts(r.data)) console.error(`clipts train: ${l}`);
       if (r.status === "diverged" || r.status === "data-exhausted") process.exitCode = 3;
