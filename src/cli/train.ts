@@ -65,7 +65,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       );
       if (r.message) console.error(`clipts train: ${r.message}`);
       // The loss and eval metrics over steps, beside the checkpoints (rank 0 only: it owns the log).
-      if (r.jsonl && existsSync(r.jsonl)) {
+      const { distEnvFromProcess } = await import("../train/distributed.js");
+      if (r.jsonl && existsSync(r.jsonl) && (distEnvFromProcess()?.rank ?? 0) === 0) {
         const { writeTrainingCurves } = await import("../train/curves.js");
         const svg = path.join(cfg.checkpoint.dir, "curves.svg");
         if (await writeTrainingCurves(r.jsonl, svg, path.basename(path.resolve(cfg.checkpoint.dir)))) console.error(`clipts train: loss and eval curves plotted in ${svg}`);
