@@ -43,6 +43,11 @@ export class SelectionWriter {
 
   constructor(readonly dir: string) {}
 
+  /** Whether `shard` was added already. */
+  has(shard: string): boolean {
+    return this.seen.has(shard);
+  }
+
   /** Rows of one shard, any order, duplicates dropped. A shard with no rows is left out. */
   async add(shard: string, rows: Iterable<number> | ArrayLike<number>): Promise<void> {
     if (this.seen.has(shard)) throw new Error(`SelectionWriter ${this.dir}: shard ${shard} added twice`);
