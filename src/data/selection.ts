@@ -180,6 +180,11 @@ export class ShardSelection {
     return list;
   }
 
+  /** The whole selection as `{shard: rows}`: small selections only (tests, reports). */
+  toRecord(): Record<string, number[]> {
+    return Object.fromEntries(this.shards().map((s) => [s, [...this.rows(s)]]));
+  }
+
   /** Largest kept row id of a shard (-1 when none), read without the whole list. */
   lastRow(shard: string): number {
     const e = this.entries.get(shard);
