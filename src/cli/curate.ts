@@ -101,7 +101,7 @@ const balanceCommand: CommandModule = {
   builder: (y: Argv) =>
     y
       .option("metadata", { type: "string", demandOption: true })
-      .option("matches", { type: "string", demandOption: true, describe: "JSONL {key, entries} from `curate match`, or its sidecar folder for shards (writes selection.json for the loader)" })
+      .option("matches", { type: "string", demandOption: true, describe: "JSONL {key, entries} from `curate match`, or its sidecar folder for shards (writes the selection folder OUTPUT/selection for the loader)" })
       .option("shard", { type: "string", describe: "with a sidecar folder: balance sidecars i, i+n, ... (i/n, 0-based); use --counts with the merged global counts" })
       .option("t", { type: "number", demandOption: true, describe: "head/tail threshold (MetaCLIP 400M: 20000)" })
       .option("seed", { type: "number", default: 0 })

@@ -175,7 +175,7 @@ describe("selectRows (trusted subset for the filter network)", () => {
     }
     await w.finish();
     const r = await selectRows({ input: path.join(dir, "shards"), where: ["lang=en", "kind!=noise"], output: path.join(dir, "hq"), quiet: true });
-    expect(r.selection).toEqual({ "shard-000000.arrow": [0], "shard-000001.arrow": [0, 2] });
+    expect(selOf(r.file)).toEqual({ "shard-000000.arrow": [0], "shard-000001.arrow": [0, 2] });
     expect(r.kept).toBe(3);
     expect(r.rows).toBe(6);
     await expect(selectRows({ input: path.join(dir, "shards"), where: ["colour=red"], output: path.join(dir, "hq2") })).rejects.toThrow(/not a column/);
@@ -187,7 +187,7 @@ describe("DFN configs", () => {
   it("the filter-network training configs and the DFN ablation validate", () => {
     const root = path.resolve(__dirname, "../..");
     const f = loadConfig(path.join(root, "configs/dfn/filter-demo.yaml"));
-    expect(f.data.selection).toMatch(/hq\/selection\.json$/);
+    expect(f.data.selection).toMatch(/hq\/selection$/);
     loadConfig(path.join(root, "configs/dfn/filter-demo-pool.yaml"));
     const a = loadAblationConfig(path.join(root, "configs/ablations/dfn-demo.yaml"));
     expect(a.variants.map((v) => v.curation)).toEqual(["none", "selection", "selection"]);
