@@ -227,7 +227,7 @@ export type LoadedSelection = ShardSelection | ReadonlySet<string>;
  * key per line. A `kept.jsonl` or a match sidecar is refused with the file to use.
  */
 export function openSelection(file: string, where = "selection"): LoadedSelection {
-  if (!existsSync(file)) throw new InputError(`${where} ${file}: does not exist`);
+  if (!existsSync(file)) throw new InputError(`${where}: ${file} does not exist`);
   if (statSync(file).isDirectory()) {
     if (existsSync(path.join(file, SELECTION_INDEX))) return ShardSelection.fromFolder(file);
     if (existsSync(path.join(file, "selection", SELECTION_INDEX))) return ShardSelection.fromFolder(path.join(file, "selection"));

@@ -91,7 +91,7 @@ describe("selection folder", () => {
     writeFileSync(kept, '{"text":"a"}\n');
     expect(() => openSelection(kept, "data.selection")).toThrow(InputError);
     expect(() => openSelection(kept, "data.selection")).toThrow(/kept.jsonl.*is not a selection; give the selection folder beside it/);
-    expect(() => openSelection(path.join(tmp(), "missing"))).toThrow(/missing: does not exist/);
+    expect(() => openSelection(path.join(tmp(), "missing"))).toThrow(/missing does not exist/);
     const bad = path.join(tmp(), "selection.json");
     writeFileSync(bad, '{"a.arrow": [1, 2');
     expect(() => openSelection(bad)).toThrow(/selection.json: not JSON/);
