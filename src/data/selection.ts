@@ -240,7 +240,7 @@ export function openSelection(file: string, where = "selection"): LoadedSelectio
       `${where} ${file}: a JSONL file (${base === "kept.jsonl" ? "balance's or filter's list of kept texts" : "matches or scores"}) is not a selection; give the selection folder beside it (${path.join(path.dirname(file), "selection")})`,
     );
   if (statSync(file).size > 512 * 1024 * 1024)
-    throw new InputError(`${where} ${file}: ${statSync(file).size} bytes is too large for a single-file selection; convert it with \`clipts data convert-selection\` on a machine that can read it, or re-run the curation step, which writes a selection folder`);
+    throw new InputError(`${where} ${file}: ${statSync(file).size} bytes is too large for a single-file selection; convert it with \`clipts data convert-selection --input FILE --output DIR\` on a machine that can read it, or re-run the curation step, which writes a selection folder`);
   const text = readFileSync(file, "utf8");
   if (file.endsWith(".json")) {
     let v: unknown;
