@@ -19,6 +19,8 @@ const BENCHES = {
   eval: ["bench/eval-throughput.mjs", "10", "tiny", "wasm,torch", "2"],
   langid: ["bench/langid.mjs"],
   "distributed-allreduce": ["bench/distributed-allreduce.mjs"],
+  // Peak RSS and CPU per row of the streaming curation stages at two pool sizes 10x apart.
+  "pool-scale": ["bench/pool-scale.mjs", "200000", "2000000"],
 };
 
 const wanted = process.argv.slice(2);
