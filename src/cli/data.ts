@@ -140,11 +140,25 @@ const convertSelectionCommand: CommandModule<object, { input: string; output: st
   },
 };
 
+const mergeSelectionsCommand: CommandModule<object, { inputs: string[]; output: string }> = {
+  command: "merge-selections",
+  describe: "Join the selection folders of job-array tasks (e.g. `curate balance --shard i/n`) into one",
+  builder: (y: Argv) =>
+    y
+      .option("inputs", { type: "string", array: true, demandOption: true, describe: "selection folders" })
+      .option("output", { type: "string", demandOption: true, describe: "selection folder to write" }) as unknown as Argv<{ inputs: string[]; output: string }>,
+  handler: async (a) => {
+    const { mergeSelections } = await import("../data/selection.js");
+    const sel = await mergeSelections(a.inputs, a.output);
+    console.log(`wrote ${sel.total()} rows of ${sel.shards().length} shards to ${a.output}`);
+  },
+};
+
 export const dataCommand: CommandModule = {
   command: "data",
   describe: "Ingest image-text data into Arrow shards; verify shards; build the demo dataset",
   builder: (y) => {
-    return y.command(ingestCommand).command(verifyCommand).command(demoCommand).command(convertSelectionCommand).demandCommand(1, "Name a data subcommand (see --help).");
+    return y.command(ingestCommand).command(verifyCommand).command(demoCommand).command(convertSelectionCommand).command(mergeSelectionsCommand).demandCommand(1, "Name a data subcommand (see --help).");
   },
   handler: () => {},
 };

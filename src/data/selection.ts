@@ -268,3 +268,20 @@ export async function convertSelection(file: string, outDir: string): Promise<Sh
   await w.close();
   return ShardSelection.fromFolder(outDir);
 }
+
+/**
+ * Join the selection folders of job-array tasks (each over its own shards) into
+ * one folder, shard by shard. A shard named by two inputs is an error.
+ */
+export async function mergeSelections(inputs: readonly string[], outDir: string): Promise<ShardSelection> {
+  const w = new SelectionWriter(outDir);
+  for (const dir of inputs) {
+    const sel = ShardSelection.fromFolder(dir);
+    for (const shard of sel.shards()) {
+      if (w.has(shard)) throw new InputError(`selection ${dir}: shard ${shard} is also in an earlier input (job-array tasks must cover different shards)`);
+      await w.add(shard, sel.rows(shard));
+    }
+  }
+  await w.close();
+  return ShardSelection.fromFolder(outDir);
+}

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Loader, type LoaderOptions } from "../../src/data/loader.js";
 import { listShards } from "../../src/data/shards.js";
-import { openSelection, writeSelection, convertSelection, ShardSelection, SelectionWriter } from "../../src/data/selection.js";
+import { openSelection, writeSelection, convertSelection, mergeSelections, ShardSelection, SelectionWriter } from "../../src/data/selection.js";
 import { InputError } from "../../src/util/errors.js";
 import { goodShards, charTokenize } from "./loader-fixtures.js";
 
@@ -43,6 +43,14 @@ describe("selection folder", () => {
     // The index file itself and a parent folder holding `selection/` open the same selection.
     expect([...(openSelection(path.join(dir, "index.json")) as ShardSelection).rows("b.arrow")]).toEqual([0, 3, 7, 4294967295]);
     await expect(new SelectionWriter(tmp()).add("x", [1.5])).rejects.toThrow(/bad row id 1.5/);
+  });
+
+  it("merges job-array tasks' folders into one; a shard in two inputs is refused", async () => {
+    const a = await writeSelection(tmp(), { "s0.arrow": [5, 1], "s2.arrow": [0] });
+    const b = await writeSelection(tmp(), { "s1.arrow": [3] });
+    const m = await mergeSelections([a, b], path.join(tmp(), "all"));
+    expect(m.toRecord()).toEqual({ "s0.arrow": [1, 5], "s2.arrow": [0], "s1.arrow": [3] });
+    await expect(mergeSelections([a, a], path.join(tmp(), "dup"))).rejects.toThrow(/shard s0.arrow is also in an earlier input/);
   });
 
   it("the loader keeps the same rows in the same order as a key selection of those rows (train mode, shuffled, 2 epochs)", async () => {
