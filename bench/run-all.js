@@ -20,6 +20,8 @@ const BENCHES = {
   langid: ["bench/langid.mjs"],
   "distributed-allreduce": ["bench/distributed-allreduce.mjs"],
   "grad-checkpointing": ["bench/grad-checkpointing.js", "4", "2"],
+  // Peak RSS and CPU per row of the streaming curation stages at two pool sizes 10x apart.
+  "pool-scale": ["bench/pool-scale.mjs", "200000", "2000000"],
 };
 
 const wanted = process.argv.slice(2);

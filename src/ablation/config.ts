@@ -67,7 +67,7 @@ const variantSchema = z.discriminatedUnion("curation", [
   z.strictObject({
     name: z.string().min(1),
     curation: z.literal("selection"),
-    /** A curated selection over the pool: JSON array of keys, JSON {shard file: row ids}, or one key per line (DFN, language upsampling, ...). */
+    /** A curated selection over the pool: a selection folder, an old JSON {shard file: row ids}, a JSON array of keys, or one key per line (DFN, language upsampling, ...). */
     file: z.string().min(1),
   }),
 ]);

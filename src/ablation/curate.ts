@@ -3,14 +3,13 @@
 // ({shard file: row ids}); no image bytes are copied. Balanced variants get a
 // MetaCLIP data card (datacard.json) and its cumulative-matches SVG, as the
 // curation stage writes per balance run.
-import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Balancer } from "../curation/balance.js";
 import { cumulativePlot, datacard, emptyTextStats } from "../curation/datacard.js";
 import { buildMatcher } from "../curation/matcher.js";
 import { listShards, readShard } from "../data/shards.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
-import { InputError } from "../util/errors.js";
+import { openSelection, ShardSelection, writeSelection } from "../data/selection.js";
 import { progress } from "../util/progress.js";
 import type { VariantSpec } from "./config.js";
 
@@ -76,26 +75,13 @@ export interface CuratedVariant {
   datacard?: { json: string; svg: string; card: ReturnType<typeof datacard> };
 }
 
-/** Keys of a user selection file (JSON array, {file: rows} map, or lines) resolved against the pool. */
+/** Rows a user selection (selection folder, old selection.json, or key lines) keeps of the pool. */
 function userSelectionSize(file: string, pool: MatchedPool | null, poolRows: number, where: string): number {
-  if (!existsSync(file)) throw new InputError(`${where}: ${file} does not exist`);
-  const text = readFileSync(file, "utf8");
-  let keys: Set<string> | null = null;
-  if (file.endsWith(".json")) {
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch (err) {
-      throw new InputError(`${where}: ${file} is not JSON: ${(err as Error).message}`);
-    }
-    if (Array.isArray(v)) keys = new Set(v.map(String));
-    else if (v && typeof v === "object") return Object.values(v as Record<string, unknown[]>).reduce((a, r) => a + new Set(Array.isArray(r) ? r : []).size, 0);
-    else throw new InputError(`${where}: ${file}: expected an array of keys or a {shard: row ids} object`);
-  } else {
-    keys = new Set(text.split("\n").map((l) => l.trim()).filter((l) => l !== ""));
-  }
-  if (!pool) return Math.min(keys.size, poolRows);
-  return pool.rows.filter((r) => keys!.has(r.key)).length;
+  const sel = openSelection(file, where);
+  // Row lists: their kept counts (a row past a shard's end is refused when the loader opens the pool).
+  if (sel instanceof ShardSelection) return sel.total();
+  if (!pool) return Math.min(sel.size, poolRows);
+  return pool.rows.filter((r) => sel.has(r.key)).length;
 }
 
 /** Write the variant's selection (and data card) under `dir`. */
@@ -112,10 +98,10 @@ export async function curateVariant(
     return { selection: file, poolSize: userSelectionSize(file, pool, poolRows, `${where}.file`) };
   }
   if (!pool) throw new Error("curateVariant: match/balance needs the matched pool");
-  const selFile = path.join(dir, "selection.json");
+  const selFile = path.join(dir, "selection");
   if (v.curation === "match") {
     const kept = pool.rows.filter((r) => r.entries.length > 0);
-    await writeJsonAtomic(selFile, toSelection(kept));
+    await writeSelection(selFile, toSelection(kept));
     await writeJsonAtomic(path.join(dir, "match.json"), { poolRows, badRows: pool.badRows, matched: kept.length, entries: pool.entries.length });
     return { selection: selFile, poolSize: kept.length };
   }
@@ -141,7 +127,7 @@ export async function curateVariant(
       for (const e of r.entries) keptCounts[e]! += 1;
     }
   }
-  await writeJsonAtomic(selFile, toSelection(kept));
+  await writeSelection(selFile, toSelection(kept));
   const card = datacard({ entries: pool.entries, counts: pool.counts, countsSource: "this run", keptCounts, t: v.t, seed: v.seed, text, extra: { variant: v.name } });
   const json = path.join(dir, "datacard.json");
   const svg = path.join(dir, "cumulative.svg");

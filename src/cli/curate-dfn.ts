@@ -40,7 +40,7 @@ const scoreCommand: CommandModule = {
 
 const filterCommand: CommandModule = {
   command: "filter",
-  describe: "DFN: keep the top fraction (or score >= threshold) of scored pairs; write selection.json, kept.jsonl, data card, histogram",
+  describe: "DFN: keep the top fraction (or score >= threshold) of scored pairs; write the selection folder, kept.jsonl, data card, histogram",
   builder: (y: Argv) =>
     y
       .option("scores", { type: "string", demandOption: true, describe: "folder written by `curate score`" })
@@ -61,7 +61,7 @@ const selectRowsCommand: CommandModule = {
     y
       .option("input", { type: "string", demandOption: true, describe: "shard folder" })
       .option("where", { type: "string", array: true, demandOption: true, describe: "COLUMN=V1[,V2] or COLUMN!=V1[,V2]; all must hold" })
-      .option("output", { type: "string", demandOption: true, describe: "folder for selection.json and hq_stats.json" })
+      .option("output", { type: "string", demandOption: true, describe: "folder for the selection folder (OUTPUT/selection) and hq_stats.json" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
     const { selectRows } = await dfn();

@@ -29,7 +29,7 @@ const langidCommand: CommandModule = {
 
 const worldwideCommand: CommandModule = {
   command: "worldwide",
-  describe: "Per-language matching and balancing (thresholds from English's tail share); writes selection.json",
+  describe: "Per-language matching and balancing (thresholds from English's tail share); writes the selection folder OUTPUT/selection",
   builder: (y: Argv) =>
     y
       .option("metadata", { type: "string", demandOption: true, describe: "{lang: [entries]} JSON, or a folder of <lang>.json arrays" })
@@ -71,7 +71,7 @@ const upsampleCommand: CommandModule = {
   describe: "Raise named languages to target shares: write per-language weights and an upsampled selection",
   builder: (y: Argv) =>
     y
-      .option("matches", { type: "string", demandOption: true, describe: "output folder of `curate worldwide` (selection.json + *.wmatches.jsonl)" })
+      .option("matches", { type: "string", demandOption: true, describe: "output folder of `curate worldwide` (selection/ + *.wmatches.jsonl)" })
       .option("targets", { type: "string", default: "webli", describe: 'lang=share,... or "webli" (bn, fil, hi, iw, mi, sw, te at 1%)' })
       .option("output", { type: "string", demandOption: true })
       .option("seed", { type: "number", default: 0 })
@@ -82,7 +82,7 @@ const upsampleCommand: CommandModule = {
       matches: a.matches as string, targets: parseTargets(a.targets as string), output: a.output as string,
       seed: a.seed as number, epoch: a.epoch as number,
     });
-    console.error(`expected rows ${w.expectedRows.toFixed(0)} of ${w.rows}; keep ${JSON.stringify(w.keep)}; wrote ${a.output}/selection.json`);
+    console.error(`expected rows ${w.expectedRows.toFixed(0)} of ${w.rows}; keep ${JSON.stringify(w.keep)}; wrote ${a.output}/selection`);
   },
 };
 

@@ -64,6 +64,8 @@ const matchCommand: CommandModule = {
     const shard = shardFromOptions(a.shard as string | undefined, a["shard-count"] as number | undefined);
     const { isShardDir, matchShards } = await import("../curation/shard-match.js");
     if (isShardDir(a.input as string)) {
+      // Shard folders are matched on one thread; parallelism is the job array (--shard-count).
+      if (a.workers !== undefined && (a.workers as number) > 1) console.error("warning: --workers is not used for shard folders yet (one thread); split the folder with --shard i/n or --shard-count");
       const r = await matchShards({ metadata: a.metadata as string, shards: a.input as string, output: a.output as string, shard, quiet: a.quiet as boolean });
       const s = r.stats;
       console.error(`${s.rows} rows of ${s.shards} shards matched (${s.matched} with a match, ${s.badRows} bad rows); sidecars and counts in ${a.output}`);
@@ -101,7 +103,7 @@ const balanceCommand: CommandModule = {
   builder: (y: Argv) =>
     y
       .option("metadata", { type: "string", demandOption: true })
-      .option("matches", { type: "string", demandOption: true, describe: "JSONL {key, entries} from `curate match`, or its sidecar folder for shards (writes selection.json for the loader)" })
+      .option("matches", { type: "string", demandOption: true, describe: "JSONL {key, entries} from `curate match`, or its sidecar folder for shards (writes the selection folder OUTPUT/selection for the loader)" })
       .option("shard", { type: "string", describe: "with a sidecar folder: balance sidecars i, i+n, ... (i/n, 0-based); use --counts with the merged global counts" })
       .option("t", { type: "number", demandOption: true, describe: "head/tail threshold (MetaCLIP 400M: 20000)" })
       .option("seed", { type: "number", default: 0 })

@@ -126,11 +126,39 @@ const demoCommand: CommandModule<object, DemoArgs> = {
   },
 };
 
+const convertSelectionCommand: CommandModule<object, { input: string; output: string }> = {
+  command: "convert-selection",
+  describe: "Convert an old single-file selection.json ({shard file: row ids}) into a selection folder",
+  builder: (y: Argv) =>
+    y
+      .option("input", { type: "string", demandOption: true, describe: "old selection.json" })
+      .option("output", { type: "string", demandOption: true, describe: "selection folder to write (index.json + one row list per shard)" }) as unknown as Argv<{ input: string; output: string }>,
+  handler: async (a) => {
+    const { convertSelection } = await import("../data/selection.js");
+    const sel = await convertSelection(a.input, a.output);
+    console.log(`wrote ${sel.total()} rows of ${sel.shards().length} shards to ${a.output}`);
+  },
+};
+
+const mergeSelectionsCommand: CommandModule<object, { inputs: string[]; output: string }> = {
+  command: "merge-selections",
+  describe: "Join the selection folders of job-array tasks (e.g. `curate balance --shard i/n`) into one",
+  builder: (y: Argv) =>
+    y
+      .option("inputs", { type: "string", array: true, demandOption: true, describe: "selection folders" })
+      .option("output", { type: "string", demandOption: true, describe: "selection folder to write" }) as unknown as Argv<{ inputs: string[]; output: string }>,
+  handler: async (a) => {
+    const { mergeSelections } = await import("../data/selection.js");
+    const sel = await mergeSelections(a.inputs, a.output);
+    console.log(`wrote ${sel.total()} rows of ${sel.shards().length} shards to ${a.output}`);
+  },
+};
+
 export const dataCommand: CommandModule = {
   command: "data",
   describe: "Ingest image-text data into Arrow shards; verify shards; build the demo dataset",
   builder: (y) => {
-    return y.command(ingestCommand).command(verifyCommand).command(demoCommand).demandCommand(1, "Name a data subcommand (see --help).");
+    return y.command(ingestCommand).command(verifyCommand).command(demoCommand).command(convertSelectionCommand).command(mergeSelectionsCommand).demandCommand(1, "Name a data subcommand (see --help).");
   },
   handler: () => {},
 };

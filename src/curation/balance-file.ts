@@ -2,6 +2,8 @@
 // (or take global counts from merge-counts), keep texts by MetaCLIP's rule and
 // write kept keys, counts, a data card and the cumulative-matches plot.
 // Two streaming passes when counting locally; memory is the count arrays.
+import { SelectionWriter } from "../data/selection.js";
+import { matchStatsNames } from "./shard-match.js";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { AtomicWriter, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
@@ -90,6 +92,24 @@ async function* parsedLines(files: string[], n: number, label: string, quiet?: b
   }
 }
 
+/**
+ * `curate match`'s statistics for these match files: a shard folder's
+ * `match_stats[.i-of-n].json` (one object, or one per job-array task), or a
+ * JSONL's `<stem>.stats.json`; undefined when there are none.
+ */
+async function readMatchStats(matchFiles: string[]): Promise<unknown> {
+  const first = matchFiles[0]!;
+  if (first.endsWith(".matches.jsonl")) {
+    const dir = path.dirname(first);
+    const names = matchStatsNames(await fs.readdir(dir));
+    const all = [];
+    for (const n of names) all.push(JSON.parse(await fs.readFile(path.join(dir, n), "utf8")) as unknown);
+    if (all.length > 0) return all.length === 1 ? all[0] : all;
+  }
+  const file = sidecarPaths(first).stats;
+  return existsSync(file) ? JSON.parse(await fs.readFile(file, "utf8")) : undefined;
+}
+
 export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
   // Configuration errors before any work.
   if (!(o.t > 0) || !Number.isFinite(o.t)) throw new InputError(`--t must be a positive number, got ${o.t}`);
@@ -119,8 +139,17 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
   const keptCounts = new Float64Array(n);
   const tx = emptyTextStats();
   const writer = new AtomicWriter(files.kept);
-  // Kept rows by shard, when the matches say where their rows are.
-  const selection: Record<string, number[]> = {};
+  // Kept rows of the current shard, when the matches say where their rows are:
+  // written to the selection folder shard by shard (sidecars hold one shard each).
+  const selWriter = new SelectionWriter(path.join(o.output, "selection"));
+  let selShard: string | null = null;
+  let selRows: number[] = [];
+  const flushShard = async (file: string) => {
+    if (selShard === null) return;
+    if (selWriter.has(selShard)) throw new InputError(`${file}: rows of shard ${selShard} appear again after other shards (sidecars must hold their shards' rows together)`);
+    await selWriter.add(selShard, selRows);
+    selRows = [];
+  };
   let located = false;
   try {
     for await (const { file, line, parsed } of parsedLines(matchFiles, n, "balance", o.quiet)) {
@@ -148,22 +177,23 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
       for (const e of es) keptCounts[e]!++;
       if (parsed.shard !== undefined) {
         located = true;
-        (selection[parsed.shard] ??= []).push(parsed.row!);
+        if (parsed.shard !== selShard) {
+          await flushShard(file);
+          selShard = parsed.shard;
+        }
+        selRows.push(parsed.row!);
       }
       await writer.write(`{"key":${JSON.stringify(parsed.key)}}\n`);
     }
+    await flushShard(matchFiles[matchFiles.length - 1]!);
     await writer.commit();
   } catch (err) {
     await writer.abort();
     throw err;
   }
 
-  if (located) {
-    files.selection = path.join(o.output, "selection.json");
-    await writeJsonAtomic(files.selection, selection);
-  }
-  const matchStatsFile = sidecarPaths(matchFiles[0]!).stats;
-  const matchStage = existsSync(matchStatsFile) ? JSON.parse(await fs.readFile(matchStatsFile, "utf8")) : undefined;
+  if (located) files.selection = await selWriter.close();
+  const matchStage = await readMatchStats(matchFiles);
   const card = datacard({
     entries, counts, keptCounts, t: o.t, seed: o.seed, text: tx, tailShares: o.tailShares,
     countsSource: o.counts ?? "this run",

@@ -3,12 +3,13 @@
 // `lang=en` and `kind!=noise` (English captions that are not web-like noise
 // such as "IMG_0042.JPG"). DFN trains its filter on a small trusted set;
 // on the demo that set is what the demo's own labels say is clean.
-// Writes selection.json ({shard file: row ids}) and hq_stats.json.
+// Writes OUTPUT/selection/ (the selection folder, shard by shard) and hq_stats.json.
 import path from "node:path";
 import { listShards, readShard } from "../data/shards.js";
 import type { Sample } from "../data/types.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
+import { SelectionWriter } from "../data/selection.js";
 import { progress } from "../util/progress.js";
 
 export interface RowCondition {
@@ -38,34 +39,36 @@ export function rowPasses(s: Sample, conds: RowCondition[]): boolean {
 }
 
 export interface SelectRowsResult {
-  selection: Record<string, number[]>;
+  /** The selection folder. */
   file: string;
   rows: number;
   kept: number;
 }
 
-/** Select rows of `input` passing every condition; writes OUTPUT/selection.json and hq_stats.json. */
+/** Select rows of `input` passing every condition; writes the selection folder OUTPUT/selection and hq_stats.json. */
 export async function selectRows(o: { input: string; where: string[]; output: string; quiet?: boolean }): Promise<SelectRowsResult> {
   const conds = o.where.map(parseCondition);
   if (conds.length === 0) throw new InputError("give at least one --where condition");
   const manifest = await listShards(o.input);
   const known = new Set([...manifest.columns, "key", "caption"]);
   for (const c of conds) if (!known.has(c.column)) throw new InputError(`--where ${c.column}: not a column of ${o.input} (${[...known].join(", ")})`);
-  const selection: Record<string, number[]> = {};
+  const file = path.join(o.output, "selection");
+  const sel = new SelectionWriter(file);
   let rows = 0, kept = 0;
   const bar = progress("select rows", manifest.rows, { unit: "rows", quiet: o.quiet });
   for (const s of manifest.shards) {
+    const mine: number[] = [];
     for await (const { row, sample } of readShard(path.join(o.input, s.file), { expectedRows: s.rows })) {
       rows++;
       bar.increment();
       if (!rowPasses(sample, conds)) continue;
-      (selection[s.file] ??= []).push(row);
+      mine.push(row);
       kept++;
     }
+    await sel.add(s.file, mine);
   }
   bar.stop();
-  const file = path.join(o.output, "selection.json");
-  await writeJsonAtomic(file, selection);
+  await sel.close();
   await writeJsonAtomic(path.join(o.output, "hq_stats.json"), { input: path.resolve(o.input), where: o.where, rows, kept });
-  return { selection, file, rows, kept };
+  return { file, rows, kept };
 }

@@ -72,7 +72,7 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
   const { sidecars: staged, ...rest } = pass;
   const stats = { ...rest, matched, matches };
   const countsName = `entry_counts${shardSuffix(o.shard)}.json`;
-  const statsName = `match_stats${shardSuffix(o.shard)}.json`;
+  const statsName = `${MATCH_STATS}${shardSuffix(o.shard)}.json`;
   await writeCounts(path.join(stage, countsName), counts);
   await writeJsonAtomic(path.join(stage, statsName), { metadata: o.metadata, shardsDir: o.shards, shard: o.shard ?? null, ...stats });
   // Swap: drop the old marker (from here to the new marker, balance refuses the folder), move files in, write the marker.
@@ -86,6 +86,14 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
   await writeJsonAtomic(marker, { sidecars: sidecars.map((f) => path.basename(f)), countsFile: countsName, statsFile: statsName, shard: o.shard ?? null });
   await fs.rm(stage, { recursive: true, force: true });
   return { sidecars, countsFile: path.join(o.output, countsName), counts, stats };
+}
+
+/** Stem of a shard folder's match statistics file (`match_stats[.i-of-n].json`); balance reads it for the data card. */
+export const MATCH_STATS = "match_stats";
+
+/** The match statistics files among a folder's names, sorted. */
+export function matchStatsNames(names: readonly string[]): string[] {
+  return names.filter((f) => /^match_stats(\.\d+-of-\d+)?\.json$/.test(f)).sort();
 }
 
 /**

@@ -8,12 +8,13 @@
 //   <shard>.wmatches.jsonl   {key, shard, row, lang, entries} per readable row
 //   entry_counts.<lang>.json per-language entry counts
 //   thresholds.json          {reference, tRef, p, t: {lang: t}, empty}
-//   selection.json           balanced rows {shard file: row ids}
+//   selection/               balanced rows (the selection folder, src/data/selection.ts)
 //   worldwide_stats.json     rows / matched / kept per language
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { upsampleSelection, upsampleWeights, type UpsampleWeights } from "../data/upsample.js";
 import { writeJsonAtomic } from "../util/atomic.js";
+import { openSelection, SelectionWriter, type ShardSelection } from "../data/selection.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
 import { balanceKeep } from "./balance.js";
@@ -48,9 +49,8 @@ export interface LangStats {
 export interface WorldwideCurateResult {
   thresholds: WorldwideThresholds;
   counts: Record<string, Float64Array>;
-  selection: Record<string, number[]>;
-  /** Kept rows with their language (for upsampling). */
-  kept: { shard: string; row: number; key: string; lang: string }[];
+  /** Kept rows per shard file (the rows are in the selection folder, files.selection). */
+  keptPerShard: Record<string, number>;
   perLang: Record<string, LangStats>;
   files: { selection: string; thresholds: string; stats: string; sidecars: string[] };
 }
@@ -85,36 +85,43 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
 
   const thresholds = worldwideThresholds(counts, o.tEn, reference);
 
-  // Pass 2: balance each language with its own counts and threshold.
-  const selection: Record<string, number[]> = {};
-  const kept: WorldwideCurateResult["kept"] = [];
+  // Pass 2: balance each language with its own counts and threshold; the
+  // selection is written sidecar by sidecar (one shard each).
+  const files = {
+    selection: path.join(o.output, "selection"),
+    thresholds: path.join(o.output, "thresholds.json"),
+    stats: path.join(o.output, "worldwide_stats.json"),
+    sidecars,
+  };
+  const sel = new SelectionWriter(files.selection);
+  const keptPerShard: Record<string, number> = {};
   for (const f of sidecars) {
+    const byShard = new Map<string, number[]>();
     for await (const { value, error } of readJsonl(f)) {
       if (error) continue;
       const v = value as { key: string; shard: string; row: number; lang: string; entries: number[] };
       const t = thresholds.t[v.lang];
       if (t === undefined || v.entries.length === 0) continue;
       if (!balanceKeep(v.key, v.entries, counts[v.lang]!, t, o.seed)) continue;
-      (selection[v.shard] ??= []).push(v.row);
-      kept.push({ shard: v.shard, row: v.row, key: v.key, lang: v.lang });
+      let l = byShard.get(v.shard);
+      if (!l) byShard.set(v.shard, (l = []));
+      l.push(v.row);
       stat(v.lang).kept++;
     }
+    for (const [shard, rows] of byShard) {
+      await sel.add(shard, rows);
+      keptPerShard[shard] = rows.length;
+    }
   }
+  await sel.close();
   for (const [l, c] of Object.entries(counts)) await writeCounts(path.join(o.output, `entry_counts.${l}.json`), c);
-  const files = {
-    selection: path.join(o.output, "selection.json"),
-    thresholds: path.join(o.output, "thresholds.json"),
-    stats: path.join(o.output, "worldwide_stats.json"),
-    sidecars,
-  };
   await writeJsonAtomic(files.thresholds, thresholds);
-  await writeJsonAtomic(files.selection, selection);
   await writeJsonAtomic(files.stats, { metadata: o.metadata, shards: o.shards, langs: o.langs, tEn: o.tEn, seed: o.seed, perLang });
-  return { thresholds, counts, selection, kept, perLang, files };
+  return { thresholds, counts, keptPerShard, perLang, files };
 }
 
 export interface UpsampleWorldwideOptions {
-  /** Output folder of worldwideCurate (selection.json + *.wmatches.jsonl). */
+  /** Output folder of worldwideCurate (selection/ + *.wmatches.jsonl). */
   matches: string;
   /** Target share per named language, e.g. WEBLI_TARGETS. */
   targets: Record<string, number>;
@@ -126,30 +133,40 @@ export interface UpsampleWorldwideOptions {
 /**
  * Raise named languages of a worldwide-curated selection to target shares
  * (src/data/upsample.ts semantics); writes upsample_weights.json and the
- * thinned selection.json of one epoch.
+ * thinned selection folder (OUTPUT/selection) of one epoch.
  */
-export async function upsampleWorldwide(o: UpsampleWorldwideOptions): Promise<{ weights: UpsampleWeights; selection: Record<string, number[]> }> {
-  const selFile = path.join(o.matches, "selection.json");
-  if (!existsSync(selFile)) throw new InputError(`--matches ${o.matches}: no selection.json (run \`clipts curate worldwide\` first)`);
-  let sel: Record<string, number[]>;
-  try {
-    sel = JSON.parse(await fs.readFile(selFile, "utf8")) as Record<string, number[]>;
-  } catch (err) {
-    throw new InputError(`${selFile}: not valid JSON (${(err as Error).message})`);
+export async function upsampleWorldwide(o: UpsampleWorldwideOptions): Promise<{ weights: UpsampleWeights; selection: string }> {
+  const selDir = path.join(o.matches, "selection");
+  if (!existsSync(selDir)) {
+    const old = existsSync(path.join(o.matches, "selection.json")) ? " (it holds an old selection.json: rerun `clipts curate worldwide`, which writes the selection folder)" : "";
+    throw new InputError(`--matches ${o.matches}: no selection folder${old} (run \`clipts curate worldwide\` first)`);
   }
-  const keep = new Map(Object.entries(sel).map(([f, rows]) => [f, new Set(rows)]));
-  const rows: { shard: string; row: number; key: string; lang: string }[] = [];
-  for (const f of (await fs.readdir(o.matches)).filter((n) => n.endsWith(".wmatches.jsonl")).sort()) {
-    for await (const { value, error } of readJsonl(path.join(o.matches, f))) {
+  const sel = openSelection(selDir, "--matches selection") as ShardSelection;
+  const sidecars = (await fs.readdir(o.matches)).filter((n) => n.endsWith(".wmatches.jsonl")).sort().map((f) => path.join(o.matches, f));
+  // The kept rows of one sidecar (one shard's row list held at a time).
+  async function* keptRows(file: string) {
+    let shard: string | null = null;
+    let rows = new Set<number>();
+    for await (const { value, error } of readJsonl(file)) {
+      if (error) continue;
       const v = value as { key: string; shard: string; row: number; lang: string };
-      if (!error && keep.get(v.shard)?.has(v.row)) rows.push(v);
+      if (v.shard !== shard) {
+        shard = v.shard;
+        rows = new Set(sel.rows(shard));
+      }
+      if (rows.has(v.row)) yield v;
     }
   }
+  // Pass 1: kept rows per language; pass 2: thin or repeat them, shard by shard.
   const counts: Record<string, number> = {};
-  for (const r of rows) counts[r.lang] = (counts[r.lang] ?? 0) + 1;
+  for (const f of sidecars) for await (const r of keptRows(f)) counts[r.lang] = (counts[r.lang] ?? 0) + 1;
   const weights = upsampleWeights(counts, o.targets);
-  const selection = upsampleSelection(rows, weights, o.seed, o.epoch);
+  const out = new SelectionWriter(path.join(o.output, "selection"));
+  for (const f of sidecars) {
+    const one: { shard: string; row: number; key: string; lang: string }[] = [];
+    for await (const r of keptRows(f)) one.push(r);
+    for (const [shard, rows] of Object.entries(upsampleSelection(one, weights, o.seed, o.epoch))) await out.add(shard, rows);
+  }
   await writeJsonAtomic(path.join(o.output, "upsample_weights.json"), { targets: o.targets, ...weights });
-  await writeJsonAtomic(path.join(o.output, "selection.json"), selection);
-  return { weights, selection };
+  return { weights, selection: await out.close() };
 }

@@ -30,6 +30,12 @@ export interface IngestOptions {
   format?: IngestFormat;
   /** Rows per shard (the last shard holds the rest). Default 1000. */
   rowsPerShard?: number;
+  /**
+   * Repeated keys are detected within windows of this many consecutive written
+   * rows (default max(rowsPerShard, 65536)); a repeat further apart is kept.
+   * Bounded so ingest's memory does not grow with the pool.
+   */
+  duplicateWindow?: number;
   /** Rows per Arrow record batch inside a shard. Default 64. */
   batchRows?: number;
   /** Table column names (JSONL/CSV/parquet). */
@@ -167,8 +173,14 @@ export async function ingest(opts: IngestOptions): Promise<IngestResult> {
   const total = sources.reduce((s, x) => s + x.source.total, 0);
   const bar = progress("ingest", total, { unit: "img", fields: ["skipped"], quiet: opts.quiet });
   // Keys must identify rows downstream (curation joins, eval); a repeat is skipped.
-  const seen = new Set<string>();
+  // Bounded state only: repeats are detected within windows of `window`
+  // consecutive written rows (whole output shards when shards are cut by row
+  // count), so memory does not grow with the pool; a repeat further apart is kept.
+  const window = opts.duplicateWindow ?? Math.max(rowsPerShard, 65536);
+  if (!Number.isInteger(window) || window < 1) throw new InputError(`duplicateWindow must be a positive integer, got ${window}`);
+  let seen = new Set<string>();
   const record = async (c: Checked) => {
+    if ("sample" in c && seen.size >= window) seen = new Set<string>();
     if ("sample" in c && seen.has(c.sample.key)) writer.skip(c.sample.key, "duplicate key");
     else if ("sample" in c) {
       seen.add(c.sample.key);

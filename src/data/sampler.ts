@@ -8,6 +8,7 @@ import { InputError } from "../util/errors.js";
 import path from "node:path";
 import { openShard, type OpenedShard, type ShardSkip } from "./shards.js";
 import type { Manifest, Sample } from "./types.js";
+import { ShardSelection } from "./selection.js";
 
 /**
  * Per-epoch row filter (MetaCLIP online balancing plugs in here). Called with
@@ -24,10 +25,11 @@ export type SampleFilter = (key: string, rowIndex: number, epoch: number, shard:
 export type RepeatCount = (key: string, rowIndex: number, epoch: number, shard: string) => number;
 
 /**
- * Rows to keep: a set of keys, or `{ shard file -> row ids }` (a shard absent
- * from the map keeps no rows).
+ * Rows to keep: a set of keys, or row ids per shard file (a ShardSelection read
+ * shard by shard from a selection folder, or a small in-memory map); a shard
+ * the selection does not name keeps no rows.
  */
-export type Selection = ReadonlySet<string> | Readonly<Record<string, readonly number[]>>;
+export type Selection = ReadonlySet<string> | ShardSelection | Readonly<Record<string, readonly number[]>>;
 
 export interface OrderOptions {
   seed: number;
@@ -107,6 +109,8 @@ export function shardSequence(manifest: Manifest, o: OrderOptions, epoch: number
 }
 
 export function validateOrder(manifest: Manifest, o: OrderOptions): void {
+  // A selection naming a shard the pool lacks or a row past a shard's end fails before any row is read.
+  if (o.selection instanceof ShardSelection) o.selection.checkAgainst(manifest);
   if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new InputError(`worldSize must be a positive integer, got ${o.worldSize}`);
   if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new InputError(`rank must be in [0, worldSize), got ${o.rank}`);
   if (!Number.isInteger(o.shuffleBuffer) || o.shuffleBuffer < 0) throw new InputError(`shuffleBuffer must be a non-negative integer, got ${o.shuffleBuffer}`);
@@ -129,7 +133,9 @@ export class SampleStream {
   private current: { pos: number; rows: OpenedShard } | null = null;
   private buffer: StreamItem[] = [];
   private rng: Rng;
-  private rowSets = new Map<string, Set<number>>();
+  /** Row list of the shard being read (only that one is held). */
+  private rowList: { file: string; rows: Uint32Array } | null = null;
+  private readonly rowSelection: ShardSelection | null;
   /** Whether the current epoch has produced a row (assumed after a restore). */
   private epochHasRows = true;
 
@@ -141,6 +147,8 @@ export class SampleStream {
   ) {
     this.st = { ...st, buffer: [] };
     this.rng = new Rng(st.rng);
+    const sel = o.selection;
+    this.rowSelection = !sel || isKeySet(sel) ? null : sel instanceof ShardSelection ? sel : ShardSelection.fromRecord(sel);
   }
 
   /** The state of a stream that has not emitted anything yet. */
@@ -248,7 +256,7 @@ export class SampleStream {
         this.current = { pos, rows: await this.open(shard) };
       }
       const data = this.current.rows;
-      const rowSet = selection && !isKeySet(selection) ? this.rowSet(selection, file) : null;
+      const rowSet = this.rowSelection ? this.rowsOf(file) : null;
       if (this.st.pending && this.st.rowPos > 0) {
         this.st.pending--;
         const row = this.st.rowPos - 1;
@@ -256,7 +264,7 @@ export class SampleStream {
       }
       while (this.st.rowPos < data.numRows) {
         const row = this.st.rowPos++;
-        if (rowSet && !rowSet.has(row)) continue;
+        if (rowSet && !hasRow(rowSet, row)) continue;
         const sample = data.get(row);
         const key = sample.key ?? null;
         // A row without a key cannot be selected or sampled by key; it is
@@ -305,19 +313,27 @@ export class SampleStream {
     };
   }
 
-  private rowSet(selection: Readonly<Record<string, readonly number[]>>, file: string): Set<number> {
-    let s = this.rowSets.get(file);
-    if (!s) {
-      s = new Set(selection[file] ?? []);
-      this.rowSets.set(file, s);
-    }
-    return s;
+  private rowsOf(file: string): Uint32Array {
+    if (this.rowList?.file !== file) this.rowList = { file, rows: this.rowSelection!.rows(file) };
+    return this.rowList.rows;
   }
 }
 
 /** Shuffle-buffer RNG of one rank's epoch. */
 function epochRng(o: OrderOptions, epoch: number): Rng {
   return new Rng(u32(hashUniform(o.seed, "buffer", o.rank, epoch)));
+}
+
+/** Membership in a sorted row list (binary search). */
+function hasRow(rows: Uint32Array, row: number): boolean {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rows[mid]! < row) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < rows.length && rows[lo] === row;
 }
 
 function isKeySet(s: Selection): s is ReadonlySet<string> {

@@ -175,28 +175,73 @@ export function retrievalRecall(
   ks: number[] = [1, 5, 10],
 ): RetrievalMetrics {
   checkShape(sim, images, texts, "retrievalRecall");
+  return retrievalRecallBlockwise((start, rows) => sim.subarray(start * texts, (start + rows) * texts), images, texts, textImage, ks, Math.max(1, images));
+}
+
+/**
+ * retrievalRecall over row blocks of the similarity matrix: `simRows(start,
+ * rows)` returns rows [start, start+rows) (`rows x texts`), called twice per
+ * block (pass 1: image -> text ranks and each text's score with its own image;
+ * pass 2: for each text, the other images scoring >= that score). Memory is one
+ * block plus O(images + texts); the counts equal the full matrix's exactly when
+ * the blocks hold the same values (same tie rule: ties count against).
+ */
+export function retrievalRecallBlockwise(
+  simRows: (start: number, rows: number) => Float32Array,
+  images: number,
+  texts: number,
+  textImage: ArrayLike<number>,
+  ks: number[] = [1, 5, 10],
+  block = 1024,
+): RetrievalMetrics {
   if (textImage.length !== texts) throw new Error(`retrievalRecall: ${textImage.length} text->image indices for ${texts} texts`);
+  if (!(Number.isInteger(block) && block > 0)) throw new Error(`retrievalRecall: block must be a positive integer, got ${block}`);
   const captionsOf: number[][] = Array.from({ length: images }, () => []);
   for (let t = 0; t < texts; t++) {
     const i = textImage[t];
     if (!Number.isInteger(i) || i < 0 || i >= images) throw new Error(`retrievalRecall: text ${t} points to image ${i} outside [0, ${images})`);
     captionsOf[i].push(t);
   }
+  for (let i = 0; i < images; i++) if (captionsOf[i].length === 0) throw new Error(`retrievalRecall: image ${i} has no caption`);
+  const rowsOf = (start: number): Float32Array => {
+    const rows = Math.min(block, images - start);
+    const r = simRows(start, rows);
+    checkShape(r, rows, texts, "retrievalRecall block");
+    return r;
+  };
   const i2t = new Map<number, number>(ks.map((k) => [k, 0]));
-  for (let i = 0; i < images; i++) {
-    if (captionsOf[i].length === 0) throw new Error(`retrievalRecall: image ${i} has no caption`);
-    const mine = new Set(captionsOf[i]);
-    let best = Infinity;
-    for (const t of captionsOf[i]) best = Math.min(best, rankOf(sim, i * texts, texts, t, (j) => mine.has(j)));
-    for (const k of ks) if (best < k) i2t.set(k, i2t.get(k)! + 1);
+  // Pass 1: image -> text (row-local) and each text's score with its image.
+  const own = new Float32Array(texts);
+  for (let start = 0; start < images; start += block) {
+    const sim = rowsOf(start);
+    const rows = Math.min(block, images - start);
+    for (let r = 0; r < rows; r++) {
+      const i = start + r;
+      const mine = new Set(captionsOf[i]);
+      let best = Infinity;
+      for (const t of captionsOf[i]) {
+        best = Math.min(best, rankOf(sim, r * texts, texts, t, (j) => mine.has(j)));
+        own[t] = sim[r * texts + t];
+      }
+      for (const k of ks) if (best < k) i2t.set(k, i2t.get(k)! + 1);
+    }
   }
-  // Text -> image reads the similarity matrix by column.
+  // Pass 2: text -> image rank = other images scoring >= the text's own score.
+  const rank = new Float64Array(texts);
+  for (let start = 0; start < images; start += block) {
+    const sim = rowsOf(start);
+    const rows = Math.min(block, images - start);
+    for (let r = 0; r < rows; r++) {
+      const i = start + r;
+      const off = r * texts;
+      for (let t = 0; t < texts; t++) if (i !== textImage[t] && sim[off + t] >= own[t]) rank[t]++;
+    }
+  }
   const t2i = new Map<number, number>(ks.map((k) => [k, 0]));
-  const column = new Float32Array(images);
   for (let t = 0; t < texts; t++) {
-    for (let i = 0; i < images; i++) column[i] = sim[i * texts + t];
-    const rank = rankOf(column, 0, images, textImage[t], () => false);
-    for (const k of ks) if (rank < k) t2i.set(k, t2i.get(k)! + 1);
+    // A NaN score with its own image never counts as a hit.
+    const rk = Number.isNaN(own[t]) ? Infinity : rank[t];
+    for (const k of ks) if (rk < k) t2i.set(k, t2i.get(k)! + 1);
   }
   const rec = (m: Map<number, number>, d: number) => Object.fromEntries(ks.map((k) => [k, d > 0 ? m.get(k)! / d : 0]));
   return { images, texts, imageToText: rec(i2t, images), textToImage: rec(t2i, texts) };

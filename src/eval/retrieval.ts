@@ -11,7 +11,10 @@ import { listShards, readShard, shardPaths } from "../data/shards.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
 import { cosineSimilarity, embedImages, embedTexts, type DecodeFn, type EvalTokenizer, type ImageThunk, type SkipCounts } from "./embed.js";
-import { retrievalRecall } from "./metrics.js";
+import { retrievalRecallBlockwise } from "./metrics.js";
+
+/** Image rows of the similarity matrix computed at a time (= cosineSimilarity's default row step). */
+const SIM_BLOCK = 1024;
 
 /** A captioned split, images in a fixed order, every caption pointing at its image. */
 export interface CaptionedSplit {
@@ -189,8 +192,12 @@ export async function evaluateRetrieval(
   const t0 = performance.now();
   const txt = embedTexts(model, tokenizer, texts, { batchSize: opts.batchSize, quiet: opts.quiet, label: `retrieval ${opts.dataset ?? ""} captions`.trim() });
   const textMs = performance.now() - t0;
-  const sim = cosineSimilarity(img.features, img.kept.length, txt, texts.length, dim);
-  const r = retrievalRecall(sim, img.kept.length, texts.length, textImage, ks);
+  // Similarities in blocks of SIM_BLOCK image rows (cosineSimilarity's own row step, so
+  // each block holds the values the full matrix would): memory is one block, not images x texts.
+  const r = retrievalRecallBlockwise(
+    (start, rows) => cosineSimilarity(img.features.subarray(start * dim, (start + rows) * dim), rows, txt, texts.length, dim),
+    img.kept.length, texts.length, textImage, ks, SIM_BLOCK,
+  );
   const imagesMs = img.timing.totalMs;
   return {
     task: "retrieval",

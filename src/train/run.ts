@@ -1,6 +1,7 @@
 // `clipts train`: wire a validated config to a backend, the model, the
 // streaming loader and the loop; resume from a checkpoint; or (dry run)
 // describe the run without doing it.
+import { openSelection } from "../data/selection.js";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
@@ -160,24 +161,7 @@ function gpuTable(r: DryRunReport): string {
 }
 
 function readSelection(file: string): Selection {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`data.selection ${file}: ${(err as Error).message}`);
-  }
-  if (file.endsWith(".json")) {
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch (err) {
-      throw new InputError(`data.selection ${file}: not JSON: ${(err as Error).message}`);
-    }
-    if (Array.isArray(v) && v.every((k) => typeof k === "string")) return new Set(v as string[]);
-    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, number[]>;
-    throw new InputError(`data.selection ${file}: expected an array of keys or a {shard: row ids} object`);
-  }
-  return new Set(text.split("\n").map((l) => l.trim()).filter((l) => l !== ""));
+  return openSelection(file, "data.selection");
 }
 
 export interface RunOptions {

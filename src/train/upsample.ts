@@ -3,6 +3,7 @@
 // so each named language's expected share of an epoch equals its target.
 // Languages come from curation's langid sidecars; the loader's `repeats` hook
 // emits each row a per-epoch number of times (src/data/upsample.ts).
+import { ShardSelection } from "../data/selection.js";
 import { langOf, readLangSidecars } from "../curation/langid.js";
 import type { RepeatCount, Selection } from "../data/sampler.js";
 import { upsampleRepeats, upsampleWeights, WEBLI_TARGETS, type UpsampleWeights } from "../data/upsample.js";
@@ -24,10 +25,11 @@ export interface UpsampleConfig {
  */
 export async function upsampleRepeatCount(u: UpsampleConfig, selection?: Selection): Promise<{ repeats: RepeatCount; weights: UpsampleWeights; badLines: number }> {
   const { table, badLines } = await readLangSidecars(u.langs, { minConfidence: u.min_confidence });
-  const rowMap = selection && !(selection instanceof Set) ? (selection as Readonly<Record<string, readonly number[]>>) : null;
+  const rowSel = !selection || selection instanceof Set ? null : selection instanceof ShardSelection ? selection : ShardSelection.fromRecord(selection as Readonly<Record<string, readonly number[]>>);
   const counts: Record<string, number> = {};
   for (const [shard, langs] of table) {
-    const rows = rowMap ? new Set(rowMap[shard] ?? []) : null;
+    // One shard's row list at a time.
+    const rows = rowSel ? new Set(rowSel.rows(shard)) : null;
     langs.forEach((l, row) => {
       if (!rows || rows.has(row)) counts[l] = (counts[l] ?? 0) + 1;
     });

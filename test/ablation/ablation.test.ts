@@ -4,6 +4,7 @@
 // micro CLIP (real loader, tokenizer, trainer) and evaluated with the eval
 // stage's suite. configs/ablations/smoke.yaml is the config, with its paths
 // moved to a temporary folder.
+import { openSelection, type ShardSelection } from "../../src/data/selection.js";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -94,7 +95,7 @@ describe("runAblation on a tiny demo pool (smoke.yaml)", () => {
 
     const entries = JSON.parse(readFileSync(path.join(first.outDir, "metadata.json"), "utf8")) as string[];
     expect(entries).toEqual(expect.arrayContaining(["face", "emoji", "animal"]));
-    const sel = (v: string) => JSON.parse(readFileSync(path.join(first.outDir, "variants", v, "selection.json"), "utf8")) as Record<string, number[]>;
+    const sel = (v: string) => (openSelection(path.join(first.outDir, "variants", v, "selection")) as ShardSelection).toRecord();
     const matched = sel("matched");
     const balanced = sel("balanced-t2");
     let nMatched = 0;

@@ -1,5 +1,6 @@
 // Curation steps of the ablation on small real Arrow shards: entry counts,
 // match/balance selections, user selection files, and the Zipf pool shape.
+import { openSelection, type ShardSelection } from "../../src/data/selection.js";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -11,6 +12,9 @@ import type { DemoRow } from "../../src/data/demo.js";
 import { DEMO_LANGUAGES, loadEmojiNames } from "../../src/data/demo-sources.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
 import { makeImage } from "../data/fixtures.js";
+
+/** A written selection folder as {shard: rows}. */
+const selOf = (f: string) => (openSelection(f) as ShardSelection).toRecord();
 
 const captions = [
   ["a cat on a mat", "a black cat", "cat", "IMG_0042.JPG"],
@@ -40,10 +44,10 @@ describe("ablation curation", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "clipts-abl-cur-"));
     const m = await curateVariant({ name: "m", curation: "match" }, pool, 8, dir, "variants[0]");
     expect(m.poolSize).toBe(5);
-    expect(JSON.parse(readFileSync(m.selection!, "utf8"))).toEqual({ [files[0]!]: [0, 1, 2], [files[1]!]: [0, 1] });
+    expect(selOf(m.selection!)).toEqual({ [files[0]!]: [0, 1, 2], [files[1]!]: [0, 1] });
     // t = 2: "dog" (2) and "black cat" (1) keep all their texts; "cat" texts without them pass with p = 1/2.
     const b = await curateVariant({ name: "b", curation: "balance", t: 2, seed: 0 }, pool, 8, dir, "variants[1]");
-    const kept = Object.entries(JSON.parse(readFileSync(b.selection!, "utf8")) as Record<string, number[]>).flatMap(([f, rs]) => rs.map((r) => `${f}#${r}`));
+    const kept = Object.entries(selOf(b.selection!)).flatMap(([f, rs]) => rs.map((r) => `${f}#${r}`));
     for (const must of [`${files[0]}#1`, `${files[1]}#0`, `${files[1]}#1`]) expect(kept).toContain(must);
     expect(b.poolSize).toBe(kept.length);
     expect(b.datacard!.card.texts.expectedKept).toBeCloseTo(3 + 0.5 + 0.5, 12);

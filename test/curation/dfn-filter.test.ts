@@ -13,6 +13,7 @@ import { filterScores } from "../../src/curation/dfn-filter.js";
 import { parseCondition, selectRows } from "../../src/curation/dfn-hq.js";
 import { scoreSidecarOf, type ScoredRow } from "../../src/curation/dfn-sidecar.js";
 import { Loader } from "../../src/data/loader.js";
+import { openSelection, ShardSelection } from "../../src/data/selection.js";
 import { ShardWriter } from "../../src/data/shards.js";
 import { loadConfig } from "../../src/train/config.js";
 import { Rng } from "../../src/util/hash.js";
@@ -21,6 +22,8 @@ import { dfnCommands } from "../../src/cli/curate-dfn.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
 import { makeImage } from "../data/fixtures.js";
 
+/** A written selection folder as {shard: rows}. */
+const selOf = (dir: string) => (openSelection(dir) as ShardSelection).toRecord();
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), "clipts-dfn-filter-"));
 
 /** Write rows as score sidecars, one per shard, lines in a scrambled order. */
@@ -54,16 +57,16 @@ describe("filterScores", () => {
     const out = path.join(dir, "out");
     const r = await filterScores({ scores: dir, keepTop: 0.3, output: out });
     expect(r.kept).toBe(3);
-    expect(r.selection).toEqual({ "shard-00000.arrow": [0, 2, 4] });
+    expect(selOf(r.files.selection)).toEqual({ "shard-00000.arrow": [0, 2, 4] });
+    expect(r.keptPerShard).toEqual({ "shard-00000.arrow": 3 });
     expect(r.threshold).toBe(0.3);
-    expect(JSON.parse(readFileSync(r.files.selection, "utf8"))).toEqual(r.selection);
     const keptLines = readFileSync(r.files.kept, "utf8").trim().split("\n").map((l) => JSON.parse(l) as ScoredRow);
     expect(keptLines.map((x) => x.key)).toEqual(["shard-00000.arrow:0", "shard-00000.arrow:2", "shard-00000.arrow:4"]);
     const card = JSON.parse(readFileSync(r.files.datacard, "utf8"));
     expect(card).toMatchObject({ kept: 3, thresholdUsed: 0.3, rule: { keepTop: 0.3 }, pool: { scored: 10 } });
     expect(readFileSync(r.files.plot, "utf8")).toMatch(/^<svg/);
     // 0.4 -> 4: the whole tie plus 0.5.
-    expect((await filterScores({ scores: dir, keepTop: 0.4, output: out })).selection).toEqual({ "shard-00000.arrow": [0, 2, 4], "shard-00001.arrow": [0] });
+    expect(selOf((await filterScores({ scores: dir, keepTop: 0.4, output: out })).files.selection)).toEqual({ "shard-00000.arrow": [0, 2, 4], "shard-00001.arrow": [0] });
   });
 
   it("the CLI command passes its options through (clipts curate filter)", async () => {
@@ -73,7 +76,7 @@ describe("filterScores", () => {
     const out = path.join(dir, "cli");
     await yargs([]).command(dfnCommands).strict().fail((msg, err) => { throw err ?? new Error(msg); })
       .parseAsync(["filter", "--scores", dir, "--keep-top", "0.5", "--output", out]);
-    expect(JSON.parse(readFileSync(path.join(out, "selection.json"), "utf8"))).toEqual({ "shard-00000.arrow": [0, 3] });
+    expect(selOf(path.join(out, "selection"))).toEqual({ "shard-00000.arrow": [0, 3] });
   });
 
   it("matches a brute-force rank count on random pools with many ties", async () => {
@@ -98,12 +101,35 @@ describe("filterScores", () => {
     }
   });
 
+  it("the streaming radix passes equal brute force: all-equal scores, -0 and 0, near-equal doubles, a tiny boundary cap", async () => {
+    const rng = new Rng(9);
+    const values = [0.25, 0.25 + 2 ** -52, 0.25 - 2 ** -54, -0, 0, -0.5, 1e-300, -1e-300, 0.7];
+    for (const [trial, pick] of [() => 0.3, () => values[rng.int(values.length)]!, () => rng.int(3) / 4 - 0.25].entries()) {
+      const dir = tmp();
+      const rows: ScoredRow[] = [];
+      for (let i = 0; i < 90; i++) {
+        const shard = `shard-${String(rng.int(5)).padStart(5, "0")}.arrow`;
+        rows.push({ key: `t${trial}r${i}`, shard, row: rng.int(1000) * 100 + i, score: pick() });
+      }
+      writeSidecars(dir, rows);
+      for (const f of [0.01, 0.2, 0.5, 0.77, 1]) {
+        for (const cap of [1, 4, 1 << 20]) {
+          const r = await filterScores({ scores: dir, keepTop: f, output: path.join(dir, `o${f}-${cap}`), boundaryCap: cap });
+          const k = Math.round(f * rows.length);
+          const got = new Set(readFileSync(r.files.kept, "utf8").trim().split("\n").filter(Boolean).map((l) => (JSON.parse(l) as ScoredRow).key));
+          expect(got).toEqual(bruteTop(rows, k));
+          expect(r.kept).toBe(k);
+        }
+      }
+    }
+  });
+
   it("threshold keeps score >= t; bad sidecar lines are counted, not fatal", async () => {
     const dir = tmp();
     const rows: ScoredRow[] = [0.1, 0.25, 0.25, 0.3, 0.24999].map((score, i) => ({ key: `k${i}`, shard: "shard-00000.arrow", row: i, score }));
     writeSidecars(dir, rows, { "shard-00000.arrow": ["{not json", JSON.stringify({ shard: "shard-00000.arrow", row: 9, key: "x" }), JSON.stringify({ key: "s", shard: "shard-00000.arrow", row: 5, skipped: "decode-error" })] });
     const r = await filterScores({ scores: dir, threshold: 0.25, output: path.join(dir, "o") });
-    expect(r.selection).toEqual({ "shard-00000.arrow": [1, 2, 3] });
+    expect(selOf(r.files.selection)).toEqual({ "shard-00000.arrow": [1, 2, 3] });
     expect(r.threshold).toBe(0.25);
     expect(r.card).toMatchObject({ pool: { scored: 5, skippedByScorer: 1, badSidecarLines: 2 } });
     await expect(filterScores({ scores: dir, output: path.join(dir, "o") })).rejects.toThrow(/exactly one/);
@@ -111,7 +137,7 @@ describe("filterScores", () => {
     await expect(filterScores({ scores: path.join(dir, "o"), keepTop: 0.5, output: path.join(dir, "o2") })).rejects.toThrow(/no \*\.scores\.jsonl/);
   });
 
-  it("the written selection.json is honoured by the Loader", async () => {
+  it("the written selection folder is honoured by the Loader", async () => {
     await tf.setBackend("cpu");
     const sh: Row[][] = [];
     for (let s = 0; s < 2; s++) {
@@ -127,7 +153,7 @@ describe("filterScores", () => {
     writeSidecars(dir, scores);
     const r = await filterScores({ scores: dir, keepTop: 0.4, output: path.join(dir, "out") });
     const expected = [...scores].sort((a, b) => b.score - a.score).slice(0, 4).map((x) => x.key).sort();
-    const selection = JSON.parse(readFileSync(r.files.selection, "utf8")) as Record<string, number[]>;
+    const selection = openSelection(r.files.selection);
     const loader = new Loader({ dir: shards, batchSize: 2, mode: "eval", imageSize: 8, workers: 0, contextLength: 4, tokenize: (t) => new Int32Array(t.length * 4), selection });
     const keys: string[] = [];
     for await (const b of loader) {
@@ -149,7 +175,7 @@ describe("selectRows (trusted subset for the filter network)", () => {
     }
     await w.finish();
     const r = await selectRows({ input: path.join(dir, "shards"), where: ["lang=en", "kind!=noise"], output: path.join(dir, "hq"), quiet: true });
-    expect(r.selection).toEqual({ "shard-000000.arrow": [0], "shard-000001.arrow": [0, 2] });
+    expect(selOf(r.file)).toEqual({ "shard-000000.arrow": [0], "shard-000001.arrow": [0, 2] });
     expect(r.kept).toBe(3);
     expect(r.rows).toBe(6);
     await expect(selectRows({ input: path.join(dir, "shards"), where: ["colour=red"], output: path.join(dir, "hq2") })).rejects.toThrow(/not a column/);
@@ -161,7 +187,7 @@ describe("DFN configs", () => {
   it("the filter-network training configs and the DFN ablation validate", () => {
     const root = path.resolve(__dirname, "../..");
     const f = loadConfig(path.join(root, "configs/dfn/filter-demo.yaml"));
-    expect(f.data.selection).toMatch(/hq\/selection\.json$/);
+    expect(f.data.selection).toMatch(/hq\/selection$/);
     loadConfig(path.join(root, "configs/dfn/filter-demo-pool.yaml"));
     const a = loadAblationConfig(path.join(root, "configs/ablations/dfn-demo.yaml"));
     expect(a.variants.map((v) => v.curation)).toEqual(["none", "selection", "selection"]);

@@ -11,6 +11,7 @@ import { balanceFile } from "../../src/curation/balance-file.js";
 import { buildMatcher } from "../../src/curation/matcher.js";
 import { mergeCountFiles, readCounts } from "../../src/curation/counts.js";
 import { Loader } from "../../src/data/loader.js";
+import { openSelection, type ShardSelection } from "../../src/data/selection.js";
 import { writeShards, charTokenize, type Row } from "../data/loader-fixtures.js";
 import { makeImage } from "../data/fixtures.js";
 
@@ -94,10 +95,13 @@ describe("curation on shards", () => {
     expect(readFileSync(viaJsonl.files.kept, "utf8")).toBe(readFileSync(bal.files.kept, "utf8"));
     expect(Array.from(await readCounts(bal.files.counts))).toEqual(Array.from(await readCounts(viaJsonl.files.counts)));
 
-    // selection.json: {shard file: row ids} of exactly the kept keys.
-    const selection = JSON.parse(readFileSync(bal.files.selection!, "utf8")) as Record<string, number[]>;
-    const selected = Object.entries(selection).flatMap(([shard, rs]) => rs.map((r) => rows.find((x) => x.shard === shard && x.row === r)!.key));
+    // The selection folder: row ids per shard file of exactly the kept keys.
+    const selection = openSelection(bal.files.selection!) as ShardSelection;
+    const selected = selection.shards().flatMap((shard) => [...selection.rows(shard)].map((r) => rows.find((x) => x.shard === shard && x.row === r)!.key));
     expect(selected.sort()).toEqual([...kept].sort());
+    // The data card carries the shard folder's match statistics (match_stats.json).
+    const card = JSON.parse(readFileSync(bal.files.datacard, "utf8")) as { matchStage?: { rows?: number; badRows?: number; shards?: number } };
+    expect(card.matchStage).toMatchObject({ shards: 3, rows: 60, badRows: 1 });
 
     // The loader reads exactly those rows, once each per epoch.
     const loader = new Loader({ dir: shardsDir, batchSize: 1, tokenize: charTokenize(8), contextLength: 8, imageSize: 8, mode: "eval", workers: 0, epochs: 1, selection });

@@ -1,6 +1,7 @@
 // The worldwide CLI commands (as the lead registers them under `curate`):
 // langid -> worldwide -> upsample on tiny shards, outputs that the library
 // functions reproduce.
+import { openSelection, type ShardSelection } from "../../src/data/selection.js";
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,9 +35,9 @@ describe("curate langid / worldwide / upsample", () => {
     await cli(["curate", "worldwide", "--metadata", meta, "--input", dir, "--langs", path.join(work, "langs"), "--output", path.join(work, "bal"), "--t-en", "2", "--quiet"]);
     const th = JSON.parse(readFileSync(path.join(work, "bal", "thresholds.json"), "utf8"));
     expect(th.t.en).toBe(2);
-    const sel = JSON.parse(readFileSync(path.join(work, "bal", "selection.json"), "utf8")) as Record<string, number[]>;
+    const sel = (openSelection(path.join(work, "bal", "selection")) as ShardSelection).toRecord();
     await cli(["curate", "upsample", "--matches", path.join(work, "bal"), "--targets", "zh=0.3", "--output", path.join(work, "up"), "--seed", "3"]);
-    const up = JSON.parse(readFileSync(path.join(work, "up", "selection.json"), "utf8"));
+    const up = (openSelection(path.join(work, "up", "selection")) as ShardSelection).toRecord();
     // Reproduce with the library from the matches sidecars.
     const kept: { shard: string; row: number; key: string; lang: string }[] = [];
     for (const f of readdirSync(path.join(work, "bal")).filter((n) => n.endsWith(".wmatches.jsonl")).sort()) {

@@ -1,6 +1,7 @@
 // Worldwide curation: per-language metadata, no-space (substring) matching for
 // zh/ja/th/..., CJK punctuation as separators for spaced languages, thresholds
 // that keep English's tail share, and the shard pipeline end to end.
+import { openSelection, type ShardSelection } from "../../src/data/selection.js";
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -146,7 +147,7 @@ describe("worldwide curation on shards", () => {
         (sel[i < 5 ? "shard-00000.arrow" : "shard-00001.arrow"] ??= []).push(i < 5 ? i : i - 5);
       }
     });
-    expect(JSON.parse(readFileSync(r.files.selection, "utf8"))).toEqual(sel);
+    expect((openSelection(r.files.selection) as ShardSelection).toRecord()).toEqual(sel);
     expect(r.perLang.en).toMatchObject({ rows: 4, matched: 4 });
   });
 

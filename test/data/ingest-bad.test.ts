@@ -100,6 +100,22 @@ describe("ingest: bad samples are skipped and counted with key and reason", () =
     expect(perShard).toBe(15);
   });
 
+  it("repeated keys are skipped within the duplicate window and kept beyond it (bounded memory)", async () => {
+    const root = tmpDir();
+    await writeFile(path.join(root, "a.png"), await makeImage("png", 4, 4, 1));
+    const line = (k: string) => JSON.stringify({ key: k, image: "a.png", caption: `c ${k}` });
+    await writeFile(path.join(root, "t.jsonl"), ["a", "a", "b", "c", "a"].map(line).join("\n") + "\n");
+    // Window 2 (= the output shard): written a, b | c, a -> the second "a" (same shard) is skipped, the third (next shard) kept.
+    const { manifest } = await ingest({ input: path.join(root, "t.jsonl"), output: tmpDir(), rowsPerShard: 2, duplicateWindow: 2, quiet: true });
+    expect(manifest.rows).toBe(4);
+    expect(manifest.skipped.byReason).toEqual({ "duplicate key": 1 });
+    // The default window (>= 65536 rows) catches every repeat of a small pool.
+    const all = await ingest({ input: path.join(root, "t.jsonl"), output: tmpDir(), rowsPerShard: 2, quiet: true });
+    expect(all.manifest.rows).toBe(3);
+    expect(all.manifest.skipped.byReason).toEqual({ "duplicate key": 2 });
+    await expect(ingest({ input: path.join(root, "t.jsonl"), output: tmpDir(), duplicateWindow: 0, quiet: true })).rejects.toThrow(/duplicateWindow/);
+  });
+
   it("an input where every sample is bad gives an empty, valid manifest", async () => {
     const root = tmpDir();
     await writeFile(path.join(root, "t.jsonl"), '{"key":"a","image":"none.png","caption":"x"}\n');

@@ -5,6 +5,7 @@ import {
   matmulT,
   normalizeRows,
   retrievalRecall,
+  retrievalRecallBlockwise,
 } from "../../src/eval/metrics.js";
 import { Rng } from "../../src/util/hash.js";
 
@@ -197,6 +198,54 @@ describe("retrieval recall", () => {
       }
       expect(m.imageToText[k]).toBe(hitsI / images);
       expect(m.textToImage[k]).toBe(hitsT / texts);
+    }
+  });
+
+  it("blockwise recall equals a brute-force rank count over the full matrix, with heavy ties and NaNs, for any block", () => {
+    const rng = new Rng(17);
+    // Pessimistic ties: a wrong candidate scoring >= the correct one counts against it.
+    const brute = (s: Float32Array, images: number, texts: number, ti: number[], k: number) => {
+      let hi = 0;
+      for (let i = 0; i < images; i++) {
+        let best = Infinity;
+        for (let t = 0; t < texts; t++) {
+          if (ti[t] !== i || Number.isNaN(s[i * texts + t])) continue;
+          let r = 0;
+          for (let u = 0; u < texts; u++) if (ti[u] !== i && s[i * texts + u] >= s[i * texts + t]) r++;
+          best = Math.min(best, r);
+        }
+        if (best < k) hi++;
+      }
+      let ht = 0;
+      for (let t = 0; t < texts; t++) {
+        const own = s[ti[t]! * texts + t]!;
+        if (Number.isNaN(own)) continue;
+        let r = 0;
+        for (let i = 0; i < images; i++) if (i !== ti[t] && s[i * texts + t]! >= own) r++;
+        if (r < k) ht++;
+      }
+      return { i2t: hi / images, t2i: ht / texts };
+    };
+    for (let trial = 0; trial < 5; trial++) {
+      const images = 5 + rng.int(20);
+      const ti = Array.from({ length: images * 2 + rng.int(10) }, (_, t) => (t < images ? t : rng.int(images)));
+      const texts = ti.length;
+      const s = Float32Array.from({ length: images * texts }, () => (rng.next() < 0.03 ? NaN : rng.int(4) / 4)); // 4 values: heavy ties
+      const full = retrievalRecall(s, images, texts, ti, [1, 2, 5]);
+      for (const k of [1, 2, 5]) {
+        const b = brute(s, images, texts, ti, k);
+        expect(full.imageToText[k]).toBe(b.i2t);
+        expect(full.textToImage[k]).toBe(b.t2i);
+      }
+      for (const block of [1, 2, 3, 7, images, images + 5]) {
+        let maxRows = 0;
+        const got = retrievalRecallBlockwise((start, rows) => {
+          maxRows = Math.max(maxRows, rows);
+          return s.slice(start * texts, (start + rows) * texts);
+        }, images, texts, ti, [1, 2, 5], block);
+        expect(got).toEqual(full);
+        expect(maxRows).toBe(Math.min(block, images));
+      }
     }
   });
 
