@@ -28,6 +28,7 @@ export {
   upsampleWeights, WEBLI_TARGETS,
   type Manifest, type Sample, type Batch, type Selection,
 } from "./data/index.js";
+export { SelectionWriter, ShardSelection, openSelection, writeSelection, convertSelection, mergeSelections, type LoadedSelection } from "./data/selection.js";
 
 // text: the tokenizer.
 export { loadTokenizer, type TextTokenizer, type TokenizerSpec } from "./text/index.js";
@@ -55,6 +56,11 @@ export {
 
 // ablate.
 export { runAblation, loadAblationConfig, type AblationConfig, type AblationResult } from "./ablation/index.js";
+
+// model files (any form a user holds: safetensors, PyTorch .bin, open_clip folder, hf-hub: entry).
+export { readModelFile, loadWeightsInto, exportWeights, type ModelFile } from "./model/weights-file.js";
+export { readPytorchStateDict } from "./model/pytorch-archive.js";
+export { openClipFolder, openClipConfig } from "./model/open-clip-hub.js";
 
 // backends and the environment report.
 export { setBackend, availableBackends, BACKEND_NAMES, type BackendName } from "./backend/index.js";
