@@ -2,12 +2,11 @@
 // of `python -m torch.utils.collect_env`. Each check says ok, warn (works, but
 // slower or with less) or fail (something the README's set-up promises is
 // missing), and every problem line says how to fix it.
-import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { availableBackends, setBackend } from "./backend/index.js";
-import { judgeBlas, loadedBlas, matmulGflops } from "./backend/blas.js";
+import { judgeBlas, loadedBlas, mappedFiles, matmulGflops } from "./backend/blas.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -44,7 +43,7 @@ export async function doctor(): Promise<DoctorReport> {
   } else {
     await setBackend("torch");
     const info = torch.torchInfo();
-    const lib = loadedLibrary(/libtorch_cpu\.so|libtorch\.so/);
+    const lib = mappedFiles().find((f) => /libtorch_cpu\.so|libtorch\.so/.test(f)) ?? "";
     add("libtorch", "ok", `${info.torchVersion} at ${lib || "(path not found in /proc/self/maps)"}`);
     const cuda = info.cuda ? `CUDA, ${info.cudaDevices ?? 0} device(s) visible` : "no CUDA (CPU only)";
     add("cuda", "ok", cuda);
@@ -75,13 +74,6 @@ export async function doctor(): Promise<DoctorReport> {
   }
   checks.push(tok);
   return { checks, ok: checks.every((c) => c.status !== "fail") };
-}
-
-/** Path of the first mapped library matching `re` (Linux), or "". */
-function loadedLibrary(re: RegExp): string {
-  if (!existsSync("/proc/self/maps")) return "";
-  const line = readFileSync("/proc/self/maps", "utf8").split("\n").find((l) => re.test(l));
-  return line ? line.split(/\s+/).slice(5).join(" ") : "";
 }
 
 /** The report as aligned text lines. */

@@ -19,7 +19,7 @@ export interface BlasLibrary {
  * Call after the torch addon is loaded, which loads libtorch and its BLAS.
  */
 export function loadedBlas(maps = readMaps()): BlasLibrary {
-  const libs = [...new Set(maps.split("\n").map((l) => l.split(/\s+/).slice(5).join(" ")).filter((p) => p.startsWith("/")))];
+  const libs = mappedFiles(maps);
   const find = (re: RegExp) => libs.find((p) => re.test(p));
   const table: Array<[BlasKind, RegExp]> = [
     // Debian's reference implementation, /usr/lib/<triplet>/blas/libblas.so.3,
@@ -37,6 +37,11 @@ export function loadedBlas(maps = readMaps()): BlasLibrary {
   }
   const generic = find(/libblas\.so/);
   return generic ? { kind: "unknown", path: generic } : { kind: "unknown", path: "" };
+}
+
+/** Paths of the files mapped into this process (from /proc/self/maps text; [] off Linux). */
+export function mappedFiles(maps = readMaps()): string[] {
+  return [...new Set(maps.split("\n").map((l) => l.split(/\s+/).slice(5).join(" ")).filter((p) => p.startsWith("/")))];
 }
 
 function readMaps(): string {

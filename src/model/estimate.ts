@@ -44,24 +44,20 @@ export interface MemoryEstimate {
   params: number;
   /** float32 weights + gradients + two Adam moments (16 bytes per parameter). */
   paramBytes: number;
-  /** Activations kept for the backward pass at this batch size (rough upper-bound model). */
+  /** Activations kept for the backward pass at this batch size (see gpuMemory). */
   activationBytes: number;
   totalBytes: number;
 }
 
 /**
- * Rough training memory: 16 bytes per parameter plus, per block and token,
- * the float32 tensors the backward pass keeps (LN outputs and statistics, q/k/v,
- * attention output, MLP pre- and post-activation: about 9·width + 3·hidden
- * values) and the attention probabilities (heads · tokens per token).
+ * One process's float32 training memory at `batchSize` (no data parallelism,
+ * no checkpointing): gpuMemory's model with a world of one, so the dry-run's
+ * summary line and its per-GPU table count the same things.
  */
 export function memoryEstimate(c: ModelConfig, batchSize: number): MemoryEstimate {
-  const params = countParams(c);
-  const { vision: v, text: t } = towers(c);
-  const perTower = (s: TowerShape) => s.layers * s.tokens * (9 * s.width + 3 * s.hidden + s.heads * s.tokens);
-  const activationBytes = 4 * batchSize * (perTower(v) + perTower(t));
-  const paramBytes = 16 * params;
-  return { params, paramBytes, activationBytes, totalBytes: paramBytes + activationBytes };
+  const m = gpuMemory(c, { globalBatch: batchSize, worldSize: 1, accumFreq: 1, bf16: false, gradCheckpointing: false, zero1: false });
+  const paramBytes = m.weights + m.grads + m.moments;
+  return { params: countParams(c), paramBytes, activationBytes: m.activations, totalBytes: paramBytes + m.activations };
 }
 
 export interface GpuMemoryOptions {

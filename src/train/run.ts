@@ -2,7 +2,6 @@
 // streaming loader and the loop; resume from a checkpoint; or (dry run)
 // describe the run without doing it.
 import { openSelection } from "../data/selection.js";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { setBackend, type BackendName } from "../backend/index.js";
