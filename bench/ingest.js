@@ -18,7 +18,7 @@ if (!existsSync(source)) {
   process.exit(1);
 }
 const { ingest } = await import(path.resolve(here, "../dist/data/ingest.js"));
-const { verifyShards } = await import(path.resolve(here, "../dist/data/shards.js"));
+const { verifyShards } = await import(path.resolve(here, "../dist/formats/shards.js"));
 
 const work = mkdtempSync(path.join(os.tmpdir(), "clipts-bench-ingest-"));
 execFileSync("tar", ["-xf", source, "-C", work]);

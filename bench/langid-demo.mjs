@@ -5,11 +5,11 @@
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { buildDemoShards } from "../dist/data/demo-shards.js";
-import { listShards, readShard } from "../dist/data/shards.js";
-import { langidShards, readLangSidecars, langOf } from "../dist/curation/langid.js";
-import { demoWorldwideMetadata } from "../dist/curation/worldwide-demo.js";
-import { worldwideCurate } from "../dist/curation/worldwide-curate.js";
-import { upsampleWeights, upsampleSelection } from "../dist/data/upsample.js";
+import { listShards, readShard } from "../dist/formats/shards.js";
+import { langidShards, readLangSidecars, langOf } from "../dist/curation/worldwide/langid.js";
+import { demoWorldwideMetadata } from "../dist/data/demo-worldwide.js";
+import { worldwideCurate } from "../dist/curation/worldwide/curate.js";
+import { upsampleWeights, upsampleSelection } from "../dist/curation/worldwide/upsample.js";
 import { writeJsonAtomic } from "../dist/util/atomic.js";
 
 const demo = process.argv[2] ?? "runs/worldwide-demo/demo";

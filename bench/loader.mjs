@@ -14,10 +14,10 @@ import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import tar from "tar-stream";
 import { setBackend } from "../dist/backend/index.js";
-import { DecodePool } from "../dist/data/decode-worker-pool.js";
-import { DEFAULT_TRANSFORM, normalizeInto } from "../dist/data/transforms.js";
+import { DecodePool } from "../dist/image/decode-worker-pool.js";
+import { DEFAULT_TRANSFORM, normalizeInto } from "../dist/image/transforms.js";
 import { Loader } from "../dist/data/loader.js";
-import { ShardWriter } from "../dist/data/shards.js";
+import { ShardWriter } from "../dist/formats/shards.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name, def) => {

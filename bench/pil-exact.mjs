@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { imageAddon } from "../dist/data/image-native.js";
+import { imageAddon } from "../dist/image/image-native.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name, def) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : def);

@@ -54,8 +54,8 @@ for (const n of sizes) {
     await writeScores(scores, n);
     const stages = [];
     if (before) stages.push(measure("filter (before: in memory)", `import { filterScores } from ${JSON.stringify(path.join(before, "curation/dfn-filter.ts"))}; const r = await filterScores({ scores: ${JSON.stringify(scores)}, keepTop: 0.3, output: ${JSON.stringify(path.join(work, "before"))} }); console.log(r.kept);`));
-    stages.push(measure("filter (streaming)", `import { filterScores } from "./src/curation/dfn-filter.ts"; const r = await filterScores({ scores: ${JSON.stringify(scores)}, keepTop: 0.3, output: ${JSON.stringify(path.join(work, "after"))} }); console.log(r.kept);`));
-    stages.push(measure("selection read (per shard)", `import { openSelection } from "./src/data/selection.ts"; const s = openSelection(${JSON.stringify(path.join(work, "after", "selection"))}); let t = 0; for (const f of s.shards()) t += s.rows(f).length; console.log(t);`));
+    stages.push(measure("filter (streaming)", `import { filterScores } from "./src/curation/dfn/filter.ts"; const r = await filterScores({ scores: ${JSON.stringify(scores)}, keepTop: 0.3, output: ${JSON.stringify(path.join(work, "after"))} }); console.log(r.kept);`));
+    stages.push(measure("selection read (per shard)", `import { openSelection } from "./src/formats/selection.ts"; const s = openSelection(${JSON.stringify(path.join(work, "after", "selection"))}); let t = 0; for (const f of s.shards()) t += s.rows(f).length; console.log(t);`));
     for (const s of stages) rowsOut.push({ rows: n, ...s });
     for (const s of stages) console.log(`${String(n).padStart(9)} rows  ${s.label.padEnd(28)} peak RSS ${s.rssMB.toFixed(0).padStart(5)} MB  CPU ${s.cpuS.toFixed(1).padStart(6)} s  (${((s.cpuS / n) * 1e6).toFixed(2)} us/row)  kept ${s.out}`);
   } finally {

@@ -3,8 +3,8 @@
 // ShardWriter with default settings; every image is read back and its length
 // and first byte checked, and `verifyShards` runs. Reference: writing the same
 // bytes to one file with fs.writeFile and hashing them (the minimum I/O).
-// Run: node --import tsx bench/shard-bytes.mjs [N=70] [shards module=../src/data/shards.ts]
-// (pass /work/main/src/data/shards.ts as the module to see the old writer's loss).
+// Run: node --import tsx bench/shard-bytes.mjs [N=70] [shards module=../src/formats/shards.ts]
+// (pass /work/main/src/formats/shards.ts as the module to see the old writer's loss).
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const n = Number(process.argv[2] ?? 70);
-const mod = await import(process.argv[3] ?? path.resolve(here, "../src/data/shards.ts"));
+const mod = await import(process.argv[3] ?? path.resolve(here, "../src/formats/shards.ts"));
 const SIZE = 32 * 2 ** 20;
 const cpu = () => {
   const u = process.cpuUsage();

@@ -10,24 +10,24 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = path.resolve(process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "src"));
+const SRC = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "src");
 
 // A folder may import folders of its own level or below. Shared folders sit
 // at level 0 and may not import each other upward either (model -> loss is
 // fine only if loss is not above model: they are peers, so their mutual
 // imports are left to the cycle check).
 const LEVEL = {
-  util: 0, backend: 0, text: 0, model: 0, loss: 0,
+  util: 0, backend: 0, text: 0, image: 0, model: 0, loss: 0, formats: 0,
   curation: 1, data: 2, train: 3, eval: 4, ablation: 5,
   cli: 6, ".": 6,
 };
 
 /** Every .ts file under dir, as paths relative to root. */
-function listFiles(dir) {
+function listFiles(root, dir = root) {
   const out = [];
   for (const name of readdirSync(dir)) {
     const full = path.join(dir, name);
-    if (statSync(full).isDirectory()) out.push(...listFiles(full));
+    if (statSync(full).isDirectory()) out.push(...listFiles(root, full));
     else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(path.relative(root, full));
   }
   return out;
@@ -38,7 +38,7 @@ function listFiles(dir) {
 // they tie the modules' meanings together just the same.
 const IMPORT_RE = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g;
 
-function importsOf(file) {
+function importsOf(root, file) {
   const text = readFileSync(path.join(root, file), "utf8").replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, "");
   const targets = [];
   for (const m of text.matchAll(IMPORT_RE)) {
@@ -52,13 +52,15 @@ function importsOf(file) {
 
 const folderOf = (file) => (file.includes(path.sep) ? file.split(path.sep)[0] : ".");
 
-export function checkImports() {
+/** The import graph's problems under `root` (default: this checkout's src/). */
+export function checkImports(root = SRC) {
+  root = path.resolve(root);
   const files = listFiles(root);
   const known = new Set(files);
   const graph = new Map();
   const problems = [];
   for (const file of files) {
-    const deps = importsOf(file).filter((d) => {
+    const deps = importsOf(root, file).filter((d) => {
       if (known.has(d)) return true;
       problems.push(`${file}: imports ${d}, which does not exist`);
       return false;
@@ -93,7 +95,8 @@ export function checkImports() {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const { files, problems } = checkImports();
+  const root = path.resolve(process.argv[2] ?? SRC);
+  const { files, problems } = checkImports(root);
   for (const p of problems) console.log(p);
   console.log(`${files} files under ${path.relative(process.cwd(), root) || "."}: ${problems.length} problem(s)`);
   process.exit(problems.length ? 1 : 0);

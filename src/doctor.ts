@@ -57,7 +57,7 @@ export async function doctor(): Promise<DoctorReport> {
     add("threads", "ok", `ATen intra-op threads ${info.threads} of ${cores} cores; OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS ?? "(unset: all cores)"}`);
   }
 
-  const { imageAddon } = await import("./data/image-native.js");
+  const { imageAddon } = await import("./image/image-native.js");
   add("image addon", imageAddon ? "ok" : "warn",
     imageAddon ? "libjpeg-turbo + PIL-exact bicubic (native/image)" : "not built: sharp decodes everything (slower, not PIL-exact); apt-get install libjpeg-dev && node scripts/build-native.js");
   const sharp = (await import("sharp")).default;

@@ -22,13 +22,16 @@ export {
 // data: ingest, shards, the streaming loader, the demo dataset.
 export {
   ingest, type IngestOptions, type IngestResult,
-  ShardWriter, openShard, listShards, verifyShards,
   Loader, type LoaderOptions, type LoaderBatch, type LoaderState, type LoaderStats,
-  buildDemo, buildDemoShards, type DemoOptions,
-  upsampleWeights, WEBLI_TARGETS,
-  type Manifest, type Sample, type Batch, type Selection,
+  buildDemo, buildDemoShards, type DemoOptions, type Batch,
 } from "./data/index.js";
-export { SelectionWriter, ShardSelection, openSelection, writeSelection, convertSelection, mergeSelections, type LoadedSelection } from "./data/selection.js";
+export { upsampleWeights, WEBLI_TARGETS } from "./curation/worldwide/upsample.js";
+
+// formats that cross stages: Arrow shards with their manifest, selections.
+export { ShardWriter, openShard, listShards, verifyShards } from "./formats/shards.js";
+export type { Manifest, Sample } from "./formats/types.js";
+export type { Selection } from "./formats/selection.js";
+export { SelectionWriter, ShardSelection, openSelection, writeSelection, convertSelection, mergeSelections, type LoadedSelection } from "./formats/selection.js";
 
 // text: the tokenizer.
 export { loadTokenizer, type TextTokenizer, type TokenizerSpec } from "./text/index.js";

@@ -4,12 +4,13 @@
 // MetaCLIP data card (datacard.json) and its cumulative-matches SVG, as the
 // curation stage writes per balance run.
 import path from "node:path";
-import { Balancer } from "../curation/balance.js";
-import { cumulativePlot, datacard, emptyTextStats } from "../curation/datacard.js";
-import { buildMatcher } from "../curation/matcher.js";
-import { listShards, readShard } from "../data/shards.js";
+import { Balancer } from "../curation/metaclip/balance.js";
+import { cumulativePlot, datacard } from "../curation/metaclip/datacard.js";
+import { balanceRows, emptyTally } from "../curation/metaclip/balance-rows.js";
+import { MatchPool } from "../curation/metaclip/match-rows.js";
+import { listShards, readShard } from "../formats/shards.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
-import { openSelection, ShardSelection, writeSelection } from "../data/selection.js";
+import { openSelection, ShardSelection, writeSelection } from "../formats/selection.js";
 import { progress } from "../util/progress.js";
 import type { VariantSpec } from "./config.js";
 
@@ -35,8 +36,7 @@ export interface MatchedPool {
 /** Read every pool caption (streaming the shards) and match it against the metadata. */
 export async function matchPool(shardsDir: string, entries: string[], quiet: boolean): Promise<MatchedPool> {
   const manifest = await listShards(shardsDir);
-  const matcher = buildMatcher(entries);
-  const counts = new Float64Array(entries.length);
+  const pool = new MatchPool(entries);
   const rows: PoolRow[] = [];
   let badRows = 0;
   const bar = progress("match pool", manifest.rows, { unit: "row", quiet });
@@ -49,12 +49,13 @@ export async function matchPool(shardsDir: string, entries: string[], quiet: boo
         badRows++;
         continue;
       }
-      const ids = matcher.match(caption);
-      for (const e of ids) counts[e]! += 1;
-      rows.push({ file: s.file, row, key, caption, entries: ids });
+      const [ids] = await pool.matchRows([caption]);
+      rows.push({ file: s.file, row, key, caption, entries: ids! });
     }
   }
   bar.stop();
+  await pool.finish();
+  const counts = pool.counts;
   return { rows, counts, entries, badRows };
 }
 
@@ -107,31 +108,15 @@ export async function curateVariant(
   }
   // Balance: MetaCLIP's per-entry probabilities t / max(count, t) from the pool's own counts.
   const balancer = new Balancer(pool.counts, v.t, v.seed);
-  const keptCounts = new Float64Array(pool.entries.length);
-  const text = emptyTextStats();
+  const tally = emptyTally(pool.entries.length);
+  tally.text.lines = pool.rows.length;
   const kept: PoolRow[] = [];
-  for (const r of pool.rows) {
-    text.lines++;
-    text.texts++;
-    const n = r.entries.length;
-    text.matchesHistogram[Math.min(n, 10)]! += 1;
-    text.matches += n;
-    if (n === 0) continue;
-    text.matched++;
-    const q = balancer.keepProbability(r.entries);
-    text.expectedKept += q;
-    text.expectedKeptVar += q * (1 - q);
-    if (balancer.keep(r.key, r.entries)) {
-      kept.push(r);
-      text.kept++;
-      for (const e of r.entries) keptCounts[e]! += 1;
-    }
-  }
+  for await (const r of balanceRows(pool.rows, balancer, tally)) kept.push(r);
   await writeSelection(selFile, toSelection(kept));
-  const card = datacard({ entries: pool.entries, counts: pool.counts, countsSource: "this run", keptCounts, t: v.t, seed: v.seed, text, extra: { variant: v.name } });
+  const card = datacard({ entries: pool.entries, counts: pool.counts, countsSource: "this run", keptCounts: tally.keptCounts, t: v.t, seed: v.seed, text: tally.text, extra: { variant: v.name } });
   const json = path.join(dir, "datacard.json");
   const svg = path.join(dir, "cumulative.svg");
   await writeJsonAtomic(json, card);
-  await writeFileAtomic(svg, cumulativePlot(pool.counts, v.t, keptCounts));
+  await writeFileAtomic(svg, cumulativePlot(pool.counts, v.t, tally.keptCounts));
   return { selection: selFile, poolSize: kept.length, datacard: { json, svg, card } };
 }

@@ -19,7 +19,7 @@ import { makeCaption } from "../data/demo-captions.js";
 import { DEMO_LANGUAGES, loadEmojiNames, type DemoLang, type EmojiEntry } from "../data/demo-sources.js";
 import type { DemoRow } from "../data/demo.js";
 import { ingest } from "../data/ingest.js";
-import { listShards } from "../data/shards.js";
+import { listShards } from "../formats/shards.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { hashUniform } from "../util/hash.js";
@@ -166,7 +166,7 @@ export async function preparePool(cfg: AblationConfig, outDir: string, quiet: bo
 export async function prepareMetadata(cfg: AblationConfig, pool: PreparedPool, outDir: string): Promise<{ file: string; entries: string[] }> {
   const m = cfg.metadata!;
   if (m.file) {
-    const { loadMetadata } = await import("../curation/metadata.js");
+    const { loadMetadata } = await import("../curation/metaclip/metadata.js");
     const file = path.resolve(m.file);
     return { file, entries: await loadMetadata(file) };
   }

@@ -1,12 +1,12 @@
 // `clipts curate score | filter | select-rows`: DFN-style filtering. The lead
 // registers `dfnCommands` under `clipts curate`. Each command calls one
-// library function (src/curation/dfn.ts).
+// library function (src/curation/dfn/).
 import type { Argv, CommandModule } from "yargs";
 import { BACKEND_NAMES, type BackendName } from "../backend/names.js";
 import { InputError } from "../util/errors.js";
 
 // DFN's model code loads tfjs: imported when a command runs, not at start-up.
-const dfn = () => import("../curation/dfn.js");
+const dfn = () => import("../curation/dfn/index.js");
 
 const scoreCommand: CommandModule = {
   command: "score",

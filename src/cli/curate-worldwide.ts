@@ -3,9 +3,9 @@
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { shardFromOptions } from "../curation/match-file.js";
-import { demoWorldwideMetadata } from "../curation/worldwide-demo.js";
-import { WEBLI_TARGETS } from "../data/upsample.js";
+import { shardFromOptions } from "../curation/metaclip/match-file.js";
+import { demoWorldwideMetadata } from "../data/demo-worldwide.js";
+import { WEBLI_TARGETS } from "../curation/worldwide/upsample.js";
 
 const langidCommand: CommandModule = {
   command: "langid",
@@ -20,7 +20,7 @@ const langidCommand: CommandModule = {
   handler: async (a) => {
     const shard = shardFromOptions(a.shard as string | undefined, a["shard-count"] as number | undefined);
     // Language ID loads its n-gram tables: imported when the command runs.
-    const { langidShards } = await import("../curation/langid.js");
+    const { langidShards } = await import("../curation/worldwide/langid.js");
     const r = await langidShards({ shards: a.input as string, output: a.output as string, shard, quiet: a.quiet as boolean });
     const top = Object.entries(r.counts).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([l, n]) => `${l}:${n}`).join(" ");
     console.error(`${r.stats.rows} rows of ${r.stats.shards} shards labelled (${r.stats.badRows} bad rows); ${top}; sidecars in ${a.output}`);
@@ -42,7 +42,7 @@ const worldwideCommand: CommandModule = {
       .option("seed", { type: "number", default: 0 })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
-    const { worldwideCurate } = await import("../curation/worldwide-curate.js");
+    const { worldwideCurate } = await import("../curation/worldwide/curate.js");
     const r = await worldwideCurate({
       metadata: a.metadata as string, shards: a.input as string, langs: a.langs as string, output: a.output as string,
       tEn: a["t-en"] as number, reference: a.reference as string, seed: a.seed as number,
@@ -77,7 +77,7 @@ const upsampleCommand: CommandModule = {
       .option("seed", { type: "number", default: 0 })
       .option("epoch", { type: "number", default: 0 }),
   handler: async (a) => {
-    const { upsampleWorldwide } = await import("../curation/worldwide-curate.js");
+    const { upsampleWorldwide } = await import("../curation/worldwide/curate.js");
     const { weights: w } = await upsampleWorldwide({
       matches: a.matches as string, targets: parseTargets(a.targets as string), output: a.output as string,
       seed: a.seed as number, epoch: a.epoch as number,

@@ -3,13 +3,14 @@
 // that are slow to load (shards, DFN's model, language ID) are imported by
 // the handler that needs them, so `curate match` starts in ~0.1 s.
 import { existsSync, statSync } from "node:fs";
+import os from "node:os";
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { buildMetadata, METADATA_THRESHOLDS } from "../curation/metadata.js";
-import { matchFile, parseShard, shardFromOptions } from "../curation/match-file.js";
-import { mergeCountFiles } from "../curation/counts.js";
-import { balanceFile } from "../curation/balance-file.js";
+import { buildMetadata, METADATA_THRESHOLDS } from "../curation/metaclip/metadata.js";
+import { matchFile, parseShard, shardFromOptions } from "../curation/metaclip/match-file.js";
+import { mergeCountFiles } from "../curation/metaclip/counts.js";
+import { balanceFile } from "../curation/metaclip/balance-file.js";
 import { worldwideCommands } from "./curate-worldwide.js";
 import { dfnCommands } from "./curate-dfn.js";
 
@@ -57,16 +58,17 @@ const matchCommand: CommandModule = {
       .option("input", { type: "string", demandOption: true, describe: "JSONL with {\"key\": string, \"text\": string}, or a shard folder (manifest.json)" })
       .option("output", { type: "string", demandOption: true, describe: "matches JSONL ({shard} is replaced by the shard index); for a shard folder: the sidecar folder" })
       .option("workers", { type: "number", describe: "worker threads (default: number of cores)" })
-      .option("shard", { type: "string", describe: "process shard i/n of the input (0-based, by byte range)" })
+      .option("shard", { type: "string", describe: "process part i/n of the input (0-based; a JSONL file by byte range, a shard folder by shard i, i+n, ...)" })
       .option("shard-count", { type: "number", describe: "n shards; index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
     const shard = shardFromOptions(a.shard as string | undefined, a["shard-count"] as number | undefined);
-    const { isShardDir, matchShards } = await import("../curation/shard-match.js");
+    const { isShardDir, matchShards } = await import("../curation/metaclip/shard-match.js");
     if (isShardDir(a.input as string)) {
-      // Shard folders are matched on one thread; parallelism is the job array (--shard-count).
-      if (a.workers !== undefined && (a.workers as number) > 1) console.error("warning: --workers is not used for shard folders yet (one thread); split the folder with --shard i/n or --shard-count");
-      const r = await matchShards({ metadata: a.metadata as string, shards: a.input as string, output: a.output as string, shard, quiet: a.quiet as boolean });
+      const r = await matchShards({
+        metadata: a.metadata as string, shards: a.input as string, output: a.output as string, shard,
+        workers: (a.workers as number | undefined) ?? os.availableParallelism(), quiet: a.quiet as boolean,
+      });
       const s = r.stats;
       console.error(`${s.rows} rows of ${s.shards} shards matched (${s.matched} with a match, ${s.badRows} bad rows); sidecars and counts in ${a.output}`);
       if (s.cutShort.length > 0) {
@@ -115,7 +117,7 @@ const balanceCommand: CommandModule = {
     const m = a.matches as string;
     const dir = existsSync(m) && statSync(m).isDirectory();
     if (!dir && a.shard !== undefined) throw new InputError("--shard on balance needs --matches to be a sidecar folder");
-    const { sidecarsIn } = await import("../curation/shard-match.js");
+    const { sidecarsIn } = await import("../curation/metaclip/shard-match.js");
     const matches = dir ? await sidecarsIn(m, a.shard !== undefined ? parseShard(a.shard as string) : undefined) : m;
     const r = await balanceFile({
       metadata: a.metadata as string, matches, t: a.t as number, seed: a.seed as number,

@@ -71,7 +71,7 @@ const verifyCommand: CommandModule<object, { dir: string }> = {
   describe: "Recompute shard hashes and row counts against manifest.json",
   builder: (y: Argv) => y.positional("dir", { type: "string", demandOption: true, describe: "Shard folder" }) as unknown as Argv<{ dir: string }>,
   handler: async (a) => {
-    const { verifyShards } = await import("../data/shards.js");
+    const { verifyShards } = await import("../formats/shards.js");
     const r = await verifyShards(a.dir);
     if (!r.ok) {
       throw new InputError(`${a.dir}: ${r.problems.length} shard problem(s): ${r.problems.map((p) => `${p.file}: ${p.problem}`).join("; ")}`);
@@ -134,7 +134,7 @@ const convertSelectionCommand: CommandModule<object, { input: string; output: st
       .option("input", { type: "string", demandOption: true, describe: "old selection.json" })
       .option("output", { type: "string", demandOption: true, describe: "selection folder to write (index.json + one row list per shard)" }) as unknown as Argv<{ input: string; output: string }>,
   handler: async (a) => {
-    const { convertSelection } = await import("../data/selection.js");
+    const { convertSelection } = await import("../formats/selection.js");
     const sel = await convertSelection(a.input, a.output);
     console.log(`wrote ${sel.total()} rows of ${sel.shards().length} shards to ${a.output}`);
   },
@@ -148,7 +148,7 @@ const mergeSelectionsCommand: CommandModule<object, { inputs: string[]; output: 
       .option("inputs", { type: "string", array: true, demandOption: true, describe: "selection folders" })
       .option("output", { type: "string", demandOption: true, describe: "selection folder to write" }) as unknown as Argv<{ inputs: string[]; output: string }>,
   handler: async (a) => {
-    const { mergeSelections } = await import("../data/selection.js");
+    const { mergeSelections } = await import("../formats/selection.js");
     const sel = await mergeSelections(a.inputs, a.output);
     console.log(`wrote ${sel.total()} rows of ${sel.shards().length} shards to ${a.output}`);
   },

@@ -3,8 +3,8 @@
 // Sidecars are keyed by shard and row, written atomically, and a job-array
 // task (shard spec i/n) handles shards i, i+n, i+2n, ...
 import path from "node:path";
-import { listShards, readShard } from "../data/shards.js";
-import type { Sample } from "../data/types.js";
+import { listShards, readShard } from "../formats/shards.js";
+import type { Sample } from "../formats/types.js";
 import { AtomicWriter } from "../util/atomic.js";
 import { progress } from "../util/progress.js";
 import type { ShardSpec } from "./lines.js";
@@ -16,12 +16,27 @@ export interface SidecarPassOptions {
   output: string;
   /** Sidecar file name for a shard file, e.g. `shard-000001.matches.jsonl`. */
   sidecarName: (shardFile: string) => string;
-  /** The sidecar line (with its newline) for a readable row with a usable key and caption, or undefined for none. */
-  line: (row: number, sample: Sample, shardFile: string) => string | undefined;
+  /**
+   * The sidecar text (lines with their newlines) for a batch of a shard's
+   * readable rows that have a usable key and caption. It may resolve later:
+   * up to `inflight` batches are pending at once and written in order.
+   */
+  lines: (rows: ShardRow[], shardFile: string) => string | Promise<string>;
+  /** Batches pending at once (e.g. a few per worker thread; default 1). */
+  inflight?: number;
   shard?: ShardSpec;
   label: string;
   quiet?: boolean;
 }
+
+/** A readable shard row with a usable key and caption. */
+export interface ShardRow {
+  row: number;
+  sample: Sample;
+}
+
+/** Rows per batch handed to `lines`. */
+const BATCH_ROWS = 1024;
 
 export interface SidecarPassResult {
   sidecars: string[];
@@ -49,6 +64,13 @@ export async function writeShardSidecars(o: SidecarPassOptions): Promise<Sidecar
     for (const s of mine) {
       const file = path.join(o.output, o.sidecarName(s.file));
       const w = new AtomicWriter(file);
+      const pending: (string | Promise<string>)[] = [];
+      let batch: ShardRow[] = [];
+      const submit = async (limit: number) => {
+        if (batch.length > 0) pending.push(o.lines(batch, s.file));
+        batch = [];
+        while (pending.length > limit) await w.write(await pending.shift()!);
+      };
       try {
         const onSkip = (info: { rows: number | null }) => {
           r.cutShort.push(s.file);
@@ -62,11 +84,13 @@ export async function writeShardSidecars(o: SidecarPassOptions): Promise<Sidecar
             r.badRows++;
             continue;
           }
-          const text = o.line(row, sample, s.file);
-          if (text !== undefined) await w.write(text);
+          batch.push({ row, sample });
+          if (batch.length === BATCH_ROWS) await submit((o.inflight ?? 1) - 1);
         }
+        await submit(0);
         await w.commit();
       } catch (err) {
+        await Promise.allSettled(pending);
         await w.abort();
         throw err;
       }

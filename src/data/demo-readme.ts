@@ -1,5 +1,4 @@
 // The data card (README.md) written next to the demo dataset.
-import type { DemoSummary } from "./demo.js";
 import type { EmojiStyle } from "./demo-sources.js";
 
 function table(counts: Record<string, number>): string {
@@ -7,6 +6,26 @@ function table(counts: Record<string, number>): string {
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `| ${k} | ${v} |`)
     .join("\n");
+}
+
+export interface DemoSummary {
+  output: string;
+  seed: number;
+  concepts: number;
+  classes: number;
+  images: number;
+  train: number;
+  eval: number;
+  /** Rows of each per-language retrieval split, DIR/eval-<lang>.jsonl. */
+  evalByLang: Record<string, number>;
+  trainStyles: string[];
+  evalStyle: string;
+  byStyle: Record<string, number>;
+  byLang: Record<string, number>;
+  byKind: Record<string, number>;
+  /** Images that failed to render, skipped (style/hexcode). */
+  skipped: string[];
+  seconds: number;
 }
 
 export function demoReadme(s: DemoSummary, styles: EmojiStyle[], classes: string[], size: number, perImage: number, noise: number): string {

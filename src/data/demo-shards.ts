@@ -1,7 +1,8 @@
 // The demo dataset end to end: build the JSONL + PNG folder, then ingest the
 // train and eval splits into Arrow shards, the form every later stage reads.
 import path from "node:path";
-import { buildDemo, type DemoOptions, type DemoSummary } from "./demo.js";
+import { buildDemo, type DemoOptions } from "./demo.js";
+import type { DemoSummary } from "./demo-readme.js";
 import { ingest } from "./ingest.js";
 
 export interface DemoShardsResult {

@@ -20,7 +20,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { progress } from "../util/progress.js";
 import { DEMO_LANGUAGES, EMOJI_STYLES, IconSet, loadEmojiNames, type DemoLang, type EmojiEntry } from "./demo-sources.js";
 import { makeCaption, ZERO_SHOT_TEMPLATES, type CaptionKind } from "./demo-captions.js";
-import { demoReadme } from "./demo-readme.js";
+import { demoReadme, type DemoSummary } from "./demo-readme.js";
 
 export interface DemoOptions {
   /** Output folder (created). */
@@ -58,26 +58,6 @@ export interface DemoRow {
   /** emojibase hexcode of the concept, e.g. "1F431". */
   concept: string;
   kind: CaptionKind | "eval";
-}
-
-export interface DemoSummary {
-  output: string;
-  seed: number;
-  concepts: number;
-  classes: number;
-  images: number;
-  train: number;
-  eval: number;
-  /** Rows of each per-language retrieval split, DIR/eval-<lang>.jsonl. */
-  evalByLang: Record<string, number>;
-  trainStyles: string[];
-  evalStyle: string;
-  byStyle: Record<string, number>;
-  byLang: Record<string, number>;
-  byKind: Record<string, number>;
-  /** Images that failed to render, skipped (style/hexcode). */
-  skipped: string[];
-  seconds: number;
 }
 
 function intOption(v: number | undefined, def: number, key: string, min: number, max: number): number {

@@ -4,7 +4,7 @@
 // header-only metadata read would accept). Width and height are the displayed
 // size, after EXIF orientation.
 import sharp, { type Metadata } from "sharp";
-import { imageAddon, type ImageAddon } from "./image-native.js";
+import { imageAddon, type ImageAddon } from "../image/image-native.js";
 
 /** PIL's default Image.MAX_IMAGE_PIXELS. */
 export const DEFAULT_MAX_PIXELS = 89_478_485;

@@ -15,9 +15,9 @@ import { readParquetTable } from "./formats/parquet.js";
 import type { TableColumns } from "./formats/table.js";
 import { readWds } from "./formats/wds.js";
 import { checkImage, DEFAULT_MAX_PIXELS } from "./ingest-image.js";
-import { DEFAULT_MAX_IMAGE_BYTES, ShardWriter, type ShardManifest } from "./shards.js";
+import { DEFAULT_MAX_IMAGE_BYTES, ShardWriter, type ShardManifest } from "../formats/shards.js";
 import { BoundedReadError, readFileBounded } from "../util/bounded-read.js";
-import type { Sample } from "./types.js";
+import type { Sample } from "../formats/types.js";
 
 export { INGEST_FORMATS, type IngestFormat } from "./formats/common.js";
 import { INGEST_FORMATS, type IngestFormat } from "./formats/common.js";

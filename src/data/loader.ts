@@ -1,5 +1,5 @@
 // Streaming loader: shard rows in a seeded order (sampler.ts) -> parallel
-// decode + CLIP transform in worker threads (decode-worker-pool.ts) ->
+// decode + CLIP transform in worker threads (../image/decode-worker-pool.ts) ->
 // batches of tfjs tensors. Order is fixed before decoding, results are used
 // in that order, so batches do not depend on the number of workers. Memory is
 // bounded by the shuffle buffer (encoded bytes), the decode ring (`prefetch`
@@ -34,11 +34,23 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
-import { DecodePool, type SlotResult } from "./decode-worker-pool.js";
-import { listShards } from "./shards.js";
-import { SampleStream, type OrderOptions, type RepeatCount, type SampleFilter, type Selection, type StreamItem, type StreamState } from "./sampler.js";
-import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "./transforms.js";
-import type { Batch, Manifest } from "./types.js";
+import { DecodePool, type SlotResult } from "../image/decode-worker-pool.js";
+import { listShards } from "../formats/shards.js";
+import { SampleStream, type OrderOptions, type StreamItem, type StreamState } from "./sampler.js";
+import type { RepeatCount, SampleFilter, Selection } from "../formats/selection.js";
+import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "../image/transforms.js";
+import type { Manifest } from "../formats/types.js";
+
+/**
+ * A training or evaluation batch. Images are float32 NHWC `[B, H, W, 3]`,
+ * normalized with the configured mean/std; tokens are int32 `[B, context]`.
+ */
+export interface Batch {
+  images: tf.Tensor4D;
+  tokens: tf.Tensor2D;
+  keys: string[];
+  labels?: Int32Array;
+}
 
 export interface LoaderOptions {
   /** Shard directory holding manifest.json. */

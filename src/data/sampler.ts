@@ -6,30 +6,9 @@
 import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import path from "node:path";
-import { openShard, type OpenedShard, type ShardSkip } from "./shards.js";
-import type { Manifest, Sample } from "./types.js";
-import { ShardSelection } from "./selection.js";
-
-/**
- * Per-epoch row filter (MetaCLIP online balancing plugs in here). Called with
- * the row's key, its row index in its shard, the epoch and the shard file.
- */
-export type SampleFilter = (key: string, rowIndex: number, epoch: number, shard: string) => boolean;
-
-/**
- * Per-epoch copies of a row (language upsampling plugs in here): called for a
- * row that passed selection, sampler and the rank split; the row is emitted
- * that many times in a row before the shuffle buffer (0 drops it). Must be a
- * deterministic function of its arguments so a restored stream repeats it.
- */
-export type RepeatCount = (key: string, rowIndex: number, epoch: number, shard: string) => number;
-
-/**
- * Rows to keep: a set of keys, or row ids per shard file (a ShardSelection read
- * shard by shard from a selection folder, or a small in-memory map); a shard
- * the selection does not name keeps no rows.
- */
-export type Selection = ReadonlySet<string> | ShardSelection | Readonly<Record<string, readonly number[]>>;
+import { openShard, type OpenedShard, type ShardSkip } from "../formats/shards.js";
+import type { Manifest, Sample } from "../formats/types.js";
+import { ShardSelection, type RepeatCount, type SampleFilter, type Selection } from "../formats/selection.js";
 
 export interface OrderOptions {
   seed: number;

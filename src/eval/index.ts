@@ -33,8 +33,8 @@ export {
   type ImageThunk,
   type ImageEmbeddings,
   type SkipCounts,
-} from "./embed.js";
-export { createEvalDecoder, evalTransformSpec, type EvalDecoder, type EvalImageOptions } from "./decode.js";
+} from "../model/embed.js";
+export { createEvalDecoder, evalTransformSpec, type EvalDecoder, type EvalImageOptions } from "../image/decode.js";
 export { classifierCacheKey, readCachedClassifier, writeCachedClassifier, defaultCacheDir } from "./text-cache.js";
 export {
   buildZeroShotClassifier,
@@ -60,7 +60,7 @@ export {
   type TaskResult,
   type RunSuiteOptions,
 } from "./suite.js";
-export { loadEvalModel, resolveCheckpointFile, type LoadedEvalModel, type EvalModelOptions } from "./load.js";
+export { loadEvalModel, resolveCheckpointFile, type LoadedEvalModel, type EvalModelOptions } from "../model/load.js";
 export {
   evalCheckpointZeroShot,
   evalCheckpointRetrieval,

@@ -7,10 +7,10 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ClipModel } from "../model/types.js";
-import { listShards, readShard, shardPaths } from "../data/shards.js";
+import { listShards, readShard, shardPaths } from "../formats/shards.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
-import { cosineSimilarity, embedImages, embedTexts, type DecodeFn, type EvalTokenizer, type ImageThunk, type SkipCounts } from "./embed.js";
+import { cosineSimilarity, embedImages, embedTexts, type DecodeFn, type EvalTokenizer, type ImageThunk, type SkipCounts } from "../model/embed.js";
 import { retrievalRecallBlockwise } from "./metrics.js";
 
 /** Image rows of the similarity matrix computed at a time (= cosineSimilarity's default row step). */

@@ -3,7 +3,7 @@
 // any of its matched entries passes p = t / max(count, t), drawn from
 // (seed, key, epoch, entry)). The loader calls the filter per row and epoch.
 import { OnlineBalancer, readCounts } from "../curation/index.js";
-import type { SampleFilter } from "../data/sampler.js";
+import type { SampleFilter } from "../formats/selection.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
 

@@ -73,7 +73,7 @@ const upsampleSchema = z.strictObject({
 const dataSchema = z.strictObject({
   /** Shard directory (a manifest.json with Arrow shards). */
   train: z.string().min(1),
-  /** Optional selection: a selection folder (src/data/selection.ts), an old JSON {shard file: row ids} map, a JSON array of keys, or one key per line. */
+  /** Optional selection: a selection folder (src/formats/selection.ts), an old JSON {shard file: row ids} map, a JSON array of keys, or one key per line. */
   selection: z.string().min(1).nullable().default(null),
   /** Global batch size (samples per optimizer step, over all micro-batches). */
   batch_size: positiveInt,

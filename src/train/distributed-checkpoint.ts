@@ -7,7 +7,7 @@
 // The loop's save() gathers them (src/train/loop.ts); this file reads them back.
 import type { LoaderState } from "../data/loader.js";
 import { InputError } from "../util/errors.js";
-import type { LoadedCheckpoint } from "./checkpoint.js";
+import type { LoadedCheckpoint } from "../model/checkpoint.js";
 
 /** The loader state this rank resumes from; fails before any work when the world size differs from the checkpoint's. */
 export function resumeLoaderState(ck: LoadedCheckpoint, rank: number, worldSize: number): LoaderState {

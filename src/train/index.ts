@@ -15,7 +15,7 @@ export {
   checkpointName,
   CHECKPOINT_FORMAT,
   type LoadedCheckpoint,
-} from "./checkpoint.js";
+} from "../model/checkpoint.js";
 export { EventWriter, frameRecord, encodeScalarEvent } from "./tensorboard.js";
 export { crc32c, maskedCrc32c } from "./crc32c.js";
 export { ScalarLog } from "./metrics.js";

@@ -17,12 +17,12 @@
 // the last save) are an exploded run (lr 1e30 gives finite weights of 5e29),
 // not saved, so `latest` and pruning never move past the last good checkpoint.
 import * as tf from "@tensorflow/tfjs-core";
-import type { Batch } from "../data/types.js";
+import type { Batch } from "../data/loader.js";
 import type { ClipModel } from "../model/types.js";
 import { torchPeakMemory, type PeakMemory } from "../backend/index.js";
 import { progress } from "../util/progress.js";
 import type { AdamW } from "./adamw.js";
-import { saveCheckpoint } from "./checkpoint.js";
+import { saveCheckpoint } from "../model/checkpoint.js";
 import { disposeFull, type FullOptimizer } from "./zero.js";
 import { clipByGlobalNorm, globalNorm } from "./grads.js";
 import type { ScalarLog } from "./metrics.js";

@@ -1,13 +1,13 @@
 // `clipts train`: wire a validated config to a backend, the model, the
 // streaming loader and the loop; resume from a checkpoint; or (dry run)
 // describe the run without doing it.
-import { openSelection } from "../data/selection.js";
+import { openSelection } from "../formats/selection.js";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { setBackend, type BackendName } from "../backend/index.js";
 import { slowBlasWarning } from "../backend/blas.js";
 import { Loader } from "../data/loader.js";
-import type { Selection } from "../data/sampler.js";
+import type { Selection } from "../formats/selection.js";
 import { clampLogitScale } from "../loss/index.js";
 import {
   countParams,
@@ -27,7 +27,7 @@ import { AdamW } from "./adamw.js";
 import { onlineBalanceFilter } from "./balance.js";
 import { upsampleRepeatCount } from "./upsample.js";
 import { loadWeightsInto } from "../model/weights-file.js";
-import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
+import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "../model/checkpoint.js";
 import { totalSteps, type TrainConfig } from "./config.js";
 import { distEnvFromProcess, localBatchSize, ProcessGroup, rankDevice } from "./distributed.js";
 import { resumeLoaderState } from "./distributed-checkpoint.js";

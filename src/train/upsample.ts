@@ -2,11 +2,11 @@
 // named in `data.upsample.targets` are replicated, the others slightly thinned,
 // so each named language's expected share of an epoch equals its target.
 // Languages come from curation's langid sidecars; the loader's `repeats` hook
-// emits each row a per-epoch number of times (src/data/upsample.ts).
-import { ShardSelection } from "../data/selection.js";
-import { langOf, readLangSidecars } from "../curation/langid.js";
-import type { RepeatCount, Selection } from "../data/sampler.js";
-import { upsampleRepeats, upsampleWeights, WEBLI_TARGETS, type UpsampleWeights } from "../data/upsample.js";
+// emits each row a per-epoch number of times (src/curation/worldwide/upsample.ts).
+import { ShardSelection } from "../formats/selection.js";
+import { langOf, readLangSidecars } from "../curation/worldwide/langid.js";
+import type { RepeatCount, Selection } from "../formats/selection.js";
+import { upsampleRepeats, upsampleWeights, WEBLI_TARGETS, type UpsampleWeights } from "../curation/worldwide/upsample.js";
 
 export interface UpsampleConfig {
   /** Folder of <shard>.lang.jsonl sidecars (`clipts curate langid`). */

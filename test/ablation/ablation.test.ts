@@ -4,7 +4,7 @@
 // micro CLIP (real loader, tokenizer, trainer) and evaluated with the eval
 // stage's suite. configs/ablations/smoke.yaml is the config, with its paths
 // moved to a temporary folder.
-import { openSelection, type ShardSelection } from "../../src/data/selection.js";
+import { openSelection, type ShardSelection } from "../../src/formats/selection.js";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateAblationConfig } from "../../src/ablation/config.js";
 import { runAblation, type AblationResult } from "../../src/ablation/run.js";
 import { stat } from "../../src/ablation/report.js";
-import { spaceText } from "../../src/curation/matcher.js";
-import { listShards, readShard } from "../../src/data/shards.js";
+import { spaceText } from "../../src/curation/metaclip/matcher.js";
+import { listShards, readShard } from "../../src/formats/shards.js";
 import { InputError } from "../../src/util/errors.js";
 
 const root = path.resolve(import.meta.dirname, "../..");

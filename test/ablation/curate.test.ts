@@ -1,12 +1,12 @@
 // Curation steps of the ablation on small real Arrow shards: entry counts,
 // match/balance selections, user selection files, and the Zipf pool shape.
-import { openSelection, type ShardSelection } from "../../src/data/selection.js";
+import { openSelection, type ShardSelection } from "../../src/formats/selection.js";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { curateVariant, matchPool, type MatchedPool } from "../../src/ablation/curate.js";
-import { listShards } from "../../src/data/shards.js";
+import { listShards } from "../../src/formats/shards.js";
 import { replicateRows, zipfCopies } from "../../src/ablation/pool.js";
 import type { DemoRow } from "../../src/data/demo.js";
 import { DEMO_LANGUAGES, loadEmojiNames } from "../../src/data/demo-sources.js";

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { Balancer, OnlineBalancer, balanceKeep, entryProbs, mergeCounts, pToT, tToP } from "../../src/curation/balance.js";
+import { Balancer, OnlineBalancer, balanceKeep, entryProbs, mergeCounts, pToT, tToP } from "../../src/curation/metaclip/balance.js";
 import { hashUniform, Rng } from "../../src/util/hash.js";
 
 /** A pool of texts, each matching 0..3 entries drawn from a Zipf-like distribution. */

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { langidShards, langOf, langSidecarOf, loadLangId, readLangSidecars } from "../../src/curation/langid.js";
+import { langidShards, langOf, langSidecarOf, loadLangId, readLangSidecars } from "../../src/curation/worldwide/langid.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
 
 const root = path.dirname(createRequire(import.meta.url).resolve("emojibase-data/package.json"));

@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, promises as fs, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { matchShards, sidecarsIn, markerName } from "../../src/curation/shard-match.js";
-import { ShardWriter } from "../../src/data/shards.js";
+import { matchShards, sidecarsIn, markerName } from "../../src/curation/metaclip/shard-match.js";
+import { ShardWriter } from "../../src/formats/shards.js";
 
 const root = path.resolve(__dirname, "../..");
 const cli = ["--import", "tsx", path.join(root, "src/cli/main.ts")];

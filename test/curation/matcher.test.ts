@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { buildMatcher, spaceText } from "../../src/curation/matcher.js";
+import { buildMatcher, spaceText } from "../../src/curation/metaclip/matcher.js";
 import { Rng } from "../../src/util/hash.js";
 
 /** The literal definition: " e " occurs in MetaCLIP's spaced text. */

@@ -2,7 +2,7 @@ import { describe, it, expect } from "vitest";
 import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { buildMetadata, loadMetadata, readWordnet } from "../../src/curation/metadata.js";
+import { buildMetadata, loadMetadata, readWordnet } from "../../src/curation/metaclip/metadata.js";
 import { InputError } from "../../src/util/errors.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "clipts-meta-"));

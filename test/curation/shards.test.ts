@@ -6,12 +6,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { matchShards, sidecarsIn, sidecarOf } from "../../src/curation/shard-match.js";
-import { balanceFile } from "../../src/curation/balance-file.js";
-import { buildMatcher } from "../../src/curation/matcher.js";
-import { mergeCountFiles, readCounts } from "../../src/curation/counts.js";
+import { matchShards, sidecarsIn, sidecarOf } from "../../src/curation/metaclip/shard-match.js";
+import { balanceFile } from "../../src/curation/metaclip/balance-file.js";
+import { buildMatcher } from "../../src/curation/metaclip/matcher.js";
+import { mergeCountFiles, readCounts } from "../../src/curation/metaclip/counts.js";
 import { Loader } from "../../src/data/loader.js";
-import { openSelection, type ShardSelection } from "../../src/data/selection.js";
+import { openSelection, type ShardSelection } from "../../src/formats/selection.js";
 import { writeShards, charTokenize, type Row } from "../data/loader-fixtures.js";
 import { makeImage } from "../data/fixtures.js";
 

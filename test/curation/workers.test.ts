@@ -10,7 +10,9 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { matchFile as matchFromSource } from "../../src/curation/index.js";
+import { matchFile as matchFromSource, matchShards as matchShardsFromSource } from "../../src/curation/index.js";
+import { writeShards, type Row } from "../data/loader-fixtures.js";
+import { makeImage } from "../data/fixtures.js";
 import { Rng } from "../../src/util/hash.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -26,7 +28,7 @@ beforeAll(() => {
     path.join(root, "node_modules/typescript/bin/tsc"), "--outDir", out, "--rootDir", path.join(root, "src"),
     "--module", "NodeNext", "--moduleResolution", "NodeNext", "--target", "ES2022", "--strict", "--skipLibCheck",
     "--types", "node", "--esModuleInterop",
-    path.join(root, "src/curation/index.ts"), path.join(root, "src/curation/match-worker.ts"),
+    path.join(root, "src/curation/index.ts"), path.join(root, "src/curation/metaclip/match-worker.ts"),
   ], { stdio: "pipe" });
   return import(pathToFileURL(path.join(out, "curation/index.js")).href).then((m: Lib) => {
     lib = m;
@@ -71,6 +73,32 @@ describe("matching with worker threads", () => {
     }
     expect(joined).toBe(ref);
     expect(Array.from(sum)).toEqual(Array.from(one.counts));
+  });
+
+  it("matches a shard folder identically on 1 and 3 worker threads (sidecars, counts, stats)", async () => {
+    // Two shards of 2,500 rows: several 1,024-row batches per shard in flight at once.
+    const image = await makeImage("png", 8, 8, 1);
+    const shards: Row[][] = [0, 1].map((s) =>
+      Array.from({ length: 2500 }, (_, r) => ({ key: `s${s}r${r}`, caption: r % 997 === 5 ? null : lines[(s * 2500 + r) % lines.length]!, image, width: 8, height: 8 })),
+    );
+    const shardsDir = writeShards(shards);
+    const run = (workers: number) => lib.matchShards({ metadata: p("meta.json"), shards: shardsDir, output: p(`shards-w${workers}`), workers, quiet: true });
+    const one = await run(1);
+    const three = await run(3);
+    expect(three.stats.workers).toBe(3); // really ran on worker threads
+    expect(one.stats).toMatchObject({ rows: 5000, badRows: 6, workers: 1 });
+    expect(three.sidecars.map((f) => readFileSync(f, "utf8"))).toEqual(one.sidecars.map((f) => readFileSync(f, "utf8")));
+    expect(Array.from(three.counts)).toEqual(Array.from(one.counts));
+    expect({ ...three.stats, workers: 1 }).toEqual(one.stats);
+    // The sidecars hold each row's own matches (a shifted or reordered batch would not).
+    const matcher = lib.buildMatcher(entries);
+    const first = readFileSync(one.sidecars[1]!, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { key: string; row: number; entries: number[] });
+    for (const l of first) expect(l.entries).toEqual(Array.from(matcher.match(shards[1]![l.row]!.caption!)));
+    // From the TypeScript sources the same call matches in-process and says so.
+    const src = await matchShardsFromSource({ metadata: p("meta.json"), shards: shardsDir, output: p("shards-src"), workers: 3, quiet: true });
+    expect(src.stats.workers).toBe(1);
+    expect(src.stats.workerNote).toMatch(/match-worker.js not found/);
+    expect(Array.from(src.counts)).toEqual(Array.from(one.counts));
   });
 
   it("falls back to in-process matching from TypeScript sources and says so", async () => {

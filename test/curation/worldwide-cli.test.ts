@@ -1,14 +1,14 @@
 // The worldwide CLI commands (as the lead registers them under `curate`):
 // langid -> worldwide -> upsample on tiny shards, outputs that the library
 // functions reproduce.
-import { openSelection, type ShardSelection } from "../../src/data/selection.js";
+import { openSelection, type ShardSelection } from "../../src/formats/selection.js";
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import yargs from "yargs";
 import { parseTargets, worldwideCommands } from "../../src/cli/curate-worldwide.js";
-import { upsampleSelection, upsampleWeights } from "../../src/data/upsample.js";
+import { upsampleSelection, upsampleWeights } from "../../src/curation/worldwide/upsample.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
 
 async function cli(args: string[]): Promise<void> {

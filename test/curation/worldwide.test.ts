@@ -1,19 +1,19 @@
 // Worldwide curation: per-language metadata, no-space (substring) matching for
 // zh/ja/th/..., CJK punctuation as separators for spaced languages, thresholds
 // that keep English's tail share, and the shard pipeline end to end.
-import { openSelection, type ShardSelection } from "../../src/data/selection.js";
+import { openSelection, type ShardSelection } from "../../src/formats/selection.js";
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { spaceText } from "../../src/curation/matcher.js";
-import { balanceKeep, pToT, tToP } from "../../src/curation/balance.js";
+import { spaceText } from "../../src/curation/metaclip/matcher.js";
+import { balanceKeep, pToT, tToP } from "../../src/curation/metaclip/balance.js";
 import {
   buildSpacedMatcher, buildSubstringMatcher, CJK_PUNCT, isNoSpaceLang, loadWorldwideMetadata, parseWorldwideMetadata, WorldwideMatcher,
-} from "../../src/curation/worldwide-match.js";
-import { worldwideThresholds } from "../../src/curation/worldwide-thresholds.js";
-import { langidShards } from "../../src/curation/langid.js";
-import { worldwideCurate } from "../../src/curation/worldwide-curate.js";
+} from "../../src/curation/worldwide/match.js";
+import { worldwideThresholds } from "../../src/curation/worldwide/thresholds.js";
+import { langidShards } from "../../src/curation/worldwide/langid.js";
+import { worldwideCurate } from "../../src/curation/worldwide/curate.js";
 import { Rng } from "../../src/util/hash.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
 

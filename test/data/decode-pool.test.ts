@@ -1,8 +1,8 @@
 // DecodePool's message handling: jobs travel several to a message with the
 // pool's own copies of the bytes transferred, never the caller's memory.
 import { describe, it, expect } from "vitest";
-import { DecodePool } from "../../src/data/decode-worker-pool.js";
-import { DEFAULT_TRANSFORM } from "../../src/data/transforms.js";
+import { DecodePool } from "../../src/image/decode-worker-pool.js";
+import { DEFAULT_TRANSFORM } from "../../src/image/transforms.js";
 import { makeImage } from "./fixtures.js";
 
 describe("DecodePool", () => {

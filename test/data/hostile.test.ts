@@ -11,8 +11,8 @@ import { ingest } from "../../src/data/ingest.js";
 import { readCsvRecords } from "../../src/data/formats/csv.js";
 import { readWds } from "../../src/data/formats/wds.js";
 import { isSkip, type ReaderItem } from "../../src/data/formats/common.js";
-import { verifyShards } from "../../src/data/shards.js";
-import { resolveCheckpoint } from "../../src/train/checkpoint.js";
+import { verifyShards } from "../../src/formats/shards.js";
+import { resolveCheckpoint } from "../../src/model/checkpoint.js";
 import { readFileBounded } from "../../src/util/bounded-read.js";
 import { makeImage, tmpDir, writeFile, writeTar } from "./fixtures.js";
 import { readBack, skippedByKey } from "./readback.js";
@@ -177,8 +177,8 @@ describe("checkpoint pointers", () => {
 describe("control files and caption files", () => {
   it("a config, metadata or shard manifest that is a device or FIFO is refused without blocking", async () => {
     const { loadConfig } = await import("../../src/train/config.js");
-    const { loadMetadata } = await import("../../src/curation/metadata.js");
-    const { listShards } = await import("../../src/data/shards.js");
+    const { loadMetadata } = await import("../../src/curation/metaclip/metadata.js");
+    const { listShards } = await import("../../src/formats/shards.js");
     const d = tmpDir();
     execFileSync("mkfifo", [path.join(d, "manifest.json")]);
     expect(() => loadConfig("/dev/zero")).toThrow("/dev/zero: config must be a regular file (a character device)");

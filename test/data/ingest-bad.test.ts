@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
 import { ingest } from "../../src/data/ingest.js";
-import { verifyShards } from "../../src/data/shards.js";
+import { verifyShards } from "../../src/formats/shards.js";
 import { InputError } from "../../src/util/errors.js";
 import { makeBombPng, makeImage, tmpDir, writeFile, writeParquet, writeTar } from "./fixtures.js";
 import { readBack, skippedByKey } from "./readback.js";

@@ -9,8 +9,8 @@ import { existsSync, promises as fs, writeFileSync } from "node:fs";
 import path from "node:path";
 import * as A from "apache-arrow";
 import { ingest } from "../../src/data/ingest.js";
-import { encodeShard, listShards, sha256Bytes, ShardWriter, STAGING_DIR, verifyShards, MANIFEST_FILE } from "../../src/data/shards.js";
-import type { Sample } from "../../src/data/types.js";
+import { encodeShard, listShards, sha256Bytes, ShardWriter, STAGING_DIR, verifyShards, MANIFEST_FILE } from "../../src/formats/shards.js";
+import type { Sample } from "../../src/formats/types.js";
 import { makeImage, tmpDir, writeFile } from "./fixtures.js";
 
 const root = path.resolve(__dirname, "../..");

@@ -10,7 +10,7 @@ import { setBackend, type BackendName } from "../../src/backend/index.js";
 import { torchAvailable } from "../../src/backend/torch.js";
 import { goodShards, charTokenize, writeShards, type Row } from "./loader-fixtures.js";
 import { makeImage } from "./fixtures.js";
-import { preprocessImage, DEFAULT_TRANSFORM } from "../../src/data/transforms.js";
+import { preprocessImage, DEFAULT_TRANSFORM } from "../../src/image/transforms.js";
 
 const options = (dir: string) => ({
   dir, batchSize: 4, tokenize: charTokenize(8), contextLength: 8,

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import sharp from "sharp";
 import { Binary, Int32, Utf8, makeTable, tableToIPC, vectorFromArray } from "apache-arrow";
-import type { Manifest } from "../../src/data/types.js";
+import type { Manifest } from "../../src/formats/types.js";
 import { makeImage } from "./fixtures.js";
 
 export interface Row {

@@ -1,4 +1,4 @@
-// Read shards back with plain apache-arrow (independent of src/data/shards.ts
+// Read shards back with plain apache-arrow (independent of src/formats/shards.ts
 // readers) and check the manifest's hashes and row counts.
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";

@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { imageAddon } from "../../src/data/image-native.js";
-import { DEFAULT_TRANSFORM, transformToRgb, type TransformSpec } from "../../src/data/transforms.js";
+import { imageAddon } from "../../src/image/image-native.js";
+import { DEFAULT_TRANSFORM, transformToRgb, type TransformSpec } from "../../src/image/transforms.js";
 import { makeImage } from "./fixtures.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync, truncateSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Loader, type LoaderOptions } from "../../src/data/loader.js";
-import { listShards } from "../../src/data/shards.js";
-import { openSelection, writeSelection, convertSelection, mergeSelections, ShardSelection, SelectionWriter } from "../../src/data/selection.js";
+import { listShards } from "../../src/formats/shards.js";
+import { openSelection, writeSelection, convertSelection, mergeSelections, ShardSelection, SelectionWriter } from "../../src/formats/selection.js";
 import { InputError } from "../../src/util/errors.js";
 import { goodShards, charTokenize } from "./loader-fixtures.js";
 

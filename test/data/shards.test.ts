@@ -4,8 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import * as A from "apache-arrow";
-import { listShards, openShard, readShard, ShardWriter, verifyShards, type ShardSkip } from "../../src/data/shards.js";
-import type { Sample } from "../../src/data/types.js";
+import { listShards, openShard, readShard, ShardWriter, verifyShards, type ShardSkip } from "../../src/formats/shards.js";
+import type { Sample } from "../../src/formats/types.js";
 
 function tmp(): string {
   return mkdtempSync(path.join(os.tmpdir(), "clipts-shards-"));

@@ -5,9 +5,9 @@ import {
   CLIP_MEAN, CLIP_STD, SIGLIP_MEAN, SIGLIP_STD, DEFAULT_TRANSFORM,
   randomResizedCropBox, resizeShortest, centerCropBox, roundHalfEven,
   preprocessImage, transformToRgb, type TransformSpec,
-} from "../../src/data/transforms.js";
+} from "../../src/image/transforms.js";
 import { Rng } from "../../src/util/hash.js";
-import { imageAddon, type ImageAddon } from "../../src/data/image-native.js";
+import { imageAddon, type ImageAddon } from "../../src/image/image-native.js";
 import { makeImage } from "./fixtures.js";
 
 // Boxes computed by torchvision 0.14's own RandomResizedCrop.get_params

@@ -3,9 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { copiesOf, upsampleRepeats, upsampleSampler, upsampleSelection, upsampleWeights, WEBLI_TARGETS } from "../../src/data/upsample.js";
+import { copiesOf, upsampleRepeats, upsampleSampler, upsampleSelection, upsampleWeights, WEBLI_TARGETS } from "../../src/curation/worldwide/upsample.js";
 import { SampleStream, type OrderOptions } from "../../src/data/sampler.js";
-import type { Manifest } from "../../src/data/types.js";
+import type { Manifest } from "../../src/formats/types.js";
 import { writeShards, type Row } from "./loader-fixtures.js";
 
 const COUNTS = { en: 2600, de: 700, ja: 500, zh: 150, bn: 8, sw: 12, hi: 30 };

@@ -4,10 +4,10 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import sharp from "sharp";
-import { ShardWriter } from "../../src/data/shards.js";
+import { ShardWriter } from "../../src/formats/shards.js";
 import { readCaptionJsonl, readCaptionShards } from "../../src/eval/retrieval.js";
 import { classifierCacheKey, readCachedClassifier, writeCachedClassifier } from "../../src/eval/text-cache.js";
-import { sha256File } from "../../src/data/shards.js";
+import { sha256File } from "../../src/formats/shards.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "clipts-inputs-"));
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { setBackend } from "../../src/backend/index.js";
-import { loadEvalModel } from "../../src/eval/load.js";
+import { loadEvalModel } from "../../src/model/load.js";
 import { countParams, createModel, disposeModel, getModelConfig } from "../../src/model/index.js";
 import { hfHubSnapshot, openClipConfig } from "../../src/model/open-clip-hub.js";
 import { writeSafetensors } from "../../src/model/safetensors.js";

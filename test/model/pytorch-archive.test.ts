@@ -11,7 +11,7 @@ import { writeFileSync } from "node:fs";
 import { readPytorchStateDict } from "../../src/model/pytorch-archive.js";
 import { setBackend } from "../../src/backend/index.js";
 import { createModel, disposeModel } from "../../src/model/index.js";
-import { loadEvalModel } from "../../src/eval/load.js";
+import { loadEvalModel } from "../../src/model/load.js";
 
 const PY = "/usr/bin/python3";
 const hasTorch = spawnSync(PY, ["-c", "import torch"], { stdio: "ignore" }).status === 0;

@@ -6,7 +6,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createModel, disposeModel } from "../../src/model/index.js";
 import { AdamW } from "../../src/train/adamw.js";
-import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.js";
+import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint, saveCheckpoint } from "../../src/model/checkpoint.js";
 import { loadWeightsInto } from "../../src/model/weights-file.js";
 import { InputError } from "../../src/util/errors.js";
 

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { listShards } from "../../src/data/shards.js";
+import { listShards } from "../../src/formats/shards.js";
 import { loadConfig } from "../../src/train/config.js";
 import { formatDataCounts } from "../../src/train/metrics.js";
 import { runTraining } from "../../src/train/run.js";

@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadDistAddon } from "../../src/backend/torch-dist.js";
-import { loadCheckpoint, resolveCheckpoint } from "../../src/train/checkpoint.js";
+import { loadCheckpoint, resolveCheckpoint } from "../../src/model/checkpoint.js";
 import { validateConfig } from "../../src/train/config.js";
 import type { LoaderState } from "../../src/data/loader.js";
 import { freePort, launch } from "../../src/train/distributed-launch.js";

@@ -1,7 +1,7 @@
 // Fine-tuning from pretrained weights (model.pretrained) and LiT-style training
 // with a frozen image tower (train.lock_image).
 import { describe, expect, it } from "vitest";
-import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { loadCheckpoint } from "../../src/model/checkpoint.js";
 import { loadConfig } from "../../src/train/config.js";
 import { runTraining } from "../../src/train/run.js";
 import { colorShards, writeConfig } from "./fixtures.js";

@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { torchAvailable } from "../../src/backend/torch.js";
 import { TorchBackend } from "../../src/backend/torch-backend.js";
-import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { loadCheckpoint } from "../../src/model/checkpoint.js";
 import { loadConfig } from "../../src/train/config.js";
 import { describeRun, runTraining } from "../../src/train/run.js";
 import type { StepInfo } from "../../src/train/loop.js";

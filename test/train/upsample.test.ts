@@ -7,7 +7,7 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { Loader } from "../../src/data/loader.js";
-import { langSidecarOf } from "../../src/curation/langid.js";
+import { langSidecarOf } from "../../src/curation/worldwide/langid.js";
 import { upsampleRepeatCount } from "../../src/train/upsample.js";
 import { validateConfig } from "../../src/train/config.js";
 import { charTokenize, writeShards, type Row } from "../data/loader-fixtures.js";

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
-import { parseMetadata } from "../../src/curation/metadata.js";
+import { parseMetadata } from "../../src/curation/metaclip/metadata.js";
 import { loadTokenizer, truncateForBpe } from "../../src/text/tokenizer.js";
 import { loadConfig } from "../../src/train/config.js";
 

@@ -1,0 +1,34 @@
+// The rows of Arrow shards and the manifest of a shard folder: written by
+// ingest, read by curation-on-shards, the loader, the trainer and evaluation.
+
+/** One image-text pair as stored in a shard row. */
+export interface Sample {
+  key: string;
+  caption: string;
+  /** The original encoded image bytes (JPEG/PNG/WebP/...), never re-encoded. */
+  image: Uint8Array;
+  width: number;
+  height: number;
+  label?: number;
+  lang?: string;
+  /** Any extra metadata columns (string or number values). */
+  extra?: Record<string, string | number | null>;
+}
+
+/** Arrow IPC shard columns, in order; `label`, `lang` and extras are optional. */
+export const SHARD_COLUMNS = ["key", "caption", "image", "width", "height", "label", "lang"] as const;
+
+/** `manifest.json` of a shard directory. */
+export interface Manifest {
+  format: "clipts-shards";
+  version: 1;
+  /** Total rows over all shards. */
+  rows: number;
+  /** Column names present in every shard. */
+  columns: string[];
+  shards: { file: string; rows: number; sha256: string }[];
+  /** Samples skipped at ingest, by reason, with their keys (bounded list). */
+  skipped: { count: number; byReason: Record<string, number>; keys: string[] };
+  /** Class names when ingested from class folders (index = label). */
+  classes?: string[];
+}
