@@ -2,13 +2,12 @@
 // Each subcommand parses arguments and calls one library function. Modules
 // that are slow to load (shards, DFN's model, language ID) are imported by
 // the handler that needs them, so `curate match` starts in ~0.1 s.
-import { existsSync, statSync } from "node:fs";
 import os from "node:os";
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
-import { InputError } from "../util/errors.js";
 import { buildMetadata, METADATA_THRESHOLDS } from "../curation/metaclip/metadata.js";
-import { matchFile, parseShard, shardFromOptions } from "../curation/metaclip/match-file.js";
+import { parseShard, shardFromOptions } from "../curation/metaclip/match-file.js";
+import { matchInput } from "../curation/metaclip/match.js";
 import { mergeCountFiles } from "../curation/metaclip/counts.js";
 import { balanceFile } from "../curation/metaclip/balance-file.js";
 import { worldwideCommands } from "./curate-worldwide.js";
@@ -63,23 +62,19 @@ const matchCommand: CommandModule = {
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
     const shard = shardFromOptions(a.shard as string | undefined, a["shard-count"] as number | undefined);
-    const { isShardDir, matchShards } = await import("../curation/metaclip/shard-match.js");
-    if (isShardDir(a.input as string)) {
-      const r = await matchShards({
-        metadata: a.metadata as string, shards: a.input as string, output: a.output as string, shard,
-        workers: (a.workers as number | undefined) ?? os.availableParallelism(), quiet: a.quiet as boolean,
-      });
-      const s = r.stats;
+    const run = await matchInput({
+      metadata: a.metadata as string, input: a.input as string, output: a.output as string,
+      workers: (a.workers as number | undefined) ?? os.availableParallelism(), shard, quiet: a.quiet as boolean,
+    });
+    if (run.kind === "shards") {
+      const s = run.result.stats;
       console.error(`${s.rows} rows of ${s.shards} shards matched (${s.matched} with a match, ${s.badRows} bad rows); sidecars and counts in ${a.output}`);
       if (s.cutShort.length > 0) {
         console.error(`warning: ${s.cutShort.length} shard(s) cut short, ${s.cutRows} row(s) unreadable and not matched: ${s.cutShort.join(", ")}`);
       }
       return;
     }
-    const r = await matchFile({
-      metadata: a.metadata as string, input: a.input as string, output: a.output as string,
-      workers: a.workers as number | undefined, shard, quiet: a.quiet as boolean,
-    });
+    const r = run.result;
     const s = r.stats;
     console.error(
       `${s.written} lines written to ${r.output} (${s.matched} matched, ${s.lines - s.written} without key skipped, ` +
@@ -114,13 +109,9 @@ const balanceCommand: CommandModule = {
       .option("tail-share", { type: "number", array: true, describe: "tail shares to report t for (p_to_t)" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
-    const m = a.matches as string;
-    const dir = existsSync(m) && statSync(m).isDirectory();
-    if (!dir && a.shard !== undefined) throw new InputError("--shard on balance needs --matches to be a sidecar folder");
-    const { sidecarsIn } = await import("../curation/metaclip/shard-match.js");
-    const matches = dir ? await sidecarsIn(m, a.shard !== undefined ? parseShard(a.shard as string) : undefined) : m;
     const r = await balanceFile({
-      metadata: a.metadata as string, matches, t: a.t as number, seed: a.seed as number,
+      metadata: a.metadata as string, matches: a.matches as string, shard: a.shard !== undefined ? parseShard(a.shard as string) : undefined,
+      t: a.t as number, seed: a.seed as number,
       output: a.output as string, counts: a.counts as string | undefined, tailShares: a["tail-share"] as number[] | undefined,
       quiet: a.quiet as boolean,
     });

@@ -3,8 +3,9 @@
 // write kept keys, counts, a data card and the cumulative-matches plot.
 // Two streaming passes when counting locally; memory is the count arrays.
 import { SelectionWriter } from "../../formats/selection.js";
-import { matchStatsNames } from "./shard-match.js";
-import { existsSync, promises as fs } from "node:fs";
+import { matchStatsNames, sidecarsIn } from "./shard-match.js";
+import type { ShardSpec } from "../lines.js";
+import { existsSync, promises as fs, statSync } from "node:fs";
 import path from "node:path";
 import { AtomicWriter, writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
@@ -20,8 +21,10 @@ import { loadMetadata } from "./metadata.js";
 
 export interface BalanceOptions {
   metadata: string;
-  /** A matches JSONL file, or several (the per-shard sidecars of matchShards). */
+  /** A matches JSONL file, a shard folder's sidecar folder (from matchShards), or a list of sidecars. */
   matches: string | string[];
+  /** With a sidecar folder: balance sidecars i, i+n, ... (a job-array task; give the merged global `counts`). */
+  shard?: ShardSpec;
   t: number;
   seed: number;
   output: string;
@@ -117,7 +120,9 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new InputError(`--seed must be a non-negative integer, got ${o.seed}`);
   const entries = await loadMetadata(o.metadata);
   const n = entries.length;
-  const matchFiles = typeof o.matches === "string" ? [o.matches] : o.matches;
+  const folder = typeof o.matches === "string" && existsSync(o.matches) && statSync(o.matches).isDirectory();
+  if (o.shard && !folder) throw new InputError("balance: a shard part (--shard) needs the matches to be a sidecar folder");
+  const matchFiles = folder ? await sidecarsIn(o.matches as string, o.shard) : typeof o.matches === "string" ? [o.matches] : o.matches;
   for (const f of matchFiles) await fileSize(f);
   let counts: Float64Array;
   if (o.counts) {
