@@ -9,10 +9,11 @@ import path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { loadSuite, parseSuite, runEvalSuite, type EvalSuite } from "../eval/suite.js";
 import { createModel, disposeModel } from "../model/index.js";
-import { loadTokenizer } from "../text/index.js";
+import { loadTokenizer, tokenizerSpec } from "../text/index.js";
 import { loadWeightsInto } from "../model/weights-file.js";
 import { totalSteps, validateConfig, type TrainConfig } from "../train/config.js";
-import { resolveModelConfig, runTraining } from "../train/run.js";
+import { runTraining } from "../train/run.js";
+import { resolveModelConfig } from "../train/config.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
@@ -99,7 +100,8 @@ async function trainAndEval(
   let suiteResult;
   try {
     await loadWeightsInto(model.params, r.lastCheckpoint);
-    const tokenizer = await loadTokenizer({ kind: "clip", contextLength: mc.text.contextLength });
+    // The tokenizer the variant trained with (data.tokenizer), not always CLIP's.
+    const tokenizer = await loadTokenizer(tokenizerSpec(tc.data.tokenizer, mc.text.contextLength));
     const image = { mean: tc.data.mean, std: tc.data.std, workers: cfg.eval.workers };
     suiteResult = await runEvalSuite(model, tokenizer, suite, { image, quiet });
   } finally {

@@ -36,7 +36,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if (!args.config) throw new InputError("no config: clipts train --config FILE (see configs/)");
     // Imported here, not at start-up: the model code loads tfjs (~0.5 s).
     const { loadConfig } = await import("../train/config.js");
-    const { describeRun, formatDryRun, resolveModelConfig, runTraining } = await import("../train/run.js");
+    const { runTraining } = await import("../train/run.js");
+    const { describeRun, formatDryRun } = await import("../train/dry-run.js");
+    const { resolveModelConfig } = await import("../train/config.js");
     const cfg = loadConfig(args.config, overrides);
     if (args["dry-run"]) {
       console.log(formatDryRun(describeRun(cfg)));

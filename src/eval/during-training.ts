@@ -2,7 +2,7 @@
 // (RunOptions.evaluate) and logs the returned scalars under `eval/`. The suite
 // is loaded when the evaluator is made, so a bad suite fails before training.
 import type { ClipModel } from "../model/types.js";
-import { loadTokenizer } from "../text/index.js";
+import { loadTokenizer, tokenizerSpec } from "../text/index.js";
 import type { TrainConfig } from "../train/config.js";
 import { loadSuite, runEvalSuite } from "./suite.js";
 
@@ -10,9 +10,7 @@ export type TrainingEvaluator = (model: ClipModel, step: number) => Promise<Reco
 
 export async function trainingEvaluator(suiteFile: string, cfg: TrainConfig, contextLength: number): Promise<TrainingEvaluator> {
   const suite = await loadSuite(suiteFile);
-  const tokenizer = await loadTokenizer(
-    cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength } : { kind: "hf", path: cfg.data.tokenizer, contextLength },
-  );
+  const tokenizer = await loadTokenizer(tokenizerSpec(cfg.data.tokenizer, contextLength));
   return async (model) => {
     // No classifier cache: the weights change between evaluations.
     const r = await runEvalSuite(model, tokenizer, suite, { image: { mean: cfg.data.mean, std: cfg.data.std, workers: cfg.data.workers }, quiet: true });

@@ -6,7 +6,7 @@ import { existsSync, statSync } from "node:fs";
 import type { Triple } from "../image/transforms.js";
 import { createModel, disposeModel, getModelConfig, validateModelConfig } from "./index.js";
 import type { ClipModel, ModelConfig } from "./types.js";
-import { loadTokenizer, type TextTokenizer } from "../text/index.js";
+import { loadTokenizer, tokenizerSpec, type TextTokenizer } from "../text/index.js";
 import { CHECKPOINT_FORMAT, resolveCheckpoint, restoreCheckpoint } from "./checkpoint.js";
 import { readModelFile } from "./weights-file.js";
 import { isOpenClipRef } from "./open-clip-hub.js";
@@ -81,7 +81,7 @@ export async function loadEvalModel(ref: string, opts: EvalModelOptions = {}): P
   }
   const tok = opts.tokenizer ?? state.config?.data?.tokenizer ?? "clip";
   const ctx = config.text.contextLength;
-  const tokenizer = await loadTokenizer(tok === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: tok, contextLength: ctx });
+  const tokenizer = await loadTokenizer(tokenizerSpec(tok, ctx));
   return {
     file,
     model,

@@ -177,6 +177,11 @@ function widenBpeCache(hf: HfTokenizer, capacity = 1 << 18): void {
   model.cache = cache;
 }
 
+/** The tokenizer a config names (`data.tokenizer`): "clip" (the shipped CLIP BPE) or the path of a Hugging Face tokenizer.json. */
+export function tokenizerSpec(name: string, contextLength: number): TokenizerSpec {
+  return name === "clip" ? { kind: "clip", contextLength } : { kind: "hf", path: name, contextLength };
+}
+
 async function loadClip(spec: Extract<TokenizerSpec, { kind: "clip" }>): Promise<TextTokenizer> {
   const ctx = checkContext(spec.contextLength ?? 77, "contextLength");
   const file = spec.path ?? clipTokenizerJsonPath();

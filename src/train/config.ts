@@ -5,6 +5,8 @@ import { readFileBoundedSync } from "../util/bounded-read.js";
 import { parse as parseYaml, parseDocument } from "yaml";
 import { z } from "zod";
 import { InputError } from "../util/errors.js";
+import { resolveModelConfig as resolveModel } from "../model/overrides.js";
+import type { ModelConfig } from "../model/types.js";
 
 const positiveInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
@@ -18,6 +20,8 @@ const visionSchema = z.strictObject({
   heads: positiveInt.optional(),
   mlp_ratio: z.number().positive().optional(),
   pool: z.enum(["tok", "avg", "map"]).optional(),
+  layout: z.enum(["open_clip", "timm"]).optional(),
+  ln_eps: z.number().positive().optional(),
 });
 
 const textSchema = z.strictObject({
@@ -30,6 +34,9 @@ const textSchema = z.strictObject({
   causal: z.boolean().optional(),
   pool: z.enum(["eot", "last"]).optional(),
   pad_id: nonNegInt.optional(),
+  custom_text: z.boolean().optional(),
+  proj_bias: z.boolean().optional(),
+  ln_eps: z.number().positive().optional(),
 });
 
 const modelSchema = z.strictObject({
@@ -293,4 +300,13 @@ export function loadConfig(file: string, overrides: string[] = []): TrainConfig 
 /** Optimizer steps of a run. */
 export function totalSteps(cfg: TrainConfig): number {
   return cfg.train.steps ?? Math.ceil(cfg.train.samples! / cfg.data.batch_size);
+}
+
+/** The config's model (named architecture + inline overrides), validated against the data section. */
+export function resolveModelConfig(cfg: TrainConfig): ModelConfig {
+  const mc = resolveModel(cfg.model);
+  if (cfg.data.image_size !== undefined && cfg.data.image_size !== mc.vision.imageSize) {
+    throw new InputError(`config: data.image_size (${cfg.data.image_size}) differs from the model's image size (${mc.vision.imageSize})`);
+  }
+  return mc;
 }

@@ -20,4 +20,6 @@ export { EventWriter, frameRecord, encodeScalarEvent } from "./tensorboard.js";
 export { crc32c, maskedCrc32c } from "./crc32c.js";
 export { ScalarLog } from "./metrics.js";
 export { trainLoop, type BatchSource, type LoopOptions, type LoopResult, type StepInfo } from "./loop.js";
-export { runTraining, describeRun, formatDryRun, resolveModelConfig, type RunOptions, type RunResult, type DryRunReport } from "./run.js";
+export { runTraining, type RunOptions, type RunResult } from "./run.js";
+export { describeRun, formatDryRun, type DryRunReport } from "./dry-run.js";
+export { resolveModelConfig } from "./config.js";

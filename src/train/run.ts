@@ -3,32 +3,20 @@
 // describe the run without doing it.
 import { openSelection } from "../formats/selection.js";
 import path from "node:path";
-import { stringify as toYaml } from "yaml";
 import { setBackend, type BackendName } from "../backend/index.js";
 import { slowBlasWarning } from "../backend/blas.js";
 import { Loader } from "../data/loader.js";
 import type { Selection } from "../formats/selection.js";
 import { clampLogitScale } from "../loss/index.js";
-import {
-  countParams,
-  createModel,
-  disposeModel,
-  forwardFlopsPerSample,
-  getModelConfig,
-  memoryEstimate,
-  gpuMemory,
-  validateModelConfig,
-  type ClipModel,
-  type ModelConfig,
-} from "../model/index.js";
-import { loadTokenizer } from "../text/index.js";
+import { createModel, disposeModel, type ClipModel } from "../model/index.js";
+import { loadTokenizer, tokenizerSpec } from "../text/index.js";
 import { InputError } from "../util/errors.js";
 import { AdamW } from "./adamw.js";
 import { onlineBalanceFilter } from "./balance.js";
 import { upsampleRepeatCount } from "./upsample.js";
 import { loadWeightsInto } from "../model/weights-file.js";
 import { loadCheckpoint, resolveCheckpoint, restoreCheckpoint } from "../model/checkpoint.js";
-import { totalSteps, type TrainConfig } from "./config.js";
+import { resolveModelConfig, totalSteps, type TrainConfig } from "./config.js";
 import { distEnvFromProcess, localBatchSize, ProcessGroup, rankDevice } from "./distributed.js";
 import { resumeLoaderState } from "./distributed-checkpoint.js";
 import { trainLoop, type BatchSource, type LoopDist, type LoopResult, type StepInfo } from "./loop.js";
@@ -36,128 +24,6 @@ import type { LoaderStats } from "../data/loader.js";
 import { dataCounts, ScalarLog, trimLogAfter } from "./metrics.js";
 import { objectiveWith } from "./objective.js";
 import { ownedBy, shardOwners, zeroHooks } from "./zero.js";
-
-/** The named architecture with the config's inline overrides applied, validated. */
-export function resolveModelConfig(cfg: TrainConfig): ModelConfig {
-  const m = cfg.model;
-  const mc = getModelConfig(m.name);
-  if (m.embed_dim !== undefined) mc.embedDim = m.embed_dim;
-  if (m.act) mc.act = m.act;
-  if (m.loss) mc.loss = m.loss;
-  if (m.init_logit_scale !== undefined) mc.initLogitScale = m.init_logit_scale;
-  if (m.init_logit_bias !== undefined) mc.initLogitBias = m.init_logit_bias;
-  const v = m.vision ?? {};
-  const vmap = { image_size: "imageSize", patch_size: "patchSize", width: "width", layers: "layers", heads: "heads", mlp_ratio: "mlpRatio", pool: "pool" } as const;
-  for (const [k, key] of Object.entries(vmap)) {
-    const x = (v as Record<string, unknown>)[k];
-    if (x !== undefined) (mc.vision as unknown as Record<string, unknown>)[key] = x;
-  }
-  const t = m.text ?? {};
-  const tmap = { vocab_size: "vocabSize", context_length: "contextLength", width: "width", layers: "layers", heads: "heads", mlp_ratio: "mlpRatio", causal: "causal", pool: "pool", pad_id: "padId" } as const;
-  for (const [k, key] of Object.entries(tmap)) {
-    const x = (t as Record<string, unknown>)[k];
-    if (x !== undefined) (mc.text as unknown as Record<string, unknown>)[key] = x;
-  }
-  if (mc.loss === "siglip" && mc.initLogitBias === undefined) mc.initLogitBias = -10;
-  validateModelConfig(mc);
-  if (cfg.data.image_size !== undefined && cfg.data.image_size !== mc.vision.imageSize) {
-    throw new InputError(`config: data.image_size (${cfg.data.image_size}) differs from the model's image size (${mc.vision.imageSize})`);
-  }
-  return mc;
-}
-
-export interface DryRunReport {
-  config: TrainConfig;
-  model: ModelConfig;
-  params: number;
-  steps: number;
-  samples: number;
-  trainFlopsPerSample: number;
-  totalFlops: number;
-  memory: { paramBytes: number; activationBytes: number; lossBytes: number; totalBytes: number; microBatch: number };
-}
-
-/** Everything --dry-run prints, computed without building the model. */
-export function describeRun(cfg: TrainConfig): DryRunReport {
-  const mc = resolveModelConfig(cfg);
-  const steps = totalSteps(cfg);
-  const k = cfg.train.accum_freq;
-  const micro = cfg.data.batch_size / k;
-  // forward + backward (2x forward), plus the feature-caching forward when accumulating.
-  const trainFlopsPerSample = forwardFlopsPerSample(mc) * (k > 1 ? 4 : 3);
-  const mem = memoryEstimate(mc, micro);
-  const B = cfg.data.batch_size;
-  // B x B logits with softmax/sigmoid intermediates and gradients (~4 copies), plus cached features.
-  const lossBytes = 4 * 4 * B * B + (k > 1 ? 2 * 4 * B * mc.embedDim : 0);
-  return {
-    config: cfg,
-    model: mc,
-    params: countParams(mc),
-    steps,
-    samples: steps * B,
-    trainFlopsPerSample,
-    totalFlops: trainFlopsPerSample * steps * B,
-    memory: { paramBytes: mem.paramBytes, activationBytes: mem.activationBytes, lossBytes, totalBytes: mem.totalBytes + lossBytes, microBatch: micro },
-  };
-}
-
-function fmtBytes(n: number): string {
-  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 2 : 0)} ${u[i]}`;
-}
-
-export function formatDryRun(r: DryRunReport): string {
-  return [
-    "# resolved config",
-    toYaml(r.config).trimEnd(),
-    "# resolved model",
-    toYaml({ model: r.model }).trimEnd(),
-    "# estimate",
-    `parameters:            ${r.params.toLocaleString("en-US")}`,
-    `steps:                 ${r.steps.toLocaleString("en-US")} (${r.samples.toLocaleString("en-US")} samples, batch ${r.config.data.batch_size}, ${r.config.train.accum_freq} micro-batch(es) of ${r.memory.microBatch})`,
-    `train FLOPs / sample:  ${r.trainFlopsPerSample.toExponential(3)}`,
-    `train FLOPs total:     ${r.totalFlops.toExponential(3)}`,
-    `memory (fp32):         weights+grads+AdamW ${fmtBytes(r.memory.paramBytes)}, activations ${fmtBytes(r.memory.activationBytes)} per micro-batch, loss ${fmtBytes(r.memory.lossBytes)}; total ~${fmtBytes(r.memory.totalBytes)}`,
-    gpuTable(r),
-  ].join("\n");
-}
-
-/** Options compared per GPU: the config's own first, then each memory technique added in turn. */
-const GPU_OPTIONS: Array<[string, { bf16: boolean; gradCheckpointing: boolean; zero1: boolean }]> = [
-  ["fp32", { bf16: false, gradCheckpointing: false, zero1: false }],
-  ["bf16", { bf16: true, gradCheckpointing: false, zero1: false }],
-  ["bf16+ckpt", { bf16: true, gradCheckpointing: true, zero1: false }],
-  ["bf16+ckpt+ZeRO-1", { bf16: true, gradCheckpointing: true, zero1: true }],
-];
-
-/** Memory per GPU by GPU count and option (estimates: src/model/estimate.ts gpuMemory). */
-function gpuTable(r: DryRunReport): string {
-  const B = r.config.data.batch_size, k = r.config.train.accum_freq;
-  const t = r.config.train as { precision: string; grad_checkpointing?: boolean; zero_stage?: number };
-  const mine = `${t.precision === "bf16" ? "bf16" : "fp32"}${t.grad_checkpointing ? "+ckpt" : ""}${t.zero_stage === 1 ? "+ZeRO-1" : ""}`;
-  const gpus = [1, 8, 64, 128, 256, 1024].filter((n) => B % (n * k) === 0 && B / (n * k) >= 1);
-  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)}`;
-  const head = ["GPUs", "batch/GPU", ...GPU_OPTIONS.map(([l]) => (l === mine ? `${l} (this config)` : l))];
-  const rows = gpus.map((n) => [
-    String(n), String(B / n),
-    ...GPU_OPTIONS.map(([, o]) => {
-      const m = gpuMemory(r.model, { globalBatch: B, worldSize: n, accumFreq: k, ...o });
-      return `${gib(m.total)}${m.total <= 80e9 ? "" : "*"}`;
-    }),
-  ]);
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(w[i]!)).join("  ");
-  return [
-    `memory per GPU, GiB (estimate; weights, gradients, AdamW moments, bf16 weight copies, activations of one micro-batch, local loss; * = over an 80 GB H100; train.precision / train.grad_checkpointing / train.zero_stage choose):`,
-    line(head),
-    ...rows.map(line),
-  ].join("\n");
-}
 
 function readSelection(file: string): Selection {
   return openSelection(file, "data.selection");
@@ -217,9 +83,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     if (warning) console.error(`clipts train: ${warning}`);
   }
   const ctx = mc.text.contextLength;
-  const tokenizer = await loadTokenizer(
-    cfg.data.tokenizer === "clip" ? { kind: "clip", contextLength: ctx } : { kind: "hf", path: cfg.data.tokenizer, contextLength: ctx },
-  );
+  const tokenizer = await loadTokenizer(tokenizerSpec(cfg.data.tokenizer, ctx));
   // Same seed on every rank: identical initial weights, kept identical by the averaged gradients.
   const model = createModel(mc, { seed: cfg.train.seed, gradCheckpointing: cfg.train.grad_checkpointing });
   if (cfg.model.pretrained && !ck) await loadWeightsInto(model.params, cfg.model.pretrained);

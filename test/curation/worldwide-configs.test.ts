@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../src/train/config.js";
-import { describeRun } from "../../src/train/run.js";
+import { describeRun } from "../../src/train/dry-run.js";
 import { loadAblationConfig } from "../../src/ablation/config.js";
 import { loadTokenizer } from "../../src/text/tokenizer.js";
 

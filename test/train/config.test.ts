@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { applyOverrides, loadConfig, totalSteps, validateConfig } from "../../src/train/config.js";
-import { describeRun, formatDryRun } from "../../src/train/run.js";
+import { describeRun, formatDryRun } from "../../src/train/dry-run.js";
 import { InputError } from "../../src/util/errors.js";
 
 const base = `
