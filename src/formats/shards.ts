@@ -13,6 +13,7 @@ import path from "node:path";
 import * as A from "apache-arrow";
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
+import { sha256File } from "../util/sha256.js";
 import { MAX_JSON_BYTES, readFileBounded, readTextBounded } from "../util/bounded-read.js";
 import { SHARD_COLUMNS, type Manifest, type Sample } from "./types.js";
 
@@ -582,12 +583,6 @@ export async function listShards(dir: string): Promise<ShardManifest> {
 /** Absolute paths of the shards a manifest lists, in order. */
 export function shardPaths(dir: string, manifest: Manifest): string[] {
   return manifest.shards.map((s) => path.join(dir, s.file));
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest("hex");
 }
 
 export interface VerifyResult {

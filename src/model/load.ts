@@ -11,7 +11,7 @@ import { CHECKPOINT_FORMAT, resolveCheckpoint, restoreCheckpoint } from "./check
 import { readModelFile } from "./weights-file.js";
 import { isOpenClipRef } from "./open-clip-hub.js";
 import { InputError } from "../util/errors.js";
-import { sha256File } from "../formats/shards.js";
+import { sha256File } from "../util/sha256.js";
 
 export interface EvalModelOptions {
   /** Named model config, required for safetensors files that are not clipts checkpoints; overrides nothing otherwise. */

@@ -1,13 +1,14 @@
 // MetaCLIP matching and balancing on Arrow shards: sidecars keyed by shard and
 // row, a selection the loader honours, and the same kept set as the JSONL path.
 import { describe, expect, it, beforeAll } from "vitest";
-import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { matchShards, sidecarsIn, sidecarOf } from "../../src/curation/metaclip/shard-match.js";
 import { balanceFile } from "../../src/curation/metaclip/balance-file.js";
+import { matchFile } from "../../src/curation/metaclip/match-file.js";
 import { buildMatcher } from "../../src/curation/metaclip/matcher.js";
 import { mergeCountFiles, readCounts } from "../../src/curation/metaclip/counts.js";
 import { Loader } from "../../src/data/loader.js";
@@ -112,5 +113,24 @@ describe("curation on shards", () => {
     }
     await loader.close();
     expect(seen.sort()).toEqual([...kept].sort());
+  });
+
+  it("refuses matches made against other metadata (same length, other entries) before writing anything", async () => {
+    const m = path.join(work, "m3");
+    await matchShards({ metadata: metaFile, shards: shardsDir, output: m, quiet: true });
+    const other = path.join(work, "other-metadata.json");
+    writeFileSync(other, JSON.stringify([...METADATA].reverse()));
+    const out = path.join(work, "bal-other");
+    await expect(balanceFile({ metadata: other, matches: m, t: 5, seed: 3, output: out, quiet: true })).rejects.toThrow(
+      new RegExp(`match_complete\\.json: matched against other metadata \\(${metaFile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.*than ${other.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+    );
+    expect(existsSync(out)).toBe(false);
+    // The same metadata balances; so does the JSONL path, which is checked the same way.
+    await balanceFile({ metadata: metaFile, matches: m, t: 5, seed: 3, output: path.join(work, "bal-same"), quiet: true });
+    const texts = path.join(work, "texts.jsonl");
+    writeFileSync(texts, rows.map((r) => JSON.stringify({ key: r.key, text: r.caption })).join("\n") + "\n");
+    const mf = await matchFile({ metadata: metaFile, input: texts, output: path.join(work, "texts.matches.jsonl"), workers: 1, quiet: true });
+    await expect(balanceFile({ metadata: other, matches: mf.output, t: 5, seed: 3, output: out, quiet: true })).rejects.toThrow(/matched against other metadata/);
+    expect(existsSync(out)).toBe(false);
   });
 });

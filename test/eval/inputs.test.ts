@@ -7,7 +7,7 @@ import sharp from "sharp";
 import { ShardWriter } from "../../src/formats/shards.js";
 import { readCaptionJsonl, readCaptionShards } from "../../src/eval/retrieval.js";
 import { classifierCacheKey, readCachedClassifier, writeCachedClassifier } from "../../src/eval/text-cache.js";
-import { sha256File } from "../../src/formats/shards.js";
+import { sha256File } from "../../src/util/sha256.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "clipts-inputs-"));
 

@@ -3,7 +3,7 @@
 // write kept keys, counts, a data card and the cumulative-matches plot.
 // Two streaming passes when counting locally; memory is the count arrays.
 import { SelectionWriter } from "../../formats/selection.js";
-import { matchStatsNames, sidecarsIn } from "./shard-match.js";
+import { checkSameMetadata, matchMarkers, matchStatsNames, metadataIdentity, sidecarsIn } from "./shard-match.js";
 import type { ShardSpec } from "../lines.js";
 import { existsSync, promises as fs, statSync } from "node:fs";
 import path from "node:path";
@@ -124,6 +124,23 @@ export async function balanceFile(o: BalanceOptions): Promise<BalanceResult> {
   if (o.shard && !folder) throw new InputError("balance: a shard part (--shard) needs the matches to be a sidecar folder");
   const matchFiles = folder ? await sidecarsIn(o.matches as string, o.shard) : typeof o.matches === "string" ? [o.matches] : o.matches;
   for (const f of matchFiles) await fileSize(f);
+  // Matches made against other metadata are refused before any work.
+  const used = await metadataIdentity(o.metadata, n);
+  if (folder) {
+    for (const m of await matchMarkers(o.matches as string)) checkSameMetadata(m.metadata, used, m.file);
+  } else {
+    for (const f of matchFiles) {
+      const stats = sidecarPaths(f).stats;
+      if (!existsSync(stats)) continue;
+      let recorded: { metadataSha256?: unknown; metadata?: unknown } | undefined;
+      try {
+        recorded = JSON.parse(await fs.readFile(stats, "utf8")) as typeof recorded;
+      } catch {
+        continue; // an unreadable stats file only costs the data card its match statistics
+      }
+      checkSameMetadata({ sha256: recorded?.metadataSha256, file: recorded?.metadata }, used, f);
+    }
+  }
   let counts: Float64Array;
   if (o.counts) {
     counts = await readCounts(o.counts, n);

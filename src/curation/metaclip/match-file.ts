@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { AtomicWriter, writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
+import { sha256File } from "../../util/sha256.js";
 import { progress } from "../../util/progress.js";
 import { buildMatcher } from "./matcher.js";
 import { loadMetadata } from "./metadata.js";
@@ -36,6 +37,8 @@ export interface MatchFileStats extends MatchStats {
   output: string;
   counts: string;
   metadata: string;
+  /** The metadata file's sha256: balance refuses these matches with any other metadata. */
+  metadataSha256: string;
   entries: number;
   shard: ShardSpec | null;
   workers: number;
@@ -135,7 +138,7 @@ export async function matchFile(opts: MatchOptions): Promise<MatchResult> {
   const { counts, stats } = pool;
 
   const full: MatchFileStats = {
-    input: opts.input, output, counts: side.counts, metadata: opts.metadata, entries: entries.length,
+    input: opts.input, output, counts: side.counts, metadata: opts.metadata, metadataSha256: await sha256File(opts.metadata), entries: entries.length,
     shard: opts.shard ?? null, workers: pool.workers, ...(pool.note ? { workerNote: pool.note } : {}), ...stats,
     buildSeconds, seconds: (performance.now() - t0) / 1000,
   };

@@ -9,6 +9,7 @@ import path from "node:path";
 import { InputError } from "../../util/errors.js";
 import { fsyncDir, writeJsonAtomic } from "../../util/atomic.js";
 import { readTextBounded } from "../../util/bounded-read.js";
+import { sha256File } from "../../util/sha256.js";
 import { writeCounts } from "./counts.js";
 import type { ShardSpec } from "../lines.js";
 import { MatchPool } from "./match-rows.js";
@@ -51,6 +52,7 @@ export function sidecarOf(shardFile: string): string {
 
 export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsResult> {
   const entries = await loadMetadata(o.metadata);
+  const metadata = await metadataIdentity(o.metadata, entries.length);
   const pool = new MatchPool(entries, o.workers ?? 1);
   // Everything is written to a staging folder first and moved in at the end,
   // so a kill leaves the previous run's outputs (and marker) as they were.
@@ -83,7 +85,7 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
   const countsName = `entry_counts${shardSuffix(o.shard)}.json`;
   const statsName = `${MATCH_STATS}${shardSuffix(o.shard)}.json`;
   await writeCounts(path.join(stage, countsName), counts);
-  await writeJsonAtomic(path.join(stage, statsName), { metadata: o.metadata, shardsDir: o.shards, shard: o.shard ?? null, ...stats });
+  await writeJsonAtomic(path.join(stage, statsName), { metadata: o.metadata, metadataSha256: metadata.sha256, shardsDir: o.shards, shard: o.shard ?? null, ...stats });
   // Swap: drop the old marker (from here to the new marker, balance refuses the folder), move files in, write the marker.
   const marker = path.join(o.output, markerName(o.shard));
   await fs.rm(marker, { force: true });
@@ -92,7 +94,7 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
   for (const n of names) await fs.rename(path.join(stage, n), path.join(o.output, n));
   await fsyncDir(o.output);
   const sidecars = staged.map((f) => path.join(o.output, path.basename(f)));
-  await writeJsonAtomic(marker, { sidecars: sidecars.map((f) => path.basename(f)), countsFile: countsName, statsFile: statsName, shard: o.shard ?? null });
+  await writeJsonAtomic(marker, { sidecars: sidecars.map((f) => path.basename(f)), countsFile: countsName, statsFile: statsName, shard: o.shard ?? null, metadata });
   await fs.rm(stage, { recursive: true, force: true });
   return { sidecars, countsFile: path.join(o.output, countsName), counts, stats };
 }
@@ -134,6 +136,46 @@ export async function sidecarsIn(dir: string, shard?: ShardSpec): Promise<string
     );
   }
   return names.filter((_, i) => !shard || i % shard.count === shard.index).map((f) => path.join(dir, f));
+}
+
+/** Which metadata file a match run used: its sha256 and entry count (entry ids index into it). */
+export interface MetadataIdentity {
+  file: string;
+  sha256: string;
+  entries: number;
+}
+
+export async function metadataIdentity(file: string, entries: number): Promise<MetadataIdentity> {
+  return { file, sha256: await sha256File(file), entries };
+}
+
+/**
+ * Refuse matches made against other metadata before any work: entry ids index
+ * into the metadata, so another file (even of the same length) would balance
+ * the wrong entries. `recorded` is what the match run wrote (its completion
+ * marker or stats file); files from before it was recorded are not checked.
+ */
+export function checkSameMetadata(recorded: { sha256?: unknown; file?: unknown } | undefined, used: MetadataIdentity, where: string): void {
+  if (recorded?.sha256 === undefined || recorded.sha256 === used.sha256) return;
+  const was = recorded.file;
+  throw new InputError(
+    `${where}: matched against other metadata (${typeof was === "string" ? was : "another file"}, sha256 ${String(recorded.sha256).slice(0, 12)}…) than ${used.file} (sha256 ${used.sha256.slice(0, 12)}…); ` +
+      `balance with the metadata the matches were made with, or re-run \`clipts curate match\``,
+  );
+}
+
+/** Completion markers of a matches folder with the metadata each recorded. */
+export async function matchMarkers(dir: string): Promise<{ file: string; metadata?: { sha256?: unknown; file?: unknown } }[]> {
+  const out = [];
+  for (const m of (await fs.readdir(dir)).filter((f) => /^match_complete(\.\d+-of-\d+)?\.json$/.test(f)).sort()) {
+    const file = path.join(dir, m);
+    try {
+      out.push({ file, metadata: (JSON.parse(await readTextBounded(file, 256 * 2 ** 20)) as { metadata?: { sha256?: unknown } }).metadata });
+    } catch (err) {
+      throw new InputError(`${file}: unreadable match completion marker (${(err as Error).message})`);
+    }
+  }
+  return out;
 }
 
 /** True when `p` is a shard folder (has manifest.json). */
