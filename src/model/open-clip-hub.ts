@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { InputError } from "../util/errors.js";
-import type { ModelConfig } from "./types.js";
+import type { ModelConfig, VisionConfig } from "./types.js";
 
 export interface OpenClipFolder {
   dir: string;
@@ -81,17 +81,58 @@ export function openClipFolder(ref: string, env: NodeJS.ProcessEnv = process.env
 }
 
 /**
+ * timm ViT trunks of open_clip's SigLIP configs, by the size word of the timm
+ * name (`vit_<size>_patch<P>_siglip_<RES>`): width, depth, heads, MLP ratio.
+ * No class token; pooled by attention ("map") or average ("gap" names).
+ */
+const TIMM_SIGLIP_TRUNKS: Record<string, { width: number; layers: number; heads: number; mlpRatio: number }> = {
+  base: { width: 768, layers: 12, heads: 12, mlpRatio: 4 },
+  large: { width: 1024, layers: 24, heads: 16, mlpRatio: 4 },
+  so400m: { width: 1152, layers: 27, heads: 16, mlpRatio: 3.7362 },
+  giantopt: { width: 1536, layers: 40, heads: 16, mlpRatio: 4 },
+};
+
+/** The vision tower of a `timm_model_name` SigLIP trunk (layout "timm"), or a refusal naming the key. */
+function timmVision(v: Record<string, unknown>, where: string): VisionConfig {
+  const name = String(v.timm_model_name);
+  const m = /^vit_([a-z0-9]+)_patch(\d+)_siglip(_gap)?_(\d+)$/.exec(name);
+  const trunk = m ? TIMM_SIGLIP_TRUNKS[m[1]!] : undefined;
+  if (!m || !trunk) {
+    throw new InputError(
+      `${where}: vision_cfg.timm_model_name ${JSON.stringify(name)}: clipts builds timm's SigLIP ViT trunks vit_{${Object.keys(TIMM_SIGLIP_TRUNKS).join(",")}}_patchP_siglip_RES only; use a built-in model name for this architecture`,
+    );
+  }
+  const proj = v.timm_proj ?? "none";
+  if (proj !== "none") throw new InputError(`${where}: vision_cfg.timm_proj ${JSON.stringify(proj)}: only "none" (no projection after the trunk) is supported`);
+  const poolKey = v.timm_pool ?? (m[3] ? "avg" : "map");
+  if (poolKey !== "map" && poolKey !== "avg") throw new InputError(`${where}: vision_cfg.timm_pool ${JSON.stringify(poolKey)}: expected "map" or "avg"`);
+  const size = Array.isArray(v.image_size) ? (v.image_size[0] as number) : typeof v.image_size === "number" ? v.image_size : Number(m[4]);
+  return { imageSize: size, patchSize: Number(m[2]), ...trunk, pool: poolKey, layout: "timm", lnEps: 1e-6 };
+}
+
+/**
  * open_clip's model config JSON (embed_dim, vision_cfg, text_cfg,
- * quick_gelu) as a clipts ModelConfig: the open_clip VisionTransformer and
- * TextTransformer towers. Configs built on other trunks (timm, HF text
- * models) are refused naming the key, as clipts has no such tower.
+ * quick_gelu, custom_text, init_logit_bias) as a clipts ModelConfig: open_clip's
+ * VisionTransformer or a timm SigLIP ViT trunk, and open_clip's
+ * TextTransformer (CLIP's causal/EOT or SigLIP's no-mask/last-token form).
+ * What clipts cannot build (HF text models, other timm trunks, tanh GELU) is
+ * refused naming the key rather than built differently.
  */
 export function openClipConfig(name: string, cfg: Record<string, unknown>, where = name): ModelConfig {
   const v = (cfg.vision_cfg ?? {}) as Record<string, unknown>;
   const t = (cfg.text_cfg ?? {}) as Record<string, unknown>;
-  for (const [key, obj] of [["vision_cfg.timm_model_name", v.timm_model_name], ["text_cfg.hf_model_name", t.hf_model_name]] as const) {
-    if (obj) throw new InputError(`${where}: ${key} ${JSON.stringify(obj)}: clipts builds open_clip's own ViT and text transformer only; use a built-in model name for this architecture`);
+  if (t.hf_model_name) {
+    throw new InputError(`${where}: text_cfg.hf_model_name ${JSON.stringify(t.hf_model_name)}: clipts builds open_clip's own text transformer only; use a built-in model name for this architecture`);
   }
+  for (const [key, kw] of [["vision_cfg", v.act_kwargs], ["text_cfg", t.act_kwargs]] as const) {
+    const approx = (kw as { approximate?: unknown } | undefined)?.approximate;
+    if (approx !== undefined && approx !== "none") {
+      throw new InputError(`${where}: ${key}.act_kwargs.approximate ${JSON.stringify(approx)}: clipts has the exact GELU only (SigLIP 2 towers use the tanh form)`);
+    }
+  }
+  const textPool = t.pool_type ?? "argmax";
+  if (textPool !== "argmax" && textPool !== "last") throw new InputError(`${where}: text_cfg.pool_type ${JSON.stringify(textPool)}: expected "argmax" (CLIP) or "last" (SigLIP)`);
+  const textEps = (t.norm_kwargs as { eps?: unknown } | undefined)?.eps;
   const num = (o: Record<string, unknown>, key: string, def?: number): number => {
     const x = o[key] ?? def;
     if (typeof x !== "number" || !Number.isFinite(x)) throw new InputError(`${where}: ${key} must be a number, got ${JSON.stringify(o[key])}`);
@@ -101,18 +142,21 @@ export function openClipConfig(name: string, cfg: Record<string, unknown>, where
   const vWidth = num(v, "width", 768), tWidth = num(t, "width", 512);
   const imageSize = v.image_size;
   const size = Array.isArray(imageSize) ? (imageSize[0] as number) : num(v, "image_size", 224);
+  const siglip = cfg.init_logit_bias !== undefined;
   return {
     name,
     embedDim,
-    vision: {
-      imageSize: size,
-      patchSize: num(v, "patch_size", 16),
-      width: vWidth,
-      layers: num(v, "layers", 12),
-      heads: vWidth / num(v, "head_width", 64),
-      mlpRatio: num(v, "mlp_ratio", 4),
-      pool: "tok",
-    },
+    vision: v.timm_model_name
+      ? timmVision(v, where)
+      : {
+          imageSize: size,
+          patchSize: num(v, "patch_size", 16),
+          width: vWidth,
+          layers: num(v, "layers", 12),
+          heads: vWidth / num(v, "head_width", 64),
+          mlpRatio: num(v, "mlp_ratio", 4),
+          pool: "tok",
+        },
     text: {
       vocabSize: num(t, "vocab_size", 49408),
       contextLength: num(t, "context_length", 77),
@@ -120,12 +164,17 @@ export function openClipConfig(name: string, cfg: Record<string, unknown>, where
       layers: num(t, "layers", 12),
       heads: num(t, "heads", 8),
       mlpRatio: num(t, "mlp_ratio", 4),
-      causal: true,
-      pool: "eot",
-      padId: 0,
+      causal: t.no_causal_mask !== true,
+      pool: textPool === "last" ? "last" : "eot",
+      padId: num(t, "pad_id", 0),
+      ...(cfg.custom_text === true ? { customText: true } : {}),
+      ...(t.proj_bias === true ? { projBias: true } : {}),
+      ...(textEps !== undefined ? { lnEps: num(t.norm_kwargs as Record<string, unknown>, "eps") } : {}),
     },
     act: cfg.quick_gelu === true ? "quick_gelu" : "gelu",
-    loss: "clip",
-    initLogitScale: Math.log(1 / 0.07),
+    loss: siglip ? "siglip" : "clip",
+    // open_clip's defaults: log(1/0.07) for CLIP, SigLIP's log(10) with its bias (both are learned).
+    initLogitScale: num(cfg, "init_logit_scale", siglip ? Math.log(10) : Math.log(1 / 0.07)),
+    ...(siglip ? { initLogitBias: num(cfg, "init_logit_bias") } : {}),
   };
 }

@@ -43,9 +43,38 @@ describe("open_clip configs", () => {
     expect(openClipConfig("q", { embed_dim: 512, quick_gelu: true, vision_cfg: { patch_size: 32 }, text_cfg: {} }).act).toBe("quick_gelu");
   });
 
-  it("refuses trunks clipts does not build, naming the key", () => {
-    expect(() => openClipConfig("s", { embed_dim: 768, vision_cfg: { timm_model_name: "vit_base_patch16_siglip_224" }, text_cfg: {} }, "cfg.json"))
-      .toThrow(/cfg\.json: vision_cfg\.timm_model_name "vit_base_patch16_siglip_224"/);
+  // open_clip 3.3 src/open_clip/model_configs/<name>.json (text_cfg's tokenizer keys left out).
+  const siglipJson = (embed: number, size: number, timm: string, text: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    embed_dim: embed, init_logit_bias: -10, custom_text: true,
+    vision_cfg: { image_size: size, timm_model_name: timm, timm_model_pretrained: false, timm_pool: "map", timm_proj: "none" },
+    text_cfg: { no_causal_mask: true, proj_bias: true, pool_type: "last", norm_kwargs: { eps: 1e-6 }, ...text, ...extra },
+  });
+
+  it("open_clip's SigLIP configs (timm trunks) become the built-in SigLIP models", () => {
+    const cases: [string, Record<string, unknown>][] = [
+      ["ViT-B-16-SigLIP", siglipJson(768, 224, "vit_base_patch16_siglip_224", { context_length: 64, vocab_size: 32000, width: 768, heads: 12, layers: 12 })],
+      ["ViT-B-16-SigLIP-256", siglipJson(768, 256, "vit_base_patch16_siglip_256", { context_length: 64, vocab_size: 32000, width: 768, heads: 12, layers: 12 })],
+      ["ViT-L-16-SigLIP-256", siglipJson(1024, 256, "vit_large_patch16_siglip_256", { context_length: 64, vocab_size: 32000, width: 1024, heads: 16, layers: 24 })],
+      ["ViT-SO400M-14-SigLIP", siglipJson(1152, 224, "vit_so400m_patch14_siglip_224", { context_length: 16, vocab_size: 32000, width: 1152, heads: 16, layers: 27, mlp_ratio: 3.7362 })],
+    ];
+    for (const [name, json] of cases) {
+      const b = getModelConfig(name);
+      expect({ ...openClipConfig("x", json), name }).toEqual(b);
+    }
+    // A trunk with no built-in name: SigLIP's giant (gopt) image tower with an SO400M-sized text tower.
+    const gopt = openClipConfig("gopt", siglipJson(1536, 256, "vit_giantopt_patch16_siglip_256", { context_length: 64, vocab_size: 256000, width: 1152, heads: 16, layers: 27, mlp_ratio: 3.7362 }));
+    expect(gopt.vision).toMatchObject({ width: 1536, layers: 40, heads: 16, patchSize: 16, imageSize: 256, pool: "map", layout: "timm" });
+    expect(gopt.text).toMatchObject({ width: 1152, causal: false, pool: "last", customText: true, projBias: true });
+  });
+
+  it("refuses what clipts does not build, naming the key", () => {
+    expect(() => openClipConfig("s", { embed_dim: 768, vision_cfg: { timm_model_name: "convnext_base" }, text_cfg: {} }, "cfg.json"))
+      .toThrow(/cfg\.json: vision_cfg\.timm_model_name "convnext_base"/);
+    expect(() => openClipConfig("s", { embed_dim: 768, vision_cfg: {}, text_cfg: { hf_model_name: "xlm-roberta-base" } }, "cfg.json"))
+      .toThrow(/cfg\.json: text_cfg\.hf_model_name "xlm-roberta-base"/);
+    // SigLIP 2's text towers use the tanh GELU, which clipts does not have.
+    const siglip2 = siglipJson(768, 224, "vit_base_patch16_siglip_224", { context_length: 64, vocab_size: 256000, width: 768, heads: 12, layers: 12 }, { act_kwargs: { approximate: "tanh" } });
+    expect(() => openClipConfig("s", siglip2, "cfg.json")).toThrow(/cfg\.json: text_cfg\.act_kwargs\.approximate "tanh"/);
     expect(() => openClipConfig("s", { vision_cfg: {}, text_cfg: {} }, "cfg.json")).toThrow(/cfg\.json: embed_dim must be a number/);
   });
 });
