@@ -255,11 +255,13 @@ for (const n of sizes) {
 }
 
 // Summary: each stage at each size against the smallest size (target: RSS within 1.2x, CPU per row flat).
+// "marginal" is (CPU - CPU at the smallest size) / (rows - smallest rows): the per-row cost without
+// each child's fixed start-up (node, modules, metadata: ~0.5-1 s), which dominates small runs.
 const lo = Math.min(...sizes);
-console.log("\n| rows | stage | wall s | CPU s | CPU us/row | peak RSS MB | RSS vs smallest | CPU/row vs smallest |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+console.log("\n| rows | stage | wall s | CPU s | CPU us/row | marginal us/row | peak RSS MB | RSS vs smallest |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const r of results) {
   const base = results.find((b) => b.rows === lo && b.stage === r.stage);
   const ratio = base ? `${(r.rssMB / base.rssMB).toFixed(2)}x` : "-";
-  const cpuRatio = base ? `${(r.cpuS / r.rows / (base.cpuS / base.rows)).toFixed(2)}x` : "-";
-  console.log(`| ${r.rows} | ${r.label} | ${r.wallS.toFixed(1)} | ${r.cpuS.toFixed(1)} | ${((r.cpuS / r.rows) * 1e6).toFixed(1)} | ${r.rssMB.toFixed(0)} | ${ratio} | ${cpuRatio} |`);
+  const marginal = base && r.rows > lo ? (((r.cpuS - base.cpuS) / (r.rows - lo)) * 1e6).toFixed(1) : "-";
+  console.log(`| ${r.rows} | ${r.label} | ${r.wallS.toFixed(1)} | ${r.cpuS.toFixed(1)} | ${((r.cpuS / r.rows) * 1e6).toFixed(1)} | ${marginal} | ${r.rssMB.toFixed(0)} | ${ratio} |`);
 }
