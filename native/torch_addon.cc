@@ -243,13 +243,15 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- data ----
 
-// A CPU tensor for an upload, on a block an earlier upload of the same size
-// left free. glibc serves blocks over 32 MiB with fresh mmaps, so without
-// this every batch of images (38.5 MB at 64 x 224 x 224 x 3 floats) paid a
-// page fault per 4 KiB: most of the loader's main-thread time. A block is
-// free again when no tensor but the cache's own holds its storage; the cache
-// keeps at most kUploadBlocks, so it holds about as many batches as are alive
-// at once (the loader's one, plus any the caller keeps).
+// A CPU tensor for a recurring upload (the loader's batches of images), on a
+// block an earlier one of the same size left free. glibc serves blocks over
+// 32 MiB with fresh mmaps, so without this every batch (38.5 MB at 64 x 224 x
+// 224 x 3 floats) paid a page fault per 4 KiB: most of the loader's
+// main-thread time. A block is free again when no tensor but the cache's own
+// holds its storage; the cache keeps at most kUploadBlocks. Only uploads that
+// ask for it use a block: a cached block's storage counts one holder more, so
+// in-place updates that copy shared storage first (AdamW on weights) must not
+// see their weights' storage here.
 at::Tensor cpuBlock(const std::vector<int64_t>& shape, at::ScalarType st) {
   constexpr size_t kUploadBlocks = 4, kMinBytes = size_t(1) << 20;
   static std::vector<at::Tensor> blocks;
@@ -293,7 +295,8 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   // blocks) and the upload is queued without waiting: a copy from pageable
   // memory would wait for every kernel queued before it.
   const bool gpu = S.device.is_cuda();
-  auto host = gpu ? at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(true)) : cpuBlock(shape, st);
+  const bool reuse = info.Length() > 3 && flag(info[3]);
+  auto host = gpu || !reuse ? at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu)) : cpuBlock(shape, st);
   if (size_t(host.nbytes()) != bytes) throw std::runtime_error("torch addon: data size does not match shape");
   if (bytes) std::memcpy(host.data_ptr(), data, bytes);
   return put(info.Env(), gpu ? host.to(S.device, /*non_blocking=*/true) : host);

@@ -7,6 +7,7 @@ import {
   torchQuickGelu, torchSoftmaxCrossEntropy, torchEmbedding, torchAdamWUpdate,
 } from "../../src/backend/torch.js";
 import { check, type Inputs } from "./torch-helpers.js";
+import { uploadRecurring } from "../../src/backend/index.js";
 
 const { available, reason } = torchAvailable();
 const suffix = available ? "" : ` (SKIPPED: ${reason})`;
@@ -125,22 +126,22 @@ describe.skipIf(!available)(`torch gradients${suffix}`, () => {
     tf.dispose([ids, flat, twice]);
   });
 
-  it("large uploads reuse a freed block but never one a live tensor (or its alias) still holds", async () => {
+  it("recurring uploads reuse a freed block but never one a live tensor (or its alias) still holds", async () => {
     await tf.setBackend("torch");
     const n = 1 << 19; // 2 MiB of float32: over the addon's 1 MiB reuse floor
-    const fill = (v: number) => new Float32Array(n).fill(v);
-    const a = tf.tensor1d(fill(1));
+    const up = (v: number, shape = [n]) => uploadRecurring(new Float32Array(n).fill(v), shape);
+    const a = up(1);
     const aView = tf.reshape(a, [512, 1024]); // an alias of a's storage
     a.dispose();
-    const b = tf.tensor1d(fill(2)); // a's block is still held by aView
-    const c = tf.tensor1d(fill(3));
+    const b = up(2); // a's block is still held by aView
+    const c = up(3);
     expect(aView.dataSync().every((x) => x === 1)).toBe(true);
     expect(b.dataSync().every((x) => x === 2)).toBe(true);
     expect(c.dataSync().every((x) => x === 3)).toBe(true);
     const sumB = tf.sum(b);
     tf.dispose([aView, c]);
-    const d = tf.tensor2d(fill(4), [1024, 512]); // may take a's or c's block
-    const e = tf.tensor1d(fill(5));
+    const d = up(4, [1024, 512]); // may take a's or c's block
+    const e = up(5);
     expect(b.dataSync().every((x) => x === 2)).toBe(true);
     expect(d.dataSync().every((x) => x === 4)).toBe(true);
     expect(e.dataSync().every((x) => x === 5)).toBe(true);
