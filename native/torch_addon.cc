@@ -243,6 +243,40 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- data ----
 
+// A CPU tensor for a recurring upload (the loader's batches of images), on a
+// block an earlier one of the same size left free. glibc serves blocks over
+// 32 MiB with fresh mmaps, so without this every batch (38.5 MB at 64 x 224 x
+// 224 x 3 floats) paid a page fault per 4 KiB: most of the loader's
+// main-thread time. A block is free again when no tensor but the cache's own
+// holds its storage; the cache keeps at most kUploadBlocks. Only uploads that
+// ask for it use a block: a cached block's storage counts one holder more, so
+// in-place updates that copy shared storage first (AdamW on weights) must not
+// see their weights' storage here.
+at::Tensor cpuBlock(const std::vector<int64_t>& shape, at::ScalarType st) {
+  constexpr size_t kUploadBlocks = 4, kMinBytes = size_t(1) << 20;
+  static std::vector<at::Tensor> blocks;
+  int64_t numel = 1;
+  for (auto d : shape) numel *= d;
+  const size_t bytes = size_t(numel) * c10::elementSize(st);
+  if (bytes < kMinBytes) return at::empty(shape, at::TensorOptions().dtype(st));
+  for (auto& b : blocks) {
+    if (b.nbytes() == bytes && b.scalar_type() == st && b.storage().use_count() == 1) return b.view(shape);
+  }
+  auto fresh = at::empty({numel}, at::TensorOptions().dtype(st));
+  if (blocks.size() < kUploadBlocks) {
+    blocks.push_back(fresh);
+  } else {
+    // Replace a free block of another size (the batch size or resolution changed), if any.
+    for (auto& b : blocks) {
+      if (b.storage().use_count() == 1) {
+        b = fresh;
+        break;
+      }
+    }
+  }
+  return fresh.view(shape);
+}
+
 Napi::Value FromArray(const Napi::CallbackInfo& info) {
   auto shape = ints(info[1]);
   int code = int(num(info[2]));
@@ -261,7 +295,8 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   // blocks) and the upload is queued without waiting: a copy from pageable
   // memory would wait for every kernel queued before it.
   const bool gpu = S.device.is_cuda();
-  auto host = at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu));
+  const bool reuse = info.Length() > 3 && flag(info[3]);
+  auto host = gpu || !reuse ? at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu)) : cpuBlock(shape, st);
   if (size_t(host.nbytes()) != bytes) throw std::runtime_error("torch addon: data size does not match shape");
   if (bytes) std::memcpy(host.data_ptr(), data, bytes);
   return put(info.Env(), gpu ? host.to(S.device, /*non_blocking=*/true) : host);

@@ -1,74 +1,50 @@
-// The curation step of each variant: match the pool's captions against the
-// metadata once, then turn each variant into a selection the loader honours
-// ({shard file: row ids}); no image bytes are copied. Balanced variants get a
-// MetaCLIP data card (datacard.json) and its cumulative-matches SVG, as the
-// curation stage writes per balance run.
+// The curation step of each variant, as thin adapters over the curation
+// stage: the pool's captions are matched once (`curate match` on the pool's
+// shard folder: sidecars on disk), a "match" variant keeps the rows with a
+// match, a "balance" variant is `curate balance` on those sidecars (its data
+// card and cumulative-matches plot included). Every variant becomes a
+// selection folder the loader honours: no image bytes are copied and nothing
+// per pool row is held in memory.
+import os from "node:os";
 import path from "node:path";
-import { Balancer } from "../curation/metaclip/balance.js";
-import { cumulativePlot, datacard } from "../curation/metaclip/datacard.js";
-import { balanceRows, emptyTally } from "../curation/metaclip/balance-rows.js";
-import { MatchPool } from "../curation/metaclip/match-rows.js";
-import { listShards, readShard } from "../formats/shards.js";
-import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
-import { openSelection, ShardSelection, writeSelection } from "../formats/selection.js";
-import { progress } from "../util/progress.js";
+import { balanceFile } from "../curation/metaclip/balance-file.js";
+import type { datacard } from "../curation/metaclip/datacard.js";
+import { matchShards, sidecarsIn } from "../curation/metaclip/shard-match.js";
+import { openSelection, SelectionWriter, ShardSelection } from "../formats/selection.js";
+import { writeJsonAtomic } from "../util/atomic.js";
+import { readJsonl } from "../util/jsonl.js";
 import type { VariantSpec } from "./config.js";
 
-/** One pool row as curation sees it. */
-export interface PoolRow {
-  file: string;
-  row: number;
-  key: string;
-  caption: string;
-  /** Ascending metadata entry ids matched by the caption. */
-  entries: Uint32Array;
-}
-
+/** The pool matched once for every variant: a folder of match sidecars (one per shard). */
 export interface MatchedPool {
-  rows: PoolRow[];
+  /** The sidecar folder (`curate match` output). */
+  dir: string;
+  /** The metadata file the pool was matched against. */
+  metadata: string;
   /** Matches per metadata entry over the whole pool (MetaCLIP's entry counts). */
   counts: Float64Array;
-  entries: string[];
+  /** Rows with a usable key and caption, and those of them with a match. */
+  rows: number;
+  matched: number;
   /** Rows without a usable key or caption (never selected, counted). */
   badRows: number;
 }
 
-/** Read every pool caption (streaming the shards) and match it against the metadata. */
-export async function matchPool(shardsDir: string, entries: string[], quiet: boolean): Promise<MatchedPool> {
-  const manifest = await listShards(shardsDir);
-  const pool = new MatchPool(entries);
-  const rows: PoolRow[] = [];
-  let badRows = 0;
-  const bar = progress("match pool", manifest.rows, { unit: "row", quiet });
-  for (const s of manifest.shards) {
-    for await (const { row, sample } of readShard(path.join(shardsDir, s.file))) {
-      bar.increment();
-      const key = sample.key as string | null;
-      const caption = sample.caption as string | null;
-      if (typeof key !== "string" || key === "" || typeof caption !== "string") {
-        badRows++;
-        continue;
-      }
-      const [ids] = await pool.matchRows([caption]);
-      rows.push({ file: s.file, row, key, caption, entries: ids! });
-    }
-  }
-  bar.stop();
-  await pool.finish();
-  const counts = pool.counts;
-  return { rows, counts, entries, badRows };
+/** Match every pool caption against the metadata into sidecars under `dir`. */
+export async function matchPool(shardsDir: string, metadata: string, dir: string, quiet: boolean): Promise<MatchedPool> {
+  const r = await matchShards({ metadata, shards: shardsDir, output: dir, workers: os.availableParallelism(), quiet });
+  return { dir, metadata, counts: r.counts, rows: r.stats.rows - r.stats.badRows, matched: r.stats.matched, badRows: r.stats.badRows };
 }
 
-export type SelectionMap = Record<string, number[]>;
-
-function toSelection(rows: PoolRow[]): SelectionMap {
-  const sel: SelectionMap = {};
-  for (const r of rows) (sel[r.file] ??= []).push(r.row);
-  return sel;
+/** The sidecar rows of the matched pool, shard by shard in manifest order. */
+async function* sidecarRows(pool: MatchedPool): AsyncGenerator<{ key: string; shard: string; row: number; entries: number[] }> {
+  for (const file of await sidecarsIn(pool.dir)) {
+    for await (const { value } of readJsonl(file)) yield value as { key: string; shard: string; row: number; entries: number[] };
+  }
 }
 
 export interface CuratedVariant {
-  /** Selection file for the trainer (null: the whole pool). */
+  /** Selection folder for the trainer (null: the whole pool). */
   selection: string | null;
   /** Rows the variant trains on. */
   poolSize: number;
@@ -77,12 +53,14 @@ export interface CuratedVariant {
 }
 
 /** Rows a user selection (selection folder, old selection.json, or key lines) keeps of the pool. */
-function userSelectionSize(file: string, pool: MatchedPool | null, poolRows: number, where: string): number {
+async function userSelectionSize(file: string, pool: MatchedPool | null, poolRows: number, where: string): Promise<number> {
   const sel = openSelection(file, where);
   // Row lists: their kept counts (a row past a shard's end is refused when the loader opens the pool).
   if (sel instanceof ShardSelection) return sel.total();
   if (!pool) return Math.min(sel.size, poolRows);
-  return pool.rows.filter((r) => sel.has(r.key)).length;
+  let n = 0;
+  for await (const r of sidecarRows(pool)) if (sel.has(r.key)) n++;
+  return n;
 }
 
 /** Write the variant's selection (and data card) under `dir`. */
@@ -96,27 +74,33 @@ export async function curateVariant(
   if (v.curation === "none") return { selection: null, poolSize: poolRows };
   if (v.curation === "selection") {
     const file = path.resolve(v.file);
-    return { selection: file, poolSize: userSelectionSize(file, pool, poolRows, `${where}.file`) };
+    return { selection: file, poolSize: await userSelectionSize(file, pool, poolRows, `${where}.file`) };
   }
   if (!pool) throw new Error("curateVariant: match/balance needs the matched pool");
-  const selFile = path.join(dir, "selection");
   if (v.curation === "match") {
-    const kept = pool.rows.filter((r) => r.entries.length > 0);
-    await writeSelection(selFile, toSelection(kept));
-    await writeJsonAtomic(path.join(dir, "match.json"), { poolRows, badRows: pool.badRows, matched: kept.length, entries: pool.entries.length });
-    return { selection: selFile, poolSize: kept.length };
+    // Rows with at least one match, written shard by shard (each sidecar holds one shard's rows).
+    const writer = new SelectionWriter(path.join(dir, "selection"));
+    let shard: string | null = null;
+    let rows: number[] = [];
+    let kept = 0;
+    for await (const r of sidecarRows(pool)) {
+      if (r.shard !== shard) {
+        if (shard !== null) await writer.add(shard, rows);
+        shard = r.shard;
+        rows = [];
+      }
+      if (r.entries.length > 0) rows.push(r.row), kept++;
+    }
+    if (shard !== null) await writer.add(shard, rows);
+    const selection = await writer.close();
+    await writeJsonAtomic(path.join(dir, "match.json"), { poolRows, badRows: pool.badRows, matched: kept, entries: pool.counts.length });
+    return { selection, poolSize: kept };
   }
   // Balance: MetaCLIP's per-entry probabilities t / max(count, t) from the pool's own counts.
-  const balancer = new Balancer(pool.counts, v.t, v.seed);
-  const tally = emptyTally(pool.entries.length);
-  tally.text.lines = pool.rows.length;
-  const kept: PoolRow[] = [];
-  for await (const r of balanceRows(pool.rows, balancer, tally)) kept.push(r);
-  await writeSelection(selFile, toSelection(kept));
-  const card = datacard({ entries: pool.entries, counts: pool.counts, countsSource: "this run", keptCounts: tally.keptCounts, t: v.t, seed: v.seed, text: tally.text, extra: { variant: v.name } });
-  const json = path.join(dir, "datacard.json");
-  const svg = path.join(dir, "cumulative.svg");
-  await writeJsonAtomic(json, card);
-  await writeFileAtomic(svg, cumulativePlot(pool.counts, v.t, tally.keptCounts));
-  return { selection: selFile, poolSize: kept.length, datacard: { json, svg, card } };
+  const b = await balanceFile({ metadata: pool.metadata, matches: pool.dir, t: v.t, seed: v.seed, output: dir, quiet: true });
+  return {
+    selection: b.files.selection!,
+    poolSize: b.text.kept,
+    datacard: { json: b.files.datacard, svg: b.files.plot, card: b.card },
+  };
 }

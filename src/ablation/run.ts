@@ -150,8 +150,8 @@ export async function runAblation(config: string | AblationConfig | Record<strin
   if (needsMatch) {
     const meta = await prepareMetadata(cfg, pool, outDir);
     metadataHash = sha(meta.entries);
-    matched = await matchPool(pool.shards, meta.entries, quiet);
-    say(`metadata ${meta.file}: ${meta.entries.length} entries; ${matched.rows.filter((r) => r.entries.length > 0).length} of ${matched.rows.length} pool rows match`);
+    matched = await matchPool(pool.shards, meta.file, path.join(outDir, "matches"), quiet);
+    say(`metadata ${meta.file}: ${meta.entries.length} entries; ${matched.matched} of ${matched.rows} pool rows match`);
   }
 
   const curated = new Map<string, CuratedVariant>();

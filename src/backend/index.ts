@@ -61,6 +61,17 @@ export function fusedAdamWUpdate(): (typeof import("./torch.js"))["torchAdamWUpd
 }
 
 /**
+ * A float32 tensor of a buffer that is uploaded again and again with the same
+ * size (the loader's batches of images): the torch backend reuses a block an
+ * earlier upload left free; other backends take it as tf.tensor does.
+ */
+export function uploadRecurring(values: Float32Array, shape: number[]): tf.Tensor {
+  const b = tf.backend() as tf.KernelBackend & { writeReusable?: (v: Float32Array, s: number[]) => object };
+  if (tf.getBackend() !== "torch" || !b.writeReusable) return tf.tensor(values, shape, "float32");
+  return tf.engine().makeTensorFromDataId(b.writeReusable(values, shape), shape, "float32", b);
+}
+
+/**
  * Whether tensors may hold bf16 storage behind tfjs' float32 (the torch
  * backend in autocast mode), so that a weight's gradient needs a cast back.
  */

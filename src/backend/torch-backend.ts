@@ -94,6 +94,17 @@ export class TorchBackend extends KernelBackend {
     this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount, shape: shape.slice() });
   }
 
+  /**
+   * A float32 upload that recurs with the same size (the loader's batches of
+   * images): on the CPU it reuses a block an earlier one left free instead of
+   * mapping fresh pages (see cpuBlock in native/torch_addon.cc).
+   */
+  writeReusable(values: Float32Array, shape: number[]): DataId {
+    const dataId = {};
+    this.data.set(dataId, { id: this.native.fromArray(values, shape, dtypeCode("float32"), true)[0], refCount: 1, shape: shape.slice() });
+    return dataId;
+  }
+
   private upload(values: BackendValues, shape: number[], dtype: DataType): number {
     const code = dtypeCode(dtype);
     let v = values as Float32Array | Int32Array | Uint8Array;

@@ -49,7 +49,8 @@ export interface NativeMemory {
   cudaPeakBytes?: number;
 }
 export interface TorchAddon {
-  fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number): Meta;
+  /** reuse: a recurring CPU upload (the loader's batches) may take a block an earlier one left free. */
+  fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number, reuse?: boolean): Meta;
   toArray(id: Id): Float32Array | Int32Array | Uint8Array;
   free(id: Id): boolean;
   memory(resetPeak?: boolean): NativeMemory;

@@ -35,6 +35,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import { DecodePool, type SlotResult } from "../image/decode-worker-pool.js";
+import { uploadRecurring } from "../backend/index.js";
 import { listShards } from "../formats/shards.js";
 import { SampleStream, type OrderOptions, type StreamItem, type StreamState } from "./sampler.js";
 import type { RepeatCount, SampleFilter, Selection } from "../formats/selection.js";
@@ -407,7 +408,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     this.statsNow.samples += n;
     const index = this.statsNow.batches++;
     return {
-      images: tf.tensor4d(images, [n, size, size, 3], "float32"),
+      images: uploadRecurring(images, [n, size, size, 3]) as tf.Tensor4D,
       tokens: tf.tensor2d(tokens, [n, ctx], "int32"),
       keys: batch.map((b) => b.item.key!),
       labels: hasLabels ? Int32Array.from(batch, (b) => b.item.label ?? -1) : undefined,

@@ -150,7 +150,7 @@ describe("runAblation on a tiny demo pool (smoke.yaml)", () => {
     expect(md[2]).toContain(`| raw | ${raw.poolSize} | 64 | 2 | ${(100 * z.mean).toFixed(2)} ± ${(100 * z.std).toFixed(2)} |`);
 
     expect(first.files.charts.map((f) => path.basename(f))).toEqual(["zeroshot_top1.svg", "retrieval_mean_recall_1.svg", "average.svg"]);
-    for (const f of [...first.files.charts, first.files.loss!, path.join(first.outDir, "variants/balanced-t2/cumulative.svg")]) {
+    for (const f of [...first.files.charts, first.files.loss!, path.join(first.outDir, "variants/balanced-t2/entry_counts.svg")]) {
       const meta = await svgRenders(readFileSync(f, "utf8"));
       expect(meta.width).toBeGreaterThan(100);
     }

@@ -7,6 +7,7 @@ import {
   torchQuickGelu, torchSoftmaxCrossEntropy, torchEmbedding, torchAdamWUpdate,
 } from "../../src/backend/torch.js";
 import { check, type Inputs } from "./torch-helpers.js";
+import { uploadRecurring } from "../../src/backend/index.js";
 
 const { available, reason } = torchAvailable();
 const suffix = available ? "" : ` (SKIPPED: ${reason})`;
@@ -123,6 +124,29 @@ describe.skipIf(!available)(`torch gradients${suffix}`, () => {
     expect(Array.from(twice.dataSync())).toEqual([2, 4, 6, 8]);
     expect(Array.from(tf.reshape(flat, [2, 2]).dataSync())).toEqual([1, 2, 3, 4]);
     tf.dispose([ids, flat, twice]);
+  });
+
+  it("recurring uploads reuse a freed block but never one a live tensor (or its alias) still holds", async () => {
+    await tf.setBackend("torch");
+    const n = 1 << 19; // 2 MiB of float32: over the addon's 1 MiB reuse floor
+    const up = (v: number, shape = [n]) => uploadRecurring(new Float32Array(n).fill(v), shape);
+    const a = up(1);
+    const aView = tf.reshape(a, [512, 1024]); // an alias of a's storage
+    a.dispose();
+    const b = up(2); // a's block is still held by aView
+    const c = up(3);
+    expect(aView.dataSync().every((x) => x === 1)).toBe(true);
+    expect(b.dataSync().every((x) => x === 2)).toBe(true);
+    expect(c.dataSync().every((x) => x === 3)).toBe(true);
+    const sumB = tf.sum(b);
+    tf.dispose([aView, c]);
+    const d = up(4, [1024, 512]); // may take a's or c's block
+    const e = up(5);
+    expect(b.dataSync().every((x) => x === 2)).toBe(true);
+    expect(d.dataSync().every((x) => x === 4)).toBe(true);
+    expect(e.dataSync().every((x) => x === 5)).toBe(true);
+    expect(sumB.dataSync()[0]).toBe(2 * n);
+    tf.dispose([b, d, e, sumB]);
   });
 
   it("fused QuickGELU forward + gradients", () =>
