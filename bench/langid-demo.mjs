@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { buildDemoShards } from "../dist/data/demo-shards.js";
 import { listShards, readShard } from "../dist/formats/shards.js";
-import { langidShards, readLangSidecars, langOf } from "../dist/curation/worldwide/langid.js";
+import { langidShards, LangSidecars } from "../dist/curation/worldwide/langid.js";
 import { demoWorldwideMetadata } from "../dist/data/demo-worldwide.js";
 import { worldwideCurate } from "../dist/curation/worldwide/curate.js";
 import { upsampleWeights, upsampleSelection } from "../dist/curation/worldwide/upsample.js";
@@ -23,12 +23,12 @@ const t0 = process.hrtime.bigint();
 const lr = await langidShards({ shards, output: langs, quiet: true });
 const secs = Number(process.hrtime.bigint() - t0) / 1e9;
 console.log(`langid: ${lr.stats.rows} rows in ${secs.toFixed(2)} s (${(lr.stats.rows / secs).toFixed(0)} rows/s incl. shard reading)`);
-const { table } = await readLangSidecars(langs);
+const table = await LangSidecars.open(langs);
 const per = new Map();
 const manifest = await listShards(shards);
 for (const s of manifest.shards) {
   for await (const { row, sample } of readShard(path.join(shards, s.file))) {
-    const truth = sample.lang ?? "und", got = langOf(table, s.file, row);
+    const truth = sample.lang ?? "und", got = table.langOf(s.file, row);
     const st = per.get(truth) ?? { n: 0, ok: 0, as: {} };
     st.n++;
     if (got === truth) st.ok++;

@@ -4,7 +4,7 @@
 // Languages come from curation's langid sidecars; the loader's `repeats` hook
 // emits each row a per-epoch number of times (src/curation/worldwide/upsample.ts).
 import { ShardSelection } from "../formats/selection.js";
-import { langOf, readLangSidecars } from "../curation/worldwide/langid.js";
+import { LangSidecars } from "../curation/worldwide/langid.js";
 import type { RepeatCount, Selection } from "../formats/selection.js";
 import { upsampleRepeats, upsampleWeights, WEBLI_TARGETS, type UpsampleWeights } from "../curation/worldwide/upsample.js";
 
@@ -24,16 +24,16 @@ export interface UpsampleConfig {
  * (a key-set selection cannot be mapped to rows here, so all rows count).
  */
 export async function upsampleRepeatCount(u: UpsampleConfig, selection?: Selection): Promise<{ repeats: RepeatCount; weights: UpsampleWeights; badLines: number }> {
-  const { table, badLines } = await readLangSidecars(u.langs, { minConfidence: u.min_confidence });
+  const langs = await LangSidecars.open(u.langs, { minConfidence: u.min_confidence });
   const rowSel = !selection || selection instanceof Set ? null : selection instanceof ShardSelection ? selection : ShardSelection.fromRecord(selection as Readonly<Record<string, readonly number[]>>);
   const counts: Record<string, number> = {};
-  for (const [shard, langs] of table) {
-    // One shard's row list at a time.
+  for (const shard of langs.shards) {
+    // One shard's labels and row list at a time.
     const rows = rowSel ? new Set(rowSel.rows(shard)) : null;
-    langs.forEach((l, row) => {
-      if (!rows || rows.has(row)) counts[l] = (counts[l] ?? 0) + 1;
+    langs.rowsOf(shard).forEach((l, row) => {
+      if (l !== undefined && (!rows || rows.has(row))) counts[l] = (counts[l] ?? 0) + 1;
     });
   }
   const weights = upsampleWeights(counts, u.targets === "webli" ? WEBLI_TARGETS : u.targets);
-  return { repeats: upsampleRepeats(weights, (shard, row) => langOf(table, shard, row), u.seed), weights, badLines };
+  return { repeats: upsampleRepeats(weights, (shard, row) => langs.langOf(shard, row), u.seed), weights, badLines: langs.badLines };
 }

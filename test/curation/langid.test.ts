@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { langidShards, langOf, langSidecarOf, loadLangId, readLangSidecars } from "../../src/curation/worldwide/langid.js";
+import { CACHED_LANG_SHARDS, LangSidecars, langidShards, langSidecarOf, loadLangId } from "../../src/curation/worldwide/langid.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
 
 const root = path.dirname(createRequire(import.meta.url).resolve("emojibase-data/package.json"));
@@ -54,7 +54,7 @@ describe("langid (eld)", () => {
     expect(g.confidence).toBeLessThanOrEqual(1);
   });
 
-  it("writes one {row, key, lang, confidence} sidecar per shard; readLangSidecars looks rows up", async () => {
+  it("writes one {row, key, lang, confidence} sidecar per shard; LangSidecars looks rows up", async () => {
     const caps = [
       ["a photo of a red dog on the beach", "Ein Foto von einem roten Hund am Strand", null],
       ["一只红色的狗在海滩上玩耍的照片", "Una foto de un perro rojo en la playa", "海辺で遊んでいる赤い犬の写真です"],
@@ -67,15 +67,41 @@ describe("langid (eld)", () => {
     const lines = readFileSync(path.join(out, langSidecarOf("shard-00001.arrow")), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.row, l.key, l.lang])).toEqual([[0, "k1-0", "zh"], [1, "k1-1", "es"], [2, "k1-2", "ja"]]);
     expect(r.counts).toEqual({ en: 1, de: 1, zh: 1, es: 1, ja: 1 });
-    const { table, badLines } = await readLangSidecars(out);
-    expect(badLines).toBe(0);
-    expect(langOf(table, "shard-00000.arrow", 1)).toBe("de");
-    expect(langOf(table, "shard-00000.arrow", 2)).toBe("und"); // the row without caption
+    const table = await LangSidecars.open(out);
+    expect(table.shards).toEqual(["shard-00000.arrow", "shard-00001.arrow"]);
+    expect(table.langOf("shard-00000.arrow", 1)).toBe("de");
+    expect(table.langOf("shard-00000.arrow", 2)).toBe("und"); // the row without caption
+    expect(table.langOf(path.join(dir, "shard-00001.arrow"), 2)).toBe("ja");
+    expect(table.badLines).toBe(0);
     // A confidence floor turns low-confidence labels into und.
-    const strict = await readLangSidecars(out, { minConfidence: 1.01 });
-    expect(langOf(strict.table, "shard-00000.arrow", 0)).toBe("und");
-    // Corrupt lines are skipped and counted.
+    const strict = await LangSidecars.open(out, { minConfidence: 1.01 });
+    expect(strict.langOf("shard-00000.arrow", 0)).toBe("und");
+    // Corrupt lines are skipped and counted, once per sidecar however often it is read.
     writeFileSync(path.join(out, "extra.lang.jsonl"), '{"row":0,"key":"x","lang":"en"}\nnot json\n');
-    expect((await readLangSidecars(out)).badLines).toBe(1);
+    const withBad = await LangSidecars.open(out);
+    expect(withBad.langOf("extra.arrow", 0)).toBe("en");
+    expect(withBad.badLines).toBe(1);
+  });
+
+  it("holds a few shards' labels, not the pool's: lookups across many shards read each sidecar again when needed", async () => {
+    // 12 sidecars written directly (the format above), each row's language a function of (shard, row).
+    const out = mkdtempSync(path.join(tmpdir(), "clipts-langid-many-"));
+    const langs = ["en", "de", "fr", "ja", "zh"];
+    const truth = (s: number, r: number) => langs[(s * 7 + r * 3) % langs.length]!;
+    for (let s = 0; s < 12; s++) {
+      const lines = Array.from({ length: 50 }, (_, r) => JSON.stringify({ row: r, key: `k${s}-${r}`, lang: truth(s, r), confidence: 0.9 }));
+      if (s === 0) lines.push("not json"); // counted once, however often shard 0 is read again
+      writeFileSync(path.join(out, langSidecarOf(`shard-${String(s).padStart(5, "0")}.arrow`)), `${lines.join("\n")}\n`);
+    }
+    const table = await LangSidecars.open(out);
+    // Twice over all shards in order, then in a scattered order: every answer right, never more than the cap held.
+    const order = [...Array(12).keys(), ...Array(12).keys(), 11, 0, 5, 0, 11, 3];
+    for (const s of order) {
+      for (let r = 0; r < 50; r += 7) expect(table.langOf(`shard-${String(s).padStart(5, "0")}.arrow`, r)).toBe(truth(s, r));
+      expect(table.cachedShards).toBeLessThanOrEqual(CACHED_LANG_SHARDS);
+    }
+    expect(table.cachedShards).toBe(CACHED_LANG_SHARDS);
+    expect(table.badLines).toBe(1);
+    expect(table.langOf("shard-99999.arrow", 0)).toBe("und"); // no sidecar: unknown
   });
 });

@@ -19,7 +19,7 @@ import { InputError } from "../../util/errors.js";
 import { readJsonl } from "../../util/jsonl.js";
 import { balanceKeep } from "../metaclip/balance.js";
 import { writeCounts } from "../metaclip/counts.js";
-import { langOf, readLangSidecars } from "./langid.js";
+import { LangSidecars } from "./langid.js";
 import { writeShardSidecars } from "../shard-sidecars.js";
 import { loadWorldwideMetadata, WorldwideMatcher } from "./match.js";
 import { worldwideThresholds, type WorldwideThresholds } from "./thresholds.js";
@@ -61,7 +61,7 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
   const reference = o.reference ?? "en";
   const metadata = await loadWorldwideMetadata(o.metadata);
   if (!metadata[reference]) throw new InputError(`${o.metadata}: no metadata for the reference language "${reference}"`);
-  const { table } = await readLangSidecars(o.langs, { minConfidence: o.minConfidence });
+  const langs = await LangSidecars.open(o.langs, { minConfidence: o.minConfidence });
   const matcher = new WorldwideMatcher(metadata);
   const counts: Record<string, Float64Array> = {};
   for (const [l, e] of Object.entries(metadata)) counts[l] = new Float64Array(e.length);
@@ -75,7 +75,7 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
     lines: (rows, shard) => {
       let out = "";
       for (const { row, sample } of rows) {
-        const lang = langOf(table, shard, row);
+        const lang = langs.langOf(shard, row);
         const ids = matcher.match(sample.caption, lang);
         const c = counts[lang];
         if (c) for (const e of ids) c[e]!++;

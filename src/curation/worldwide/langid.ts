@@ -8,13 +8,12 @@
 // Shards are immutable, so labels go to a sidecar per shard,
 // `<shard>.lang.jsonl`: one line {row, key, lang, confidence} per readable row.
 // Downstream steps (worldwide matching, per-language thresholds, upsampling)
-// read them with readLangSidecars() and look a row's language up by
-// (shard file, row).
-import { existsSync, promises as fs } from "node:fs";
+// open them with LangSidecars.open() and look a row's language up by
+// (shard file, row), one shard's sidecar in memory at a time.
+import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
-import { readJsonl } from "../../util/jsonl.js";
 import type { ShardSpec } from "../lines.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
 
@@ -99,42 +98,96 @@ export async function langidShards(o: LangidShardsOptions): Promise<LangidShards
   return { sidecars, counts, stats };
 }
 
-/** Per shard file: language of each row (index = row; undefined for rows absent from the sidecar). */
-export type LangTable = Map<string, string[]>;
-
 export interface ReadLangOptions {
   /** Rows whose confidence is below this become "und" (default 0: keep every label). */
   minConfidence?: number;
 }
 
+/** Shards whose labels a LangSidecars keeps: readers go shard by shard (the loader, worldwide matching). */
+export const CACHED_LANG_SHARDS = 4;
+
 /**
- * Read every `<shard>.lang.jsonl` in a folder into a (shard file, row) -> lang
- * table. Bad lines are skipped and counted.
+ * The `<shard>.lang.jsonl` sidecars of a folder, looked up by (shard file, row).
+ * A shard's labels are read from its sidecar when first asked for and only the
+ * last CACHED_LANG_SHARDS shards are kept, so memory is a few shards' labels
+ * whatever the pool's size (a table of every row would not fit a 400M-row
+ * pool). Reads are synchronous: the loader's repeats hook is. Bad lines are
+ * skipped and counted in badLines (each sidecar once).
  */
-export async function readLangSidecars(dir: string, o: ReadLangOptions = {}): Promise<{ table: LangTable; badLines: number }> {
-  if (!existsSync(dir)) throw new InputError(`${dir}: language sidecar folder does not exist (run \`clipts curate langid\` first)`);
-  const names = (await fs.readdir(dir)).filter((f) => f.endsWith(".lang.jsonl")).sort();
-  if (names.length === 0) throw new InputError(`${dir}: no *.lang.jsonl sidecars (run \`clipts curate langid\` first)`);
-  const min = o.minConfidence ?? 0;
-  const table: LangTable = new Map();
-  let badLines = 0;
-  for (const n of names) {
-    const rows: string[] = [];
-    for await (const { value, error } of readJsonl(path.join(dir, n))) {
-      const v = value as { row?: unknown; lang?: unknown; confidence?: unknown } | undefined;
-      if (error || !v || !Number.isInteger(v.row) || typeof v.lang !== "string") {
-        badLines++;
+export class LangSidecars {
+  /** Bad lines in the sidecars read so far. */
+  badLines = 0;
+  private readonly cache = new Map<string, readonly (string | undefined)[]>();
+  private readonly counted = new Set<string>();
+
+  private constructor(
+    readonly dir: string,
+    /** Shard files that have a sidecar, in name order. */
+    readonly shards: readonly string[],
+    private readonly minConfidence: number,
+  ) {}
+
+  static async open(dir: string, o: ReadLangOptions = {}): Promise<LangSidecars> {
+    if (!existsSync(dir)) throw new InputError(`${dir}: language sidecar folder does not exist (run \`clipts curate langid\` first)`);
+    const names = (await fs.readdir(dir)).filter((f) => f.endsWith(".lang.jsonl")).sort();
+    if (names.length === 0) throw new InputError(`${dir}: no *.lang.jsonl sidecars (run \`clipts curate langid\` first)`);
+    return new LangSidecars(dir, names.map((n) => `${n.slice(0, -".lang.jsonl".length)}.arrow`), o.minConfidence ?? 0);
+  }
+
+  /** Language of each row of one shard (index = row; undefined for rows absent from its sidecar, none without one). */
+  rowsOf(shardFile: string): readonly (string | undefined)[] {
+    const shard = path.basename(shardFile);
+    let rows = this.cache.get(shard);
+    if (rows) {
+      this.cache.delete(shard); // most recently used last
+    } else {
+      rows = this.read(shard);
+      if (this.cache.size >= CACHED_LANG_SHARDS) this.cache.delete(this.cache.keys().next().value!);
+    }
+    this.cache.set(shard, rows);
+    return rows;
+  }
+
+  /** A row's language, "und" when unknown. */
+  langOf(shardFile: string, row: number): string {
+    return this.rowsOf(shardFile)[row] ?? UNDETERMINED;
+  }
+
+  /** Shards whose labels are held now (at most CACHED_LANG_SHARDS). */
+  get cachedShards(): number {
+    return this.cache.size;
+  }
+
+  private read(shard: string): (string | undefined)[] {
+    const file = path.join(this.dir, langSidecarOf(shard));
+    const rows: (string | undefined)[] = [];
+    if (!existsSync(file)) return rows;
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    let bad = 0;
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      let v: { row?: unknown; lang?: unknown; confidence?: unknown } | undefined;
+      try {
+        v = line.includes("\uFFFD") ? undefined : (JSON.parse(line) as typeof v);
+      } catch {
+        v = undefined;
+      }
+      if (!v || typeof v !== "object" || !Number.isInteger(v.row) || (v.row as number) < 0 || typeof v.lang !== "string") {
+        bad++;
         continue;
       }
       const conf = typeof v.confidence === "number" ? v.confidence : 1;
-      rows[v.row as number] = conf < min ? UNDETERMINED : v.lang;
+      rows[v.row as number] = conf < this.minConfidence ? UNDETERMINED : v.lang;
     }
-    table.set(`${n.slice(0, -".lang.jsonl".length)}.arrow`, rows);
+    if (!this.counted.has(shard)) {
+      this.counted.add(shard);
+      this.badLines += bad;
+    }
+    return rows;
   }
-  return { table, badLines };
-}
-
-/** Lookup helper: a row's language, "und" when unknown. */
-export function langOf(table: LangTable, shardFile: string, row: number): string {
-  return table.get(path.basename(shardFile))?.[row] ?? UNDETERMINED;
 }
