@@ -5,14 +5,17 @@
 //   -> clipts curate match (shard folder, MetaCLIP metadata from WordNet)
 //   -> clipts curate balance (the match sidecar folder -> selection folder)
 //   -> clipts curate filter (DFN top 30% of synthetic per-shard score sidecars)
-//   -> one Loader pass over the filter's selection (public API, dist/index.js).
+//   -> one Loader pass over the filter's selection (public API, dist/index.js)
+//   and, beside them, clipts curate worldwide on synthetic language sidecars
+//   (80% en, 20% de; both languages get the WordNet entries).
 // The pool is written as img2dataset writes it: NNNNN.tar of 10,000 samples,
 // KEY.jpg (a few hundred distinct tiny real JPEGs, made once with sharp, their
 // bytes reused), KEY.txt (a caption built from WordNet glosses in Debian's
 // wordnet-base: text that is not ours) and KEY.json (img2dataset's fields).
 // Run after `npm run build`, under nice on a shared machine:
 //   nice -n 10 node bench/pool-scale.mjs [--work DIR] [--keep] [--stages ingest,match,...] [rows ...]
-// (default 200000 2000000). STAGE_NODE_FLAGS="--max-old-space-size=128" passes
+// (default 200000 2000000). --before-cli PATH also runs the worldwide stage with
+// another build's dist/cli/main.js (e.g. main's, for a before/after). STAGE_NODE_FLAGS="--max-old-space-size=128" passes
 // flags to every stage's node (a capped heap tells lazy GC from retained state).
 // --keep leaves DIR/pool-N in place and a later run reuses what is there.
 import { spawnSync } from "node:child_process";
@@ -62,7 +65,8 @@ const flag = (name) => {
   return i >= 0;
 };
 const work = opt("work", "/tmp/clipts-pool-scale");
-const stagesWanted = opt("stages", "ingest,match,balance,filter,loader").split(",");
+const stagesWanted = opt("stages", "ingest,match,balance,filter,loader,worldwide").split(",");
+const beforeCli = opt("before-cli", null);
 const keep = flag("keep");
 const sizes = argv.map(Number);
 if (sizes.length === 0) sizes.push(200_000, 2_000_000);
@@ -183,6 +187,25 @@ async function writeScores(dir, shardsDir) {
   }
 }
 
+/** Synthetic langid sidecars, one per ingested shard ({row, key, lang, confidence}: 80% en, 20% de). */
+async function writeLangs(dir, shardsDir) {
+  mkdirSync(dir, { recursive: true });
+  const manifest = JSON.parse(readFileSync(path.join(shardsDir, "manifest.json"), "utf8"));
+  for (const s of manifest.shards) {
+    const w = createWriteStream(path.join(dir, `${path.basename(s.file, ".arrow")}.lang.jsonl`));
+    let buf = "";
+    for (let r = 0; r < s.rows; r++) {
+      buf += `{"row":${r},"key":"${s.file}:${r}","lang":"${rnd() < 0.8 ? "en" : "de"}","confidence":0.9}\n`;
+      if (buf.length > 1 << 20) {
+        if (!w.write(buf)) await once(w, "drain");
+        buf = "";
+      }
+    }
+    w.end(buf);
+    await once(w, "finish");
+  }
+}
+
 function du(p) {
   if (!existsSync(p)) return 0;
   const st = statSync(p);
@@ -229,7 +252,7 @@ for (const n of sizes) {
     }
     const stages = [];
     const run = (name, label, args, outDir) => {
-      if (!stagesWanted.includes(name)) return;
+      if (!stagesWanted.includes(name.replace(/-before$/, ""))) return;
       if (outDir) rmSync(outDir, { recursive: true, force: true });
       const s = measure(label, args);
       s.stage = name;
@@ -247,6 +270,21 @@ for (const n of sizes) {
     }
     run("filter", `curate filter (top ${KEEP_TOP})`, [cli, "curate", "filter", "--scores", p("scores"), "--keep-top", String(KEEP_TOP), "--output", p("filtered")], p("filtered"));
     run("loader", "loader pass (filter selection)", [fileURLToPath(import.meta.url), "--loader-pass", p("shards"), p("filtered/selection")]);
+    if (stagesWanted.includes("worldwide")) {
+      const wwMeta = path.join(work, "worldwide-metadata.json");
+      if (!existsSync(wwMeta)) {
+        const entries = JSON.parse(readFileSync(metadata, "utf8"));
+        writeSync(openSync(wwMeta, "w"), JSON.stringify({ en: entries, de: entries }));
+      }
+      if (!existsSync(p("langs.ready"))) {
+        rmSync(p("langs"), { recursive: true, force: true });
+        await writeLangs(p("langs"), p("shards"));
+        writeSync(openSync(p("langs.ready"), "w"), "ok");
+      }
+      const args = (c) => [c, "curate", "worldwide", "--metadata", wwMeta, "--input", p("shards"), "--langs", p("langs"), "--t-en", String(T), "--output", p("worldwide"), "--quiet"];
+      if (beforeCli) run("worldwide-before", "curate worldwide (before)", args(beforeCli), p("worldwide"));
+      run("worldwide", "curate worldwide", args(cli), p("worldwide"));
+    }
     for (const s of stages) results.push({ rows: n, ...s });
     if (stagesWanted.includes("filter")) console.log(`${n} rows: pool tars ${(du(p("pool")) / n).toFixed(0)} B/row, score sidecars ${(du(p("scores")) / n).toFixed(0)} B/row`);
   } finally {
