@@ -3,14 +3,16 @@
 // Sidecars are keyed by shard and row, written atomically, and a job-array
 // task (shard spec i/n) handles shards i, i+n, i+2n, ...
 import path from "node:path";
-import { listShards, readShard } from "../formats/shards.js";
-import type { Sample } from "../formats/types.js";
+import { listShards, readShard, type ShardSkip } from "../formats/shards.js";
+import { openTarShard } from "../formats/tar-shard.js";
+import type { Manifest, Sample } from "../formats/types.js";
+import { isTarPool, tarManifest } from "../formats/webdataset.js";
 import { AtomicWriter } from "../util/atomic.js";
 import { progress } from "../util/progress.js";
 import type { ShardSpec } from "./lines.js";
 
 export interface SidecarPassOptions {
-  /** Shard folder (with manifest.json). */
+  /** Shard folder (with manifest.json), or a webdataset tar pool read in place (formats/webdataset.ts). */
   shards: string;
   /** Folder the sidecars are written to. */
   output: string;
@@ -50,16 +52,36 @@ export interface SidecarPassResult {
   cutRows: number;
 }
 
+/** A shard's file name without its extension (`shard-000001.arrow`, `00001.tar`): the stem of its sidecars. */
+export function shardStem(shardFile: string): string {
+  return path.basename(shardFile).replace(/\.(arrow|tar)$/i, "");
+}
+
 /** Shard-file suffix for a job-array task's own summary files. */
 export function shardSuffix(shard?: ShardSpec): string {
   return shard ? `.${shard.index}-of-${shard.count}` : "";
 }
 
+/** The rows of one shard of a pool: an Arrow shard, or a webdataset tar read in place. */
+async function* poolRows(pool: string, manifest: Manifest, s: Manifest["shards"][number], onSkip: (info: ShardSkip) => void): AsyncGenerator<{ row: number; sample: Sample }> {
+  if (manifest.format !== "webdataset") {
+    yield* readShard(path.join(pool, s.file), { expectedRows: s.rows, onSkip });
+    return;
+  }
+  const tar = await openTarShard(s.file, s.source!, { expectedRows: s.rows, onSkip });
+  for (let row = 0; row < tar.numRows; row++) yield { row, sample: tar.get(row) };
+}
+
+/** A pool's manifest: a shard folder's, or a webdataset tar pool's (formats/webdataset.ts). */
+export async function poolManifest(pool: string): Promise<Manifest> {
+  return isTarPool(pool) ? tarManifest(pool) : await listShards(pool);
+}
+
 export async function writeShardSidecars(o: SidecarPassOptions): Promise<SidecarPassResult> {
-  const manifest = await listShards(o.shards);
+  const manifest = await poolManifest(o.shards);
   const mine = manifest.shards.filter((_, i) => !o.shard || i % o.shard.count === o.shard.index);
   const r: SidecarPassResult = { sidecars: [], shards: mine.length, rows: 0, badRows: 0, cutShort: [], cutRows: 0 };
-  const bar = progress(o.label, mine.reduce((a, s) => a + s.rows, 0), { unit: "rows", quiet: o.quiet });
+  const bar = progress(o.label, mine.reduce((a, s) => a + Math.max(0, s.rows), 0), { unit: "rows", quiet: o.quiet });
   try {
     for (const s of mine) {
       const file = path.join(o.output, o.sidecarName(s.file));
@@ -72,11 +94,11 @@ export async function writeShardSidecars(o: SidecarPassOptions): Promise<Sidecar
         while (pending.length > limit) await w.write(await pending.shift()!);
       };
       try {
-        const onSkip = (info: { rows: number | null }) => {
+        const onSkip = (info: ShardSkip) => {
           r.cutShort.push(s.file);
           r.cutRows += info.rows ?? 0;
         };
-        for await (const { row, sample } of readShard(path.join(o.shards, s.file), { expectedRows: s.rows, onSkip })) {
+        for await (const { row, sample } of poolRows(o.shards, manifest, s, onSkip)) {
           bar.increment();
           r.rows++;
           // A row without a usable key or caption gets no line (MetaCLIP drops it; it cannot be selected by key).

@@ -7,7 +7,7 @@ import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import path from "node:path";
 import { openShard, type OpenedShard, type ShardSkip } from "../formats/shards.js";
-import { openTarShard } from "./tar-shard.js";
+import { openTarShard } from "../formats/tar-shard.js";
 import type { Manifest, Sample } from "../formats/types.js";
 import { ShardSelection, type RepeatCount, type SampleFilter, type Selection } from "../formats/selection.js";
 

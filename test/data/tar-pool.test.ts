@@ -11,6 +11,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ingest } from "../../src/data/ingest.js";
 import { Loader, type LoaderOptions } from "../../src/data/loader.js";
 import { expandBraces, isTarPool, tarManifest, tarShards } from "../../src/formats/webdataset.js";
+import { matchInput } from "../../src/curation/metaclip/match.js";
+import { balanceFile } from "../../src/curation/metaclip/balance-file.js";
+import { openSelection } from "../../src/formats/selection.js";
 import { charTokenize } from "./loader-fixtures.js";
 import { makeImage, writeTar } from "./fixtures.js";
 
@@ -106,6 +109,28 @@ describe("webdataset tars read in place", () => {
     expect(cutRows.length).toBeGreaterThan(0);
     expect(cutRows.length).toBeLessThan(PER_TAR);
     expect(keys.at(-1)).toBe("ok");
+  });
+
+  it("is curated in place: curate match + balance on the tars give a selection the loader honours on the tars", async () => {
+    const metadata = path.join(work, "metadata.json");
+    writeFileSync(metadata, JSON.stringify(["photo", "item 0-1", "item 1-2", "item 2-3"]));
+    const spec = path.join(tarsDir, "{00000..00002}.tar");
+    const onTars = await matchInput({ metadata, input: spec, output: path.join(work, "m-tars"), quiet: true });
+    const onShards = await matchInput({ metadata, input: shardsDir, output: path.join(work, "m-shards"), quiet: true });
+    expect(onTars.kind).toBe("shards");
+    if (onTars.kind !== "shards" || onShards.kind !== "shards") return;
+    expect(onTars.result.stats).toMatchObject({ shards: TARS, rows: TARS * PER_TAR, badRows: 0 });
+    expect(Array.from(onTars.result.counts)).toEqual(Array.from(onShards.result.counts));
+    // Sidecars keyed by the tar's name and the sample's ordinal in it.
+    const first = JSON.parse(readFileSync(onTars.result.sidecars[1]!, "utf8").split("\n")[3]!) as { key: string; shard: string; row: number };
+    expect(first).toMatchObject({ key: "000010003", shard: "00001.tar", row: 3 });
+    const bal = await balanceFile({ metadata, matches: path.join(work, "m-tars"), t: 2, seed: 1, output: path.join(work, "b-tars"), quiet: true });
+    const kept = readFileSync(bal.files.kept, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { key: string }).key);
+    expect(kept.length).toBeGreaterThan(2);
+    expect(kept.length).toBeLessThan(TARS * PER_TAR);
+    const loader = new Loader(opts(spec, { mode: "eval", epochs: 1, batchSize: 1, selection: openSelection(bal.files.selection!) }));
+    const seen = (await batches(loader)).flatMap((b) => b.keys);
+    expect(seen.sort()).toEqual([...kept].sort());
   });
 
   it("expands brace lists (padded ranges, lists, several groups) and names tars for keying", () => {

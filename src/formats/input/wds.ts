@@ -9,7 +9,7 @@ import tar from "tar-stream";
 import { InputError } from "../../util/errors.js";
 import { decodeUtf8, IMAGE_EXTENSIONS, MAX_TEXT_MEMBER_BYTES, toExtra, toLabel, type ExtraValue, type FormatSource, type ReaderItem } from "./common.js";
 import { openParquet, parquetRows } from "./parquet.js";
-import { splitMemberName } from "../../formats/webdataset.js";
+import { splitMemberName } from "../webdataset.js";
 import { spawn } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 

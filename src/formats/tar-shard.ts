@@ -6,11 +6,11 @@
 // never one buffer for the tar). A sample that cannot be used is skipped and
 // reported with its key; a cut tar or a failed `pipe:` command keeps the rows
 // read before the cut and is reported like a cut Arrow shard.
-import type { OpenedShard, ReadShardOptions } from "../formats/shards.js";
-import type { Sample } from "../formats/types.js";
-import { DEFAULT_MAX_IMAGE_BYTES } from "../formats/shards.js";
-import { isSkip } from "./formats/common.js";
-import { readTarSamples } from "./formats/wds.js";
+import type { OpenedShard, ReadShardOptions } from "./shards.js";
+import type { Sample } from "./types.js";
+import { DEFAULT_MAX_IMAGE_BYTES } from "./shards.js";
+import { isSkip } from "./input/common.js";
+import { readTarSamples } from "./input/wds.js";
 
 export interface TarShardOptions extends ReadShardOptions {
   /** Told for each sample of the tar that has no usable image or metadata (the loader counts it). */
