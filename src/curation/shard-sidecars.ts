@@ -3,10 +3,9 @@
 // Sidecars are keyed by shard and row, written atomically, and a job-array
 // task (shard spec i/n) handles shards i, i+n, i+2n, ...
 import path from "node:path";
-import { listShards, readShard, type ShardSkip } from "../formats/shards.js";
-import { openTarShard } from "../formats/tar-shard.js";
-import type { Manifest, Sample } from "../formats/types.js";
-import { isTarPool, tarManifest } from "../formats/webdataset.js";
+import type { ShardSkip } from "../formats/shards.js";
+import { poolManifest, poolRows } from "../formats/pool.js";
+import type { Sample } from "../formats/types.js";
 import { AtomicWriter } from "../util/atomic.js";
 import { progress } from "../util/progress.js";
 import type { ShardSpec } from "./lines.js";
@@ -52,29 +51,9 @@ export interface SidecarPassResult {
   cutRows: number;
 }
 
-/** A shard's file name without its extension (`shard-000001.arrow`, `00001.tar`): the stem of its sidecars. */
-export function shardStem(shardFile: string): string {
-  return path.basename(shardFile).replace(/\.(arrow|tar)$/i, "");
-}
-
 /** Shard-file suffix for a job-array task's own summary files. */
 export function shardSuffix(shard?: ShardSpec): string {
   return shard ? `.${shard.index}-of-${shard.count}` : "";
-}
-
-/** The rows of one shard of a pool: an Arrow shard, or a webdataset tar read in place. */
-async function* poolRows(pool: string, manifest: Manifest, s: Manifest["shards"][number], onSkip: (info: ShardSkip) => void): AsyncGenerator<{ row: number; sample: Sample }> {
-  if (manifest.format !== "webdataset") {
-    yield* readShard(path.join(pool, s.file), { expectedRows: s.rows, onSkip });
-    return;
-  }
-  const tar = await openTarShard(s.file, s.source!, { expectedRows: s.rows, onSkip });
-  for (let row = 0; row < tar.numRows; row++) yield { row, sample: tar.get(row) };
-}
-
-/** A pool's manifest: a shard folder's, or a webdataset tar pool's (formats/webdataset.ts). */
-export async function poolManifest(pool: string): Promise<Manifest> {
-  return isTarPool(pool) ? tarManifest(pool) : await listShards(pool);
 }
 
 export async function writeShardSidecars(o: SidecarPassOptions): Promise<SidecarPassResult> {

@@ -15,7 +15,8 @@ import { writeCounts } from "./counts.js";
 import type { ShardSpec } from "../lines.js";
 import { MatchPool } from "./match-rows.js";
 import { loadMetadata } from "./metadata.js";
-import { shardStem, shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
+import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
+import { shardStem } from "../../formats/pool.js";
 
 export interface MatchShardsOptions {
   metadata: string;

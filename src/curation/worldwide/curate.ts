@@ -20,7 +20,8 @@ import { readJsonl } from "../../util/jsonl.js";
 import { balanceKeep } from "../metaclip/balance.js";
 import { writeCounts } from "../metaclip/counts.js";
 import { langOf, readLangSidecars } from "./langid.js";
-import { shardStem, writeShardSidecars } from "../shard-sidecars.js";
+import { writeShardSidecars } from "../shard-sidecars.js";
+import { shardStem } from "../../formats/pool.js";
 import { loadWorldwideMetadata, WorldwideMatcher } from "./match.js";
 import { worldwideThresholds, type WorldwideThresholds } from "./thresholds.js";
 

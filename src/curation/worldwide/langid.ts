@@ -16,7 +16,8 @@ import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
 import { readJsonl } from "../../util/jsonl.js";
 import type { ShardSpec } from "../lines.js";
-import { shardStem, shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
+import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
+import { shardStem } from "../../formats/pool.js";
 
 /** Label of captions without a detectable language (empty, symbols only). */
 export const UNDETERMINED = "und";
