@@ -14,6 +14,7 @@ import { expandBraces, isTarPool, tarManifest, tarShards } from "../../src/forma
 import { matchInput } from "../../src/curation/metaclip/match.js";
 import { balanceFile } from "../../src/curation/metaclip/balance-file.js";
 import { openSelection } from "../../src/formats/selection.js";
+import { readCaptionShards } from "../../src/eval/retrieval.js";
 import { charTokenize } from "./loader-fixtures.js";
 import { makeImage, writeTar } from "./fixtures.js";
 
@@ -131,6 +132,18 @@ describe("webdataset tars read in place", () => {
     const loader = new Loader(opts(spec, { mode: "eval", epochs: 1, batchSize: 1, selection: openSelection(bal.files.selection!) }));
     const seen = (await batches(loader)).flatMap((b) => b.keys);
     expect(seen.sort()).toEqual([...kept].sort());
+  });
+
+  it("gives retrieval evaluation the same split (keys, captions, image bytes) from tars as from the shards", async () => {
+    const read = async (dir: string) => {
+      const split = await readCaptionShards(dir);
+      const images: number[][] = [];
+      for await (const img of split.images()) images.push(Array.from(await img()));
+      return { keys: split.imageKeys, captions: split.captions, textImage: split.textImage, images };
+    };
+    const fromTars = await read(tarsDir);
+    expect(fromTars.keys).toHaveLength(TARS * PER_TAR);
+    expect(fromTars).toEqual(await read(shardsDir));
   });
 
   it("expands brace lists (padded ranges, lists, several groups) and names tars for keying", () => {
