@@ -7,6 +7,8 @@
 //    500x375 and 1024x768 JPEGs (upscaled CIFAR images plus grain). Images/s (wall) and images per CPU-second (per core).
 // 2. A full Loader run over --run images (shards -> batches of tensors),
 //    reporting throughput and peak RSS along the way (must stay flat).
+// 3. The same rows read in place from webdataset tars (1000 samples each, as
+//    img2dataset writes them) against the Arrow shards, side by side (--no-tar skips it).
 import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -190,7 +192,59 @@ async function loaderRun(dirs) {
   }
 }
 
+/** The rows of makeShards as webdataset tars of 1000 samples (KEY.jpg, KEY.txt). */
+async function makeTars(dirs, n) {
+  const out = path.join(work, `tars-${n}`);
+  if (existsSync(path.join(out, "ready"))) return out;
+  mkdirSync(out, { recursive: true });
+  const files = readdirSync(dirs.large).filter((f) => f.endsWith(".jpg")).sort();
+  const blobs = files.map((f) => readFileSync(path.join(dirs.large, f)));
+  for (let t = 0; t * 1000 < n; t++) {
+    const pack = tar.pack();
+    const chunks = [];
+    pack.on("data", (c) => chunks.push(c));
+    const done = new Promise((resolve) => pack.on("end", resolve));
+    for (let i = t * 1000; i < Math.min(n, (t + 1) * 1000); i++) {
+      const key = `img${i}`, txt = Buffer.from(`a photo number ${i}`), img = blobs[i % blobs.length];
+      await new Promise((r) => pack.entry({ name: `${key}.jpg`, size: img.length }, img, r));
+      await new Promise((r) => pack.entry({ name: `${key}.txt`, size: txt.length }, txt, r));
+    }
+    pack.finalize();
+    await done;
+    writeFileSync(path.join(out, `${String(t).padStart(5, "0")}.tar`), Buffer.concat(chunks));
+  }
+  writeFileSync(path.join(out, "ready"), "");
+  return out;
+}
+
+async function tarRun(dirs) {
+  const shards = await makeShards(dirs, nRun), tars = await makeTars(dirs, nRun);
+  const backend = await setBackend(arg("backend", "") || "torch").catch(() => setBackend("wasm"));
+  const tokenize = (texts) => new Int32Array(texts.length * 77);
+  console.log(`\n== Loader from webdataset tars vs Arrow shards, same ${nRun} rows of 500x375 JPEG (1000 per shard/tar, batch 64, 224px, ${backend} backend) ==`);
+  for (const workers of [1, 2]) {
+    const res = {};
+    for (const [label, dir] of [["arrow", shards], ["tar", tars]]) {
+      const loader = new Loader({ dir, batchSize: 64, tokenize, contextLength: 77, imageSize: 224, workers, seed: 1, verifyHashes: false });
+      const c0 = cpuSeconds(), t0 = performance.now(), elu0 = performance.eventLoopUtilization();
+      let n = 0;
+      for await (const b of loader) {
+        n += b.keys.length;
+        b.images.dispose();
+        b.tokens.dispose();
+      }
+      const wall = (performance.now() - t0) / 1000, cpu = cpuSeconds() - c0;
+      const mainMs = performance.eventLoopUtilization(performance.eventLoopUtilization(), elu0).active;
+      res[label] = { n, wall, cpu, mainMs };
+      console.log(`${label.padEnd(5)} workers ${workers}: ${n} images in ${wall.toFixed(1)} s = ${(n / wall).toFixed(0)} img/s, ${(n / cpu).toFixed(0)} img/cpu-s; main thread ${(mainMs / n).toFixed(3)} ms/image`);
+    }
+    const per = (r) => r.n / r.cpu;
+    console.log(`  tar / arrow: ${(per(res.tar) / per(res.arrow)).toFixed(2)}x per core, ${((res.tar.n / res.tar.wall) / (res.arrow.n / res.arrow.wall)).toFixed(2)}x wall`);
+  }
+}
+
 const dirs = await prepare();
 console.log(`node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}); files in ${work}`);
 if (!process.argv.includes("--no-transform")) await transformBench(dirs);
 if (!process.argv.includes("--no-loader")) await loaderRun(dirs);
+if (!process.argv.includes("--no-tar")) await tarRun(dirs);

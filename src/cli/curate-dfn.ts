@@ -14,7 +14,7 @@ const scoreCommand: CommandModule = {
   builder: (y: Argv) =>
     y
       .option("checkpoint", { type: "string", demandOption: true, describe: "filter network: clipts checkpoint (file or run folder) or open_clip-layout safetensors (with --model)" })
-      .option("input", { type: "string", demandOption: true, describe: "shard folder (manifest.json)" })
+      .option("input", { type: "string", demandOption: true, describe: "shard folder (manifest.json) or webdataset tars (a .tar, a folder, shards/{00000..00099}.tar, pipe:CMD, joined by ::)" })
       .option("output", { type: "string", demandOption: true, describe: "folder for <shard>.scores.jsonl sidecars, scores_summary.json, scores_histogram.svg" })
       .option("model", { type: "string", describe: "architecture name for safetensors without clipts metadata (e.g. ViT-B-32)" })
       .option("tokenizer", { type: "string", describe: '"clip" or a tokenizer.json (default: the checkpoint\'s)' })
@@ -59,7 +59,7 @@ const selectRowsCommand: CommandModule = {
   describe: "Select rows of a shard folder by column values (e.g. a trusted subset to train a DFN filter: --where lang=en --where kind!=noise)",
   builder: (y: Argv) =>
     y
-      .option("input", { type: "string", demandOption: true, describe: "shard folder" })
+      .option("input", { type: "string", demandOption: true, describe: "shard folder or webdataset tars" })
       .option("where", { type: "string", array: true, demandOption: true, describe: "COLUMN=V1[,V2] or COLUMN!=V1[,V2]; all must hold" })
       .option("output", { type: "string", demandOption: true, describe: "folder for the selection folder (OUTPUT/selection) and hq_stats.json" })
       .option("quiet", { type: "boolean", default: false }),

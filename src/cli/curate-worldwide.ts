@@ -12,7 +12,7 @@ const langidCommand: CommandModule = {
   describe: "Identify each caption's language (eld); write <shard>.lang.jsonl sidecars {row, key, lang, confidence}",
   builder: (y: Argv) =>
     y
-      .option("input", { type: "string", demandOption: true, describe: "shard folder (manifest.json)" })
+      .option("input", { type: "string", demandOption: true, describe: "shard folder (manifest.json) or webdataset tars (a .tar, a folder, shards/{00000..00099}.tar, pipe:CMD, joined by ::)" })
       .option("output", { type: "string", demandOption: true, describe: "sidecar folder" })
       .option("shard", { type: "string", describe: "label shard files i/n (0-based)" })
       .option("shard-count", { type: "number", describe: "n parts; index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
@@ -33,7 +33,7 @@ const worldwideCommand: CommandModule = {
   builder: (y: Argv) =>
     y
       .option("metadata", { type: "string", demandOption: true, describe: "{lang: [entries]} JSON, or a folder of <lang>.json arrays" })
-      .option("input", { type: "string", demandOption: true, describe: "shard folder (manifest.json)" })
+      .option("input", { type: "string", demandOption: true, describe: "shard folder (manifest.json) or webdataset tars (a .tar, a folder, shards/{00000..00099}.tar, pipe:CMD, joined by ::)" })
       .option("langs", { type: "string", demandOption: true, describe: "folder of <shard>.lang.jsonl (clipts curate langid)" })
       .option("output", { type: "string", demandOption: true })
       .option("t-en", { type: "number", demandOption: true, describe: "threshold of the reference language" })

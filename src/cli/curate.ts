@@ -54,7 +54,7 @@ const matchCommand: CommandModule = {
   builder: (y: Argv) =>
     y
       .option("metadata", { type: "string", demandOption: true, describe: "metadata.json (JSON array of strings)" })
-      .option("input", { type: "string", demandOption: true, describe: "JSONL with {\"key\": string, \"text\": string}, or a shard folder (manifest.json)" })
+      .option("input", { type: "string", demandOption: true, describe: "JSONL with {\"key\": string, \"text\": string}, a shard folder (manifest.json), or webdataset tars (a .tar, a folder, shards/{00000..00099}.tar, pipe:CMD, joined by ::)" })
       .option("output", { type: "string", demandOption: true, describe: "matches JSONL ({shard} is replaced by the shard index); for a shard folder: the sidecar folder" })
       .option("workers", { type: "number", describe: "worker threads (default: number of cores)" })
       .option("shard", { type: "string", describe: "process part i/n of the input (0-based; a JSONL file by byte range, a shard folder by shard i, i+n, ...)" })

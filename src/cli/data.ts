@@ -2,7 +2,7 @@
 // The CLI stays thin: each subcommand calls one library function, imported
 // when the command runs (Arrow, sharp and the rest load in ~0.3 s).
 import type { Argv, CommandModule } from "yargs";
-import { INGEST_FORMATS, type IngestFormat } from "../data/formats/common.js";
+import { INGEST_FORMATS, type IngestFormat } from "../formats/input/common.js";
 import { InputError } from "../util/errors.js";
 
 interface IngestArgs {

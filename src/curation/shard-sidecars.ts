@@ -3,14 +3,15 @@
 // Sidecars are keyed by shard and row, written atomically, and a job-array
 // task (shard spec i/n) handles shards i, i+n, i+2n, ...
 import path from "node:path";
-import { listShards, readShard } from "../formats/shards.js";
+import type { ShardSkip } from "../formats/shards.js";
+import { poolManifest, poolRows } from "../formats/pool.js";
 import type { Sample } from "../formats/types.js";
 import { AtomicWriter } from "../util/atomic.js";
 import { progress } from "../util/progress.js";
 import type { ShardSpec } from "./lines.js";
 
 export interface SidecarPassOptions {
-  /** Shard folder (with manifest.json). */
+  /** Shard folder (with manifest.json), or a webdataset tar pool read in place (formats/webdataset.ts). */
   shards: string;
   /** Folder the sidecars are written to. */
   output: string;
@@ -56,10 +57,10 @@ export function shardSuffix(shard?: ShardSpec): string {
 }
 
 export async function writeShardSidecars(o: SidecarPassOptions): Promise<SidecarPassResult> {
-  const manifest = await listShards(o.shards);
+  const manifest = await poolManifest(o.shards);
   const mine = manifest.shards.filter((_, i) => !o.shard || i % o.shard.count === o.shard.index);
   const r: SidecarPassResult = { sidecars: [], shards: mine.length, rows: 0, badRows: 0, cutShort: [], cutRows: 0 };
-  const bar = progress(o.label, mine.reduce((a, s) => a + s.rows, 0), { unit: "rows", quiet: o.quiet });
+  const bar = progress(o.label, mine.reduce((a, s) => a + Math.max(0, s.rows), 0), { unit: "rows", quiet: o.quiet });
   try {
     for (const s of mine) {
       const file = path.join(o.output, o.sidecarName(s.file));
@@ -72,11 +73,11 @@ export async function writeShardSidecars(o: SidecarPassOptions): Promise<Sidecar
         while (pending.length > limit) await w.write(await pending.shift()!);
       };
       try {
-        const onSkip = (info: { rows: number | null }) => {
+        const onSkip = (info: ShardSkip) => {
           r.cutShort.push(s.file);
           r.cutRows += info.rows ?? 0;
         };
-        for await (const { row, sample } of readShard(path.join(o.shards, s.file), { expectedRows: s.rows, onSkip })) {
+        for await (const { row, sample } of poolRows(o.shards, manifest, s, onSkip)) {
           bar.increment();
           r.rows++;
           // A row without a usable key or caption gets no line (MetaCLIP drops it; it cannot be selected by key).

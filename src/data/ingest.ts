@@ -7,20 +7,20 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { InputError } from "../util/errors.js";
 import { progress } from "../util/progress.js";
-import { isSkip, extOf, type FormatSource, type RawItem, type ReaderItem } from "./formats/common.js";
-import { readCsvTable } from "./formats/csv.js";
-import { readFolder } from "./formats/folder.js";
-import { readJsonlTable } from "./formats/jsonl.js";
-import { readParquetTable } from "./formats/parquet.js";
-import type { TableColumns } from "./formats/table.js";
-import { readWds } from "./formats/wds.js";
+import { isSkip, extOf, type FormatSource, type RawItem, type ReaderItem } from "../formats/input/common.js";
+import { readCsvTable } from "../formats/input/csv.js";
+import { readFolder } from "../formats/input/folder.js";
+import { readJsonlTable } from "../formats/input/jsonl.js";
+import { readParquetTable } from "../formats/input/parquet.js";
+import type { TableColumns } from "../formats/input/table.js";
+import { readWds } from "../formats/input/wds.js";
 import { checkImage, DEFAULT_MAX_PIXELS } from "./ingest-image.js";
 import { DEFAULT_MAX_IMAGE_BYTES, ShardWriter, type ShardManifest } from "../formats/shards.js";
 import { BoundedReadError, readFileBounded } from "../util/bounded-read.js";
 import type { Sample } from "../formats/types.js";
 
-export { INGEST_FORMATS, type IngestFormat } from "./formats/common.js";
-import { INGEST_FORMATS, type IngestFormat } from "./formats/common.js";
+export { INGEST_FORMATS, type IngestFormat } from "../formats/input/common.js";
+import { INGEST_FORMATS, type IngestFormat } from "../formats/input/common.js";
 
 export interface IngestOptions {
   /** Input paths: a .tar or a folder of them, a class folder, a table file. */

@@ -37,6 +37,7 @@ import { InputError } from "../util/errors.js";
 import { DecodePool, type SlotResult } from "../image/decode-worker-pool.js";
 import { uploadRecurring } from "../backend/index.js";
 import { listShards } from "../formats/shards.js";
+import { isTarPool, tarManifest } from "../formats/webdataset.js";
 import { SampleStream, type OrderOptions, type StreamItem, type StreamState } from "./sampler.js";
 import type { RepeatCount, SampleFilter, Selection } from "../formats/selection.js";
 import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "../image/transforms.js";
@@ -54,7 +55,11 @@ export interface Batch {
 }
 
 export interface LoaderOptions {
-  /** Shard directory holding manifest.json. */
+  /**
+   * Shard directory holding manifest.json, or a webdataset tar pool read in
+   * place: a .tar, a folder of .tar, a brace list `dir/{00000..00099}.tar`,
+   * `pipe:CMD` entries, several joined by `::` (formats/webdataset.ts).
+   */
   dir: string;
   /** Check each shard's sha256 when it is opened (default true); a shard that differs gives no rows and is reported. */
   verifyHashes?: boolean;
@@ -106,7 +111,8 @@ export interface LoaderBatch extends Batch {
   index: number;
 }
 
-export type SkipReason = "missing-key" | "bad-caption" | "missing-image" | "empty-image" | "decode-error" | "too-many-pixels";
+/** Why a row was skipped; "bad-sample": a webdataset tar's sample with no image or unusable metadata (not a row). */
+export type SkipReason = "missing-key" | "bad-caption" | "missing-image" | "empty-image" | "decode-error" | "too-many-pixels" | "bad-sample";
 
 export interface SkippedSample {
   key: string;
@@ -228,6 +234,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       onShardSkip: (info) => {
         this.statsNow.truncatedShards[info.shard] = { lostRows: info.rows, reason: info.reason };
       },
+      onSampleSkip: (shard, key, message) => this.recordSkip({ shard, row: -1, key }, "bad-sample", message),
     };
     this.statsNow = o.resumeFrom ? structuredClone(o.resumeFrom.stats) : emptyStats();
   }
@@ -273,7 +280,8 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   async *[Symbol.asyncIterator](): AsyncGenerator<LoaderBatch> {
     if (this.started) throw new Error("a Loader can be iterated once; create a new one (resumeFrom: state()) to continue");
     this.started = true;
-    this.manifest = await listShards(this.o.dir);
+    // A shard folder (manifest.json), or webdataset tars read in place.
+    this.manifest = isTarPool(this.o.dir) ? tarManifest(this.o.dir) : await listShards(this.o.dir);
     let stream: SampleStream;
     const resume = this.o.resumeFrom;
     if (resume) {
@@ -361,7 +369,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot, true);
   }
 
-  private recordSkip(item: StreamItem, reason: SkipReason, message: string): void {
+  private recordSkip(item: Pick<StreamItem, "shard" | "row" | "key">, reason: SkipReason, message: string): void {
     const st = this.statsNow;
     const file = this.manifest!.shards[item.shard]!.file;
     st.skipped++;

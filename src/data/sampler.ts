@@ -7,6 +7,7 @@ import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import path from "node:path";
 import { openShard, type OpenedShard, type ShardSkip } from "../formats/shards.js";
+import { openTarShard } from "../formats/tar-shard.js";
 import type { Manifest, Sample } from "../formats/types.js";
 import { ShardSelection, type RepeatCount, type SampleFilter, type Selection } from "../formats/selection.js";
 
@@ -31,6 +32,8 @@ export interface OrderOptions {
   repeats?: RepeatCount;
   /** Told when a shard is cut short (its readable rows are still used). */
   onShardSkip?: (info: ShardSkip) => void;
+  /** Told for a tar's sample that is not a row (no image, bad metadata): webdataset pools only. */
+  onSampleSkip?: (shard: number, key: string, reason: string) => void;
   /** Check each shard's sha256 against the manifest when it is opened (a mismatch: no rows, reported). */
   verifyHashes?: boolean;
 }
@@ -153,7 +156,7 @@ export class SampleStream {
     for (const [pos, rows] of byPos) {
       const shard = seq[pos];
       if (shard === undefined) throw new InputError(`loader state refers to shard position ${pos} beyond epoch ${st.epoch}'s sequence`);
-      const data = await s.open(shard);
+      const data = await s.open(shard, false);
       for (const row of rows) loaded.set(`${pos}:${row}`, s.item(data.get(row), shard, pos, row));
     }
     s.buffer = st.buffer.map(([pos, row]) => loaded.get(`${pos}:${row}`)!);
@@ -270,8 +273,17 @@ export class SampleStream {
     return null;
   }
 
-  private open(shard: number): Promise<OpenedShard> {
+  /** Open a shard; `reading` is false when only buffered rows are re-read (a restore), so skips are not told twice. */
+  private async open(shard: number, reading = true): Promise<OpenedShard> {
     const entry = this.manifest.shards[shard]!;
+    if (this.manifest.format === "webdataset") {
+      // A tar read in place (its row count may be unknown until now).
+      const tell = reading ? this.o.onSampleSkip : undefined;
+      const opened = await openTarShard(entry.file, entry.source!, { expectedRows: entry.rows, onSkip: this.o.onShardSkip, onSampleSkip: tell && ((key, reason) => tell(shard, key, reason)) });
+      const last = this.rowSelection?.lastRow(entry.file) ?? -1;
+      if (last >= opened.numRows && !opened.truncated) throw new InputError(`selection ${this.rowSelection!.source}: shard ${entry.file}: row ${last} is past the tar's end (${opened.numRows} samples)`);
+      return opened;
+    }
     const sha256 = this.o.verifyHashes ? entry.sha256 : undefined;
     return openShard(path.join(this.dir, entry.file), { expectedRows: entry.rows, onSkip: this.o.onShardSkip, ...(sha256 ? { sha256 } : {}) });
   }

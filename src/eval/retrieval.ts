@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ClipModel } from "../model/types.js";
-import { listShards, readShard, shardPaths } from "../formats/shards.js";
+import { poolManifest, poolRows } from "../formats/pool.js";
 import { InputError } from "../util/errors.js";
 import { readJsonl } from "../util/jsonl.js";
 import { cosineSimilarity, embedImages, embedTexts, type DecodeFn, type EvalTokenizer, type ImageThunk, type SkipCounts } from "../model/embed.js";
@@ -91,21 +91,20 @@ export async function readCaptionJsonl(file: string, opts: { imageRoot?: string;
  * once for keys and captions, once streaming the images.
  */
 export async function readCaptionShards(dir: string, opts: { limit?: number } = {}): Promise<CaptionedSplit> {
-  const manifest = await listShards(dir);
-  const files = shardPaths(dir, manifest);
+  const manifest = await poolManifest(dir);
   const index = new Map<string, number>();
   const imageKeys: string[] = [];
   const captions: string[] = [];
   const textImage: number[] = [];
   const badRows = emptySkips();
   let rowNo = 0;
-  for (const [s, file] of files.entries()) {
+  for (const shard of manifest.shards) {
     const onSkip = (info: { shard: string; rows: number | null; reason: string }) =>
       addSkip(badRows, rowNo, "shard-cut-short", `${info.shard}: ${info.reason} (${info.rows ?? "unknown"} rows lost)`);
-    for await (const { row, sample } of readShard(file, { expectedRows: manifest.shards[s].rows, onSkip })) {
+    for await (const { row, sample } of poolRows(dir, manifest, shard, onSkip)) {
       rowNo++;
-      if (sample.caption.trim() === "") {
-        addSkip(badRows, rowNo, "no-caption", `${path.basename(file)} row ${row}: empty caption`);
+      if (typeof sample.caption !== "string" || sample.caption.trim() === "") {
+        addSkip(badRows, rowNo, "no-caption", `${shard.file} row ${row}: empty caption`);
         continue;
       }
       let i = index.get(sample.key);
@@ -122,8 +121,8 @@ export async function readCaptionShards(dir: string, opts: { limit?: number } = 
   if (imageKeys.length === 0) throw new InputError(`${dir}: no usable rows (${badRows.count} bad rows)`);
   async function* images(): AsyncGenerator<ImageThunk> {
     const seen = new Set<string>();
-    for (const [s, file] of files.entries()) {
-      for await (const { sample } of readShard(file, { expectedRows: manifest.shards[s].rows })) {
+    for (const shard of manifest.shards) {
+      for await (const { sample } of poolRows(dir, manifest, shard)) {
         if (!index.has(sample.key) || seen.has(sample.key)) continue;
         seen.add(sample.key);
         const bytes = sample.image;

@@ -6,7 +6,7 @@ import type { ClipModel } from "../model/types.js";
 import { InputError } from "../util/errors.js";
 import { fillTemplate } from "./assets.js";
 import { cosineSimilarity, embedImages, embedTexts, type DecodeFn, type EvalTokenizer, type ImageThunk, type SkipCounts } from "../model/embed.js";
-import { listShards, readShard, shardPaths } from "../formats/shards.js";
+import { poolManifest, poolRows } from "../formats/pool.js";
 import { resolveClassFolders, scanImageFolder, type FolderNaming } from "./image-folder.js";
 import { averageTemplates, classificationMetrics } from "./metrics.js";
 import { classifierCacheKey, readCachedClassifier, writeCachedClassifier } from "./text-cache.js";
@@ -169,7 +169,7 @@ export async function zeroShotImageFolder(model: ClipModel, tokenizer: EvalToken
  * Reads the shards twice: labels first, then the images as a stream.
  */
 export async function zeroShotShards(model: ClipModel, tokenizer: EvalTokenizer, o: ZeroShotSource & { shards: string }): Promise<ZeroShotResult> {
-  const manifest = await listShards(o.shards);
+  const manifest = await poolManifest(o.shards);
   let toLabel: number[];
   if (manifest.classes && manifest.classes.length > 0) {
     const folderLabel = resolveClassFolders(manifest.classes, o.naming, o.shards);
@@ -177,13 +177,12 @@ export async function zeroShotShards(model: ClipModel, tokenizer: EvalTokenizer,
   } else {
     toLabel = o.naming.classnames.map((_, i) => i);
   }
-  const files = shardPaths(o.shards, manifest);
   const keep = new Set<string>(); // `${shard}:${row}`
   const labels: number[] = [];
   const perClass = new Map<number, number>();
   let unlabelledRows = 0;
-  for (const [s, file] of files.entries()) {
-    for await (const { row, sample } of readShard(file, { expectedRows: manifest.shards[s].rows })) {
+  for (const [s, shard] of manifest.shards.entries()) {
+    for await (const { row, sample } of poolRows(o.shards, manifest, shard)) {
       const l = sample.label;
       if (l === undefined || l === null || !Number.isInteger(l) || l < 0 || l >= toLabel.length) {
         unlabelledRows++;
@@ -199,8 +198,8 @@ export async function zeroShotShards(model: ClipModel, tokenizer: EvalTokenizer,
   }
   if (labels.length === 0) throw new InputError(`${o.shards}: no labelled rows (${unlabelledRows} rows without a valid label)`);
   async function* images(): AsyncGenerator<ImageThunk> {
-    for (const [s, file] of files.entries()) {
-      for await (const { row, sample } of readShard(file, { expectedRows: manifest.shards[s].rows })) {
+    for (const [s, shard] of manifest.shards.entries()) {
+      for await (const { row, sample } of poolRows(o.shards, manifest, shard)) {
         if (!keep.has(`${s}:${row}`)) continue;
         const bytes = sample.image;
         yield () => Promise.resolve(bytes);

@@ -213,7 +213,8 @@ export class ShardSelection {
       const n = rowsOf.get(shard);
       if (n === undefined) throw new InputError(`${where} ${this.source}: shard ${shard} is not in the pool's manifest`);
       const last = this.lastRow(shard);
-      if (last >= n) throw new InputError(`${where} ${this.source}: shard ${shard}: row ${last} is past the shard's end (${n} rows)`);
+      // -1: a tar whose count is known only once it is read (checked then).
+      if (n >= 0 && last >= n) throw new InputError(`${where} ${this.source}: shard ${shard}: row ${last} is past the shard's end (${n} rows)`);
     }
   }
 }

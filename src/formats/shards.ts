@@ -580,11 +580,6 @@ export async function listShards(dir: string): Promise<ShardManifest> {
   return m;
 }
 
-/** Absolute paths of the shards a manifest lists, in order. */
-export function shardPaths(dir: string, manifest: Manifest): string[] {
-  return manifest.shards.map((s) => path.join(dir, s.file));
-}
-
 export interface VerifyResult {
   ok: boolean;
   shards: number;

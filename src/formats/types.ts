@@ -18,15 +18,19 @@ export interface Sample {
 /** Arrow IPC shard columns, in order; `label`, `lang` and extras are optional. */
 export const SHARD_COLUMNS = ["key", "caption", "image", "width", "height", "label", "lang"] as const;
 
-/** `manifest.json` of a shard directory. */
+/**
+ * `manifest.json` of a shard directory, or the manifest a webdataset tar pool
+ * gets when it is read in place (formats/webdataset.ts: `source` is the tar's
+ * path or pipe: command, `rows` -1 when unknown until the tar is read, no sha256).
+ */
 export interface Manifest {
-  format: "clipts-shards";
+  format: "clipts-shards" | "webdataset";
   version: 1;
-  /** Total rows over all shards. */
+  /** Total rows over all shards (-1: unknown). */
   rows: number;
   /** Column names present in every shard. */
   columns: string[];
-  shards: { file: string; rows: number; sha256: string }[];
+  shards: { file: string; rows: number; sha256: string; source?: string }[];
   /** Samples skipped at ingest, by reason, with their keys (bounded list). */
   skipped: { count: number; byReason: Record<string, number>; keys: string[] };
   /** Class names when ingested from class folders (index = label). */

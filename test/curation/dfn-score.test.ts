@@ -16,7 +16,8 @@ import { createModel, disposeModel, getModelConfig } from "../../src/model/index
 import { loadTokenizer } from "../../src/text/index.js";
 import { writeSafetensors } from "../../src/model/safetensors.js";
 import { writeShards, type Row } from "../data/loader-fixtures.js";
-import { makeImage } from "../data/fixtures.js";
+import { makeImage, writeTar } from "../data/fixtures.js";
+import { readShard } from "../../src/formats/shards.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "clipts-dfn-score-"));
 const cfg = getModelConfig("micro");
@@ -137,6 +138,32 @@ describe("scoreShards", () => {
       writeFileSync(mf, orig);
     }
   }, 120_000);
+
+  it("scores webdataset tars in place as it scores the same rows in Arrow shards", async () => {
+    // The shard folder's usable rows as two tars (KEY.jpg, KEY.txt), in the same order.
+    const tars = path.join(dir, "tars");
+    for (const [t, file] of ["shard-00000.arrow", "shard-00001.arrow"].entries()) {
+      const members: { name: string; data: Buffer | string }[] = [];
+      for await (const { sample } of readShard(path.join(shards, file))) {
+        if (typeof sample.key !== "string" || !sample.image || !String(sample.caption ?? "").trim() || sample.key.startsWith("bad")) continue;
+        members.push({ name: `${sample.key}.jpg`, data: Buffer.from(sample.image) }, { name: `${sample.key}.txt`, data: sample.caption });
+      }
+      await writeTar(path.join(tars, `${String(t).padStart(5, "0")}.tar`), members);
+    }
+    const fromShards = path.join(dir, "scores-shards"), fromTars = path.join(dir, "scores-tars");
+    await scoreShards({ checkpoint: ckpt, model: "micro", input: shards, output: fromShards, backend: "cpu", workers: 0, batchSize: 3, quiet: true });
+    const r = await scoreShards({ checkpoint: ckpt, model: "micro", input: path.join(tars, "{00000..00001}.tar"), output: fromTars, backend: "cpu", workers: 0, batchSize: 3, quiet: true });
+    expect(r.shards).toBe(2);
+    const byKey = async (out: string, names: string[]) => {
+      const m = new Map<string, number>();
+      for (const n of names) for (const x of (await readScoreSidecar(path.join(out, scoreSidecarOf(n)))).scored) m.set(x.key, x.score);
+      return m;
+    };
+    const a = await byKey(fromShards, ["shard-00000.arrow", "shard-00001.arrow"]);
+    const b = await byKey(fromTars, ["00000.tar", "00001.tar"]);
+    expect(b.size).toBe(12);
+    for (const [key, score] of b) expect(score).toBe(a.get(key));
+  });
 
   it("fails before work on a bad batch size or a safetensors file without --model", async () => {
     const o = { checkpoint: ckpt, input: shards, output: path.join(dir, "bad"), backend: "cpu" as const, quiet: true };

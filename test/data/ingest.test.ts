@@ -5,7 +5,7 @@ import * as A from "apache-arrow";
 import { parquetMetadata } from "hyparquet";
 import { ingest } from "../../src/data/ingest.js";
 import { verifyShards } from "../../src/formats/shards.js";
-import { readWds } from "../../src/data/formats/wds.js";
+import { readWds } from "../../src/formats/input/wds.js";
 import { makeImage, tmpDir, writeFile, writeParquet, writeTar, type ImageKind } from "./fixtures.js";
 import { readBack } from "./readback.js";
 

@@ -5,7 +5,7 @@
 // on the demo that set is what the demo's own labels say is clean.
 // Writes OUTPUT/selection/ (the selection folder, shard by shard) and hq_stats.json.
 import path from "node:path";
-import { listShards, readShard } from "../../formats/shards.js";
+import { poolManifest, poolRows } from "../../formats/pool.js";
 import type { Sample } from "../../formats/types.js";
 import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
@@ -49,7 +49,7 @@ export interface SelectRowsResult {
 export async function selectRows(o: { input: string; where: string[]; output: string; quiet?: boolean }): Promise<SelectRowsResult> {
   const conds = o.where.map(parseCondition);
   if (conds.length === 0) throw new InputError("give at least one --where condition");
-  const manifest = await listShards(o.input);
+  const manifest = await poolManifest(o.input);
   const known = new Set([...manifest.columns, "key", "caption"]);
   for (const c of conds) if (!known.has(c.column)) throw new InputError(`--where ${c.column}: not a column of ${o.input} (${[...known].join(", ")})`);
   const file = path.join(o.output, "selection");
@@ -58,7 +58,7 @@ export async function selectRows(o: { input: string; where: string[]; output: st
   const bar = progress("select rows", manifest.rows, { unit: "rows", quiet: o.quiet });
   for (const s of manifest.shards) {
     const mine: number[] = [];
-    for await (const { row, sample } of readShard(path.join(o.input, s.file), { expectedRows: s.rows })) {
+    for await (const { row, sample } of poolRows(o.input, manifest, s)) {
       rows++;
       bar.increment();
       if (!rowPasses(sample, conds)) continue;

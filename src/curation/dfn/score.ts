@@ -11,7 +11,7 @@
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { setBackend, type BackendName } from "../../backend/index.js";
-import { listShards, readShard } from "../../formats/shards.js";
+import { poolManifest, poolRows } from "../../formats/pool.js";
 import { createEvalDecoder } from "../../image/decode.js";
 import { embedImages, embedTexts, type ImageThunk } from "../../model/embed.js";
 import { loadEvalModel } from "../../model/load.js";
@@ -24,7 +24,7 @@ import { readScoreSidecar, scoreSidecarOf, type SkippedRow } from "./sidecar.js"
 export interface ScoreShardsOptions {
   /** Filter network: a clipts checkpoint (file or run folder) or an open_clip-layout safetensors file with `model`. */
   checkpoint: string;
-  /** Shard folder (manifest.json). */
+  /** Shard folder (manifest.json), or webdataset tars read in place (formats/webdataset.ts). */
   input: string;
   /** Folder for the sidecars, score_meta.json, scores_summary.json, scores_histogram.svg. */
   output: string;
@@ -96,7 +96,7 @@ export async function scoreShards(o: ScoreShardsOptions): Promise<ScoreSummary> 
   if (!Number.isInteger(batch) || batch < 1) throw new InputError(`--batch must be a positive integer, got ${o.batchSize}`);
   const bins = o.bins ?? 40;
   if (!Number.isInteger(bins) || bins < 1) throw new InputError(`bins must be a positive integer, got ${o.bins}`);
-  const manifest = await listShards(o.input);
+  const manifest = await poolManifest(o.input);
   await fs.mkdir(o.output, { recursive: true });
 
   const backend = await setBackend(o.backend ?? "auto");
@@ -125,7 +125,7 @@ export async function scoreShards(o: ScoreShardsOptions): Promise<ScoreSummary> 
 
   const dec = createEvalDecoder(m.model.config, { mean: m.mean, std: m.std, workers: o.workers });
   const todo = manifest.shards.filter((s) => !existsSync(path.join(o.output, scoreSidecarOf(s.file))));
-  const bar = progress("score pairs", todo.reduce((a, s) => a + s.rows, 0), { unit: "pairs", quiet: o.quiet });
+  const bar = progress("score pairs", todo.reduce((a, s) => a + Math.max(0, s.rows), 0), { unit: "pairs", quiet: o.quiet });
   const dim = m.model.config.embedDim;
   try {
     for (const s of todo) {
@@ -157,7 +157,7 @@ export async function scoreShards(o: ScoreShardsOptions): Promise<ScoreSummary> 
           chunk = [];
         };
         const onSkip = (info: { rows: number | null; reason: string }) => truncated.push({ lostRows: info.rows, reason: info.reason });
-        for await (const { row, sample } of readShard(path.join(o.input, s.file), { expectedRows: s.rows, onSkip })) {
+        for await (const { row, sample } of poolRows(o.input, manifest, s, onSkip)) {
           const bad = rowProblem(sample);
           if (bad) {
             const key = typeof sample.key === "string" ? sample.key : null;

@@ -4,6 +4,7 @@
 // a trailer {shard, truncated} when the shard was cut short.
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { shardStem } from "../../formats/pool.js";
 import { InputError } from "../../util/errors.js";
 
 export interface ScoredRow {
@@ -32,7 +33,7 @@ export interface ScoreSidecar {
 
 /** Sidecar name of a shard file. */
 export function scoreSidecarOf(shardFile: string): string {
-  return `${path.basename(shardFile, ".arrow")}.scores.jsonl`;
+  return `${shardStem(shardFile)}.scores.jsonl`;
 }
 
 /** The score sidecars in a folder, sorted by name (shard order). */

@@ -10,11 +10,13 @@ import { InputError } from "../../util/errors.js";
 import { fsyncDir, writeJsonAtomic } from "../../util/atomic.js";
 import { readTextBounded } from "../../util/bounded-read.js";
 import { sha256File } from "../../util/sha256.js";
+import { isTarPool } from "../../formats/webdataset.js";
 import { writeCounts } from "./counts.js";
 import type { ShardSpec } from "../lines.js";
 import { MatchPool } from "./match-rows.js";
 import { loadMetadata } from "./metadata.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
+import { shardStem } from "../../formats/pool.js";
 
 export interface MatchShardsOptions {
   metadata: string;
@@ -47,7 +49,7 @@ export function markerName(shard?: ShardSpec): string {
 
 /** Sidecar name of a shard file. */
 export function sidecarOf(shardFile: string): string {
-  return `${path.basename(shardFile, ".arrow")}.matches.jsonl`;
+  return `${shardStem(shardFile)}.matches.jsonl`;
 }
 
 export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsResult> {
@@ -178,7 +180,7 @@ export async function matchMarkers(dir: string): Promise<{ file: string; metadat
   return out;
 }
 
-/** True when `p` is a shard folder (has manifest.json). */
+/** True when `p` is a pool matched shard by shard: a shard folder (has manifest.json) or webdataset tars. */
 export function isShardDir(p: string): boolean {
-  return existsSync(path.join(p, "manifest.json"));
+  return existsSync(path.join(p, "manifest.json")) || isTarPool(p);
 }

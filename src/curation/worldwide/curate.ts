@@ -21,6 +21,7 @@ import { balanceKeep } from "../metaclip/balance.js";
 import { writeCounts } from "../metaclip/counts.js";
 import { LangSidecars } from "./langid.js";
 import { writeShardSidecars } from "../shard-sidecars.js";
+import { shardStem } from "../../formats/pool.js";
 import { loadWorldwideMetadata, WorldwideMatcher } from "./match.js";
 import { worldwideThresholds, type WorldwideThresholds } from "./thresholds.js";
 
@@ -71,7 +72,7 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
   // Pass 1: match, write sidecars, count.
   const { sidecars } = await writeShardSidecars({
     shards: o.shards, output: o.output, label: "worldwide match", quiet: o.quiet,
-    sidecarName: (f) => `${path.basename(f, ".arrow")}.wmatches.jsonl`,
+    sidecarName: (f) => `${shardStem(f)}.wmatches.jsonl`,
     lines: (rows, shard) => {
       let out = "";
       for (const { row, sample } of rows) {

@@ -16,6 +16,7 @@ import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
 import type { ShardSpec } from "../lines.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
+import { shardStem } from "../../formats/pool.js";
 
 /** Label of captions without a detectable language (empty, symbols only). */
 export const UNDETERMINED = "und";
@@ -72,7 +73,7 @@ export interface LangidShardsResult {
 
 /** Sidecar name of a shard file. */
 export function langSidecarOf(shardFile: string): string {
-  return `${path.basename(shardFile, ".arrow")}.lang.jsonl`;
+  return `${shardStem(shardFile)}.lang.jsonl`;
 }
 
 /** Label every row of the shards in a folder; one sidecar per shard, written atomically. */

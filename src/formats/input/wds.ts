@@ -9,18 +9,13 @@ import tar from "tar-stream";
 import { InputError } from "../../util/errors.js";
 import { decodeUtf8, IMAGE_EXTENSIONS, MAX_TEXT_MEMBER_BYTES, toExtra, toLabel, type ExtraValue, type FormatSource, type ReaderItem } from "./common.js";
 import { openParquet, parquetRows } from "./parquet.js";
+import { splitMemberName } from "../webdataset.js";
+import { spawn } from "node:child_process";
+import { PassThrough, type Readable } from "node:stream";
 
 /** Metadata fields that are columns of their own (or recomputed from the bytes). */
 const RESERVED = new Set(["key", "caption", "width", "height", "image", "label", "lang", "language"]);
 const IMAGE_PRIORITY = ["jpg", "jpeg", "png", "webp", ...IMAGE_EXTENSIONS];
-
-/** WebDataset naming: the key is the path up to the first dot of the file name. */
-export function splitMemberName(name: string): { key: string; ext: string } {
-  const slash = name.lastIndexOf("/");
-  const dot = name.indexOf(".", slash + 1);
-  if (dot < 0) return { key: name, ext: "" };
-  return { key: name.slice(0, dot), ext: name.slice(dot + 1).toLowerCase() };
-}
 
 /** The tar files of an input: one .tar, or every .tar in a folder (sorted). */
 export async function listTars(input: string): Promise<string[]> {
@@ -104,10 +99,49 @@ interface Group {
   tooLarge?: string;
 }
 
+/**
+ * A tar's bytes as a stream: a local file, or the stdout of a `pipe:CMD`
+ * (run by /bin/sh, as open_clip does for object stores). A command that exits
+ * non-zero ends the stream with an error naming it, so the tar counts as cut
+ * where its output stopped.
+ */
+function tarStream(source: string): { stream: Readable; stop: () => void } {
+  if (!source.startsWith("pipe:")) {
+    const stream = createReadStream(source);
+    return { stream, stop: () => stream.destroy() };
+  }
+  const cmd = source.slice(5);
+  const child = spawn("/bin/sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => void (stderr.length < 2000 && (stderr += c.toString("utf8"))));
+  const out = child.stdout;
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  // Hold the end of stdout until the command's status is known.
+  const stream = new PassThrough();
+  out.pipe(stream, { end: false });
+  out.on("end", () => {
+    void exited.then((code) => {
+      if (code === 0) stream.end();
+      else stream.destroy(new Error(`command failed (exit ${code}): ${cmd}${stderr ? ` — ${stderr.trim().slice(0, 500)}` : ""}`));
+    });
+  });
+  child.on("error", (err) => stream.destroy(err));
+  return { stream, stop: () => { child.kill(); stream.destroy(); } };
+}
+
+/**
+ * The samples of one tar in member order: a ReaderItem per key (consecutive
+ * members sharing it), or a skip item for a sample that cannot be used (and,
+ * last, one for a cut tar: key `NAME#end` or the cut member's key).
+ */
+export async function* readTarSamples(source: string, limits: WdsLimits, meta: Map<string, Record<string, unknown>> = new Map()): AsyncGenerator<ReaderItem> {
+  yield* readTar(source, meta, limits);
+}
+
 async function* readTar(file: string, meta: Map<string, Record<string, unknown>>, limits: WdsLimits): AsyncGenerator<ReaderItem> {
   const maxText = limits.maxTextBytes ?? MAX_TEXT_MEMBER_BYTES;
   const extract = tar.extract();
-  const source = createReadStream(file);
+  const { stream: source, stop } = tarStream(file);
   source.on("error", (err) => extract.destroy(err));
   source.pipe(extract);
   let group: Group | null = null;
@@ -134,7 +168,7 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
     }
   } catch (err) {
     const msg = (err as Error).message;
-    const base = path.basename(file);
+    const base = file.startsWith("pipe:") ? file : path.basename(file);
     if (current !== null) {
       const { key } = splitMemberName(current);
       if (group && group.key !== key) yield makeItem(group, meta);
@@ -145,7 +179,7 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
     }
     group = null;
   } finally {
-    source.destroy();
+    stop();
   }
   if (group) yield makeItem(group, meta);
 }
