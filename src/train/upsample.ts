@@ -27,12 +27,19 @@ export async function upsampleRepeatCount(u: UpsampleConfig, selection?: Selecti
   const langs = await LangSidecars.open(u.langs, { minConfidence: u.min_confidence });
   const rowSel = !selection || selection instanceof Set ? null : selection instanceof ShardSelection ? selection : ShardSelection.fromRecord(selection as Readonly<Record<string, readonly number[]>>);
   const counts: Record<string, number> = {};
-  for (const shard of langs.shards) {
-    // One shard's labels and row list at a time.
-    const rows = rowSel ? new Set(rowSel.rows(shard)) : null;
-    langs.rowsOf(shard).forEach((l, row) => {
-      if (l !== undefined && (!rows || rows.has(row))) counts[l] = (counts[l] ?? 0) + 1;
-    });
+  // One shard's labels (and row list) at a time; the selection names its shards as the pool does (.arrow or .tar).
+  for (const shard of rowSel ? rowSel.shards() : langs.shards) {
+    const labels = langs.rowsOf(shard);
+    if (rowSel) {
+      for (const row of rowSel.rows(shard)) {
+        const l = labels[row];
+        if (l !== undefined) counts[l] = (counts[l] ?? 0) + 1;
+      }
+    } else {
+      labels.forEach((l) => {
+        if (l !== undefined) counts[l] = (counts[l] ?? 0) + 1;
+      });
+    }
   }
   const weights = upsampleWeights(counts, u.targets === "webli" ? WEBLI_TARGETS : u.targets);
   return { repeats: upsampleRepeats(weights, (shard, row) => langs.langOf(shard, row), u.seed), weights, badLines: langs.badLines };

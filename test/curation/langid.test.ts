@@ -72,6 +72,7 @@ describe("langid (eld)", () => {
     expect(table.langOf("shard-00000.arrow", 1)).toBe("de");
     expect(table.langOf("shard-00000.arrow", 2)).toBe("und"); // the row without caption
     expect(table.langOf(path.join(dir, "shard-00001.arrow"), 2)).toBe("ja");
+    expect(table.langOf("shard-00001.tar", 1)).toBe("es"); // a tar pool's shard of the same stem
     expect(table.badLines).toBe(0);
     // A confidence floor turns low-confidence labels into und.
     const strict = await LangSidecars.open(out, { minConfidence: 1.01 });

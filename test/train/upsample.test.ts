@@ -9,6 +9,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { Loader } from "../../src/data/loader.js";
 import { langSidecarOf } from "../../src/curation/worldwide/langid.js";
 import { upsampleRepeatCount } from "../../src/train/upsample.js";
+import { ShardSelection } from "../../src/formats/selection.js";
 import { validateConfig } from "../../src/train/config.js";
 import { charTokenize, writeShards, type Row } from "../data/loader-fixtures.js";
 import { makeImage } from "../data/fixtures.js";
@@ -55,6 +56,16 @@ describe("data.upsample", () => {
     // 0 or 1 copy with p = 2/3: the share is 0.4 with sd ~0.005 over 30 epochs.
     expect(sw).toBe(16 * epochs);
     expect(Math.abs(sw / n - 0.4)).toBeLessThan(0.03);
+  });
+
+  it("counts language shares over a selection's rows only, shard by shard", async () => {
+    // Rows 10..19 of shard 0 and 15..19 of shard 1: 4 sw of 15 rows (the pool's share is 4/40).
+    const selection = ShardSelection.fromRecord({ "shard-00000.arrow": [10, 11, 12, 13, 14, 15, 16, 17, 18, 19], "shard-00001.arrow": [15, 16, 17, 18, 19] });
+    const { weights } = await upsampleRepeatCount({ langs, targets: { sw: 0.4 }, seed: 1, min_confidence: 0 }, selection);
+    expect(weights.rows).toBe(15);
+    expect(weights.share.sw).toBeCloseTo(4 / 15, 12);
+    const pool = await upsampleRepeatCount({ langs, targets: { sw: 0.4 }, seed: 1, min_confidence: 0 });
+    expect(pool.weights.rows).toBe(40);
   });
 
   it("is validated with the config, naming the key", () => {

@@ -123,7 +123,7 @@ export class LangSidecars {
 
   private constructor(
     readonly dir: string,
-    /** Shard files that have a sidecar, in name order. */
+    /** One `<stem>.arrow` per sidecar, in name order (lookups go by stem, so a tar pool's `<stem>.tar` reads the same sidecar). */
     readonly shards: readonly string[],
     private readonly minConfidence: number,
   ) {}
@@ -137,7 +137,7 @@ export class LangSidecars {
 
   /** Language of each row of one shard (index = row; undefined for rows absent from its sidecar, none without one). */
   rowsOf(shardFile: string): readonly (string | undefined)[] {
-    const shard = path.basename(shardFile);
+    const shard = shardStem(shardFile);
     let rows = this.cache.get(shard);
     if (rows) {
       this.cache.delete(shard); // most recently used last
