@@ -118,11 +118,11 @@ export async function matchFile(opts: MatchOptions): Promise<MatchResult> {
   const writer = new AtomicWriter(output);
   const bar = progress(`match${opts.shard ? ` ${opts.shard.index}/${opts.shard.count}` : ""}`, size, { unit: "B", quiet: opts.quiet });
   try {
-    // A few batches in flight per worker; results are written in batch order.
+    // Results are written in batch order.
     const inflight: Promise<string>[] = [];
     for await (const batch of readLineBatches(opts.input, { shard: opts.shard, batchLines: opts.batchLines })) {
       inflight.push(pool.matchLines(batch));
-      if (inflight.length >= 3 * pool.workers) await writer.write(await inflight.shift()!);
+      if (inflight.length >= pool.inflight) await writer.write(await inflight.shift()!);
       bar.update(batch.bytesDone);
     }
     while (inflight.length) await writer.write(await inflight.shift()!);

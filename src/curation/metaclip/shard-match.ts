@@ -65,7 +65,7 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
   try {
     pass = await writeShardSidecars({
       shards: o.shards, output: stage, shard: o.shard, label: "match shards", quiet: o.quiet,
-      sidecarName: sidecarOf, inflight: 3 * pool.workers,
+      sidecarName: sidecarOf, inflight: pool.inflight,
       lines: async (rows, shard) => {
         const ids = await pool.matchRows(rows.map((r) => r.sample.caption));
         let out = "";
