@@ -7,7 +7,8 @@
 //   -> clipts curate filter (DFN top 30% of synthetic per-shard score sidecars)
 //   -> one Loader pass over the filter's selection (public API, dist/index.js)
 //   and, beside them, clipts curate worldwide on synthetic language sidecars
-//   (80% en, 20% de; both languages get the WordNet entries).
+//   (80% en, 20% de; both languages get the WordNet entries), and curate match
+//   on the tars in place (no ingest).
 // The pool is written as img2dataset writes it: NNNNN.tar of 10,000 samples,
 // KEY.jpg (a few hundred distinct tiny real JPEGs, made once with sharp, their
 // bytes reused), KEY.txt (a caption built from WordNet glosses in Debian's
@@ -65,7 +66,7 @@ const flag = (name) => {
   return i >= 0;
 };
 const work = opt("work", "/tmp/clipts-pool-scale");
-const stagesWanted = opt("stages", "ingest,match,balance,filter,loader,worldwide").split(",");
+const stagesWanted = opt("stages", "ingest,match,balance,filter,loader,worldwide,match-tars").split(",");
 const beforeCli = opt("before-cli", null);
 const keep = flag("keep");
 const sizes = argv.map(Number);
@@ -285,6 +286,8 @@ for (const n of sizes) {
       if (beforeCli) run("worldwide-before", "curate worldwide (before)", args(beforeCli), p("worldwide"));
       run("worldwide", "curate worldwide", args(cli), p("worldwide"));
     }
+    // The same matching on the tars in place (no ingest): the sidecar pass reads the tar pool.
+    run("match-tars", "curate match on tars (1 worker)", [cli, "curate", "match", "--metadata", metadata, "--input", p("pool"), "--output", p("matches-tars"), "--workers", "1", "--quiet"], p("matches-tars"));
     for (const s of stages) results.push({ rows: n, ...s });
     if (stagesWanted.includes("filter")) console.log(`${n} rows: pool tars ${(du(p("pool")) / n).toFixed(0)} B/row, score sidecars ${(du(p("scores")) / n).toFixed(0)} B/row`);
   } finally {
