@@ -3,6 +3,7 @@
 // main metrics (top-1 for classification, mean recall@1 for retrieval), as
 // DataComp reports its benchmark.
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { isTarPool, resolvePoolSpec, tarManifest } from "../formats/webdataset.js";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -106,28 +107,40 @@ export function parseSuite(text: string, file: string, opts: { env?: NodeJS.Proc
     if (names.has(t.name)) throw new InputError(`${at("name")}: duplicate task name ${JSON.stringify(t.name)}`);
     names.add(t.name);
     const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
+    // A shard folder, or webdataset tars (brace lists, pipe: commands, joined by ::).
+    const pool = (p: string | undefined) => (p === undefined ? undefined : resolvePoolSpec(base, p));
     if (t.type === "zeroshot") {
-      const out = { ...t, dataDir: abs(t.dataDir), shards: abs(t.shards), classnames: abs(t.classnames), templates: abs(t.templates) };
+      const out = { ...t, dataDir: abs(t.dataDir), shards: pool(t.shards), classnames: abs(t.classnames), templates: abs(t.templates) };
       if (!isBuiltinDataset(t.dataset) && (t.classnames === undefined || t.templates === undefined)) {
         throw new InputError(`${at("dataset")}: ${JSON.stringify(t.dataset)} is not built in (${BUILTIN_DATASETS.join(", ")}); give classnames and templates files`);
       }
       if (opts.checkPaths !== false) {
         if (out.dataDir) mustExist(out.dataDir, at("dataDir"), "dir");
-        if (out.shards) mustExist(out.shards, at("shards"), "dir");
+        if (out.shards) mustBePool(out.shards, at("shards"));
         if (out.classnames) mustExist(out.classnames, at("classnames"), "file");
         if (out.templates) mustExist(out.templates, at("templates"), "file");
       }
       return out;
     }
-    const out = { ...t, captions: abs(t.captions), shards: abs(t.shards), imageRoot: abs(t.imageRoot) };
+    const out = { ...t, captions: abs(t.captions), shards: pool(t.shards), imageRoot: abs(t.imageRoot) };
     if (opts.checkPaths !== false) {
       if (out.captions) mustExist(out.captions, at("captions"), "file");
-      if (out.shards) mustExist(out.shards, at("shards"), "dir");
+      if (out.shards) mustBePool(out.shards, at("shards"));
       if (out.imageRoot) mustExist(out.imageRoot, at("imageRoot"), "dir");
     }
     return out;
   });
   return suite;
+}
+
+/** A shard folder that exists, or a tar pool whose local tars exist. */
+function mustBePool(p: string, where: string): void {
+  if (!isTarPool(p)) return mustExist(p, where, "dir");
+  try {
+    tarManifest(p);
+  } catch (err) {
+    throw new InputError(`${where}: ${(err as Error).message}`);
+  }
 }
 
 function mustExist(p: string, where: string, kind: "file" | "dir"): void {

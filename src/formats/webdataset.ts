@@ -51,6 +51,11 @@ export function isTarPool(spec: string): boolean {
     readdirSync(spec).some((n) => n.toLowerCase().endsWith(".tar"));
 }
 
+/** A pool spec with its local paths resolved against `base` (`pipe:` commands are left as they are). */
+export function resolvePoolSpec(base: string, spec: string): string {
+  return spec.split("::").map((p) => (p === "" || p.startsWith("pipe:") ? p : path.resolve(base, p))).join("::");
+}
+
 /** One tar of a pool: `name` keys its rows, `source` is a path or a `pipe:` command. */
 export interface TarShard {
   name: string;

@@ -15,6 +15,7 @@ import { matchInput } from "../../src/curation/metaclip/match.js";
 import { balanceFile } from "../../src/curation/metaclip/balance-file.js";
 import { openSelection } from "../../src/formats/selection.js";
 import { readCaptionShards } from "../../src/eval/retrieval.js";
+import { parseSuite } from "../../src/eval/suite.js";
 import { charTokenize } from "./loader-fixtures.js";
 import { makeImage, writeTar } from "./fixtures.js";
 
@@ -144,6 +145,11 @@ describe("webdataset tars read in place", () => {
     const fromTars = await read(tarsDir);
     expect(fromTars.keys).toHaveLength(TARS * PER_TAR);
     expect(fromTars).toEqual(await read(shardsDir));
+    // An eval suite names tars as it names a shard folder: relative to the suite file, pipe: left alone.
+    const suiteFile = path.join(work, "suite.yaml");
+    const suite = parseSuite(`name: t\ntasks:\n  - name: r\n    type: retrieval\n    shards: "tars/{00000..00001}.tar::pipe:cat ${tarsDir}/00002.tar"\n`, suiteFile);
+    expect((suite.tasks[0] as { shards: string }).shards).toBe(`${tarsDir}/{00000..00001}.tar::pipe:cat ${tarsDir}/00002.tar`);
+    expect(() => parseSuite("name: t\ntasks:\n  - name: r\n    type: retrieval\n    shards: tars/{00000..00004}.tar\n", suiteFile)).toThrow(/tasks\[0\]\.shards: .*00003\.tar not found/);
   });
 
   it("expands brace lists (padded ranges, lists, several groups) and names tars for keying", () => {
