@@ -286,15 +286,8 @@ class WordAhoCorasick implements Matcher {
   /** Child of state s on word w, or -1. */
   private child(s: number, w: number): number {
     if (s === 0) return this.vocabRec[w * V + 3]!;
-    const { edges, edgeMask } = this;
-    let slot = edgeSlot(s, w, edgeMask);
-    for (;;) {
-      const r = slot * 4;
-      const es = edges[r]!;
-      if (es === -1) return -1;
-      if (es === s && edges[r + 1] === w) return edges[r + 2]!;
-      slot = (slot + 1) & edgeMask;
-    }
+    const r = this.edgeRecord(s, w);
+    return r < 0 ? -1 : this.edges[r + 2]!;
   }
 
   /** Word id of text[start, end) (hash h), or -1 when no entry has that word. */
