@@ -78,7 +78,7 @@ const upsampleSchema = z.strictObject({
 });
 
 const dataSchema = z.strictObject({
-  /** Shard directory (a manifest.json with Arrow shards). */
+  /** Shard directory (a manifest.json with Arrow shards), or webdataset tars read in place (formats/webdataset.ts). */
   train: z.string().min(1),
   /** Optional selection: a selection folder (src/formats/selection.ts), an old JSON {shard file: row ids} map, a JSON array of keys, or one key per line. */
   selection: z.string().min(1).nullable().default(null),
