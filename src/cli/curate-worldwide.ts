@@ -3,7 +3,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { shardFromOptions } from "../curation/metaclip/match-file.js";
+import { shardFromOptions } from "../util/job-array.js";
 import { demoWorldwideMetadata } from "../data/demo-worldwide.js";
 import { WEBLI_TARGETS } from "../curation/worldwide/upsample.js";
 

@@ -6,7 +6,7 @@ import os from "node:os";
 import type { Argv, CommandModule } from "yargs";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { buildMetadata, METADATA_THRESHOLDS } from "../curation/metaclip/metadata.js";
-import { parseShard, shardFromOptions } from "../curation/metaclip/match-file.js";
+import { parseShard, shardFromOptions } from "../util/job-array.js";
 import { matchInput } from "../curation/metaclip/match.js";
 import { mergeCountFiles } from "../curation/metaclip/counts.js";
 import { balanceFile } from "../curation/metaclip/balance-file.js";

@@ -4,6 +4,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { INGEST_FORMATS, type IngestFormat } from "../formats/input/common.js";
 import { InputError } from "../util/errors.js";
+import { shardFromOptions } from "../util/job-array.js";
 
 interface IngestArgs {
   input: string[];
@@ -21,6 +22,8 @@ interface IngestArgs {
   "max-image-bytes"?: number;
   decode: boolean;
   concurrency: number;
+  shard?: string;
+  "shard-count"?: number;
   quiet: boolean;
 }
 
@@ -44,6 +47,8 @@ const ingestCommand: CommandModule<object, IngestArgs> = {
       .option("max-image-bytes", { type: "number", describe: "Skip images longer than this (default 256 MiB, at most 1 GiB)" })
       .option("decode", { type: "boolean", default: true, describe: "Decode every image to catch truncated/corrupt files" })
       .option("concurrency", { type: "number", default: 4, describe: "Images checked at once" })
+      .option("shard", { type: "string", describe: "job-array task i/n (0-based): ingest input files i, i+n, ... into OUTPUT-i-of-n (or OUTPUT with {shard} replaced); join the parts with `data merge-shards`" })
+      .option("shard-count", { type: "number", describe: "n tasks; index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
       .option("quiet", { type: "boolean", default: false, describe: "No progress bar" }) as unknown as Argv<IngestArgs>,
   handler: async (a) => {
     const { ingest } = await import("../data/ingest.js");
@@ -59,10 +64,25 @@ const ingestCommand: CommandModule<object, IngestArgs> = {
       maxImageBytes: a["max-image-bytes"],
       decode: a.decode,
       concurrency: a.concurrency,
+      shard: shardFromOptions(a.shard, a["shard-count"]),
       quiet: a.quiet,
     });
     console.log(`wrote ${manifest.rows} rows in ${manifest.shards.length} shards to ${output}; skipped ${manifest.skipped.count}`);
     for (const [reason, n] of Object.entries(manifest.skipped.byReason).sort((x, y) => y[1] - x[1])) console.log(`  skipped ${n}: ${reason}`);
+  },
+};
+
+const mergeShardsCommand: CommandModule<object, { inputs: string[]; output: string }> = {
+  command: "merge-shards",
+  describe: "Join the shard folders of a job array's ingest tasks into one (shards hard-linked, one manifest)",
+  builder: (y: Argv) =>
+    y
+      .option("inputs", { type: "string", array: true, demandOption: true, describe: "the tasks' shard folders, in order" })
+      .option("output", { type: "string", demandOption: true, describe: "a new folder" }) as unknown as Argv<{ inputs: string[]; output: string }>,
+  handler: async (a) => {
+    const { mergeShardFolders } = await import("../formats/merge-shards.js");
+    const m = await mergeShardFolders(a.inputs, a.output);
+    console.log(`merged ${a.inputs.length} folders: ${m.rows} rows in ${m.shards.length} shards in ${a.output}; skipped ${m.skipped.count}`);
   },
 };
 
@@ -158,7 +178,7 @@ export const dataCommand: CommandModule = {
   command: "data",
   describe: "Ingest image-text data into Arrow shards; verify shards; build the demo dataset",
   builder: (y) => {
-    return y.command(ingestCommand).command(verifyCommand).command(demoCommand).command(convertSelectionCommand).command(mergeSelectionsCommand).demandCommand(1, "Name a data subcommand (see --help).");
+    return y.command(ingestCommand).command(mergeShardsCommand).command(verifyCommand).command(demoCommand).command(convertSelectionCommand).command(mergeSelectionsCommand).demandCommand(1, "Name a data subcommand (see --help).");
   },
   handler: () => {},
 };

@@ -7,12 +7,12 @@ export {
 } from "./metaclip/metadata.js";
 export { readCounts, writeCounts, mergeCountFiles } from "./metaclip/counts.js";
 export { datacard, cumulativePlot, emptyTextStats, type TextStats, type DatacardInput } from "./metaclip/datacard.js";
-export { readLineBatches, shardRange, type ShardSpec, type LineBatch } from "./lines.js";
+export { readLineBatches, shardRange, type LineBatch } from "./lines.js";
 export { matchBatch, emptyStats, type MatchStats } from "./metaclip/match-batch.js";
 export { MatchPool, workerAvailable } from "./metaclip/match-rows.js";
 export { balanceRows, emptyTally, type BalanceTally, type MatchedRow } from "./metaclip/balance-rows.js";
 export {
-  matchFile, parseShard, shardFromEnv, shardFromOptions, shardPath, sidecarPaths,
+  matchFile, sidecarPaths,
   type MatchOptions, type MatchResult, type MatchFileStats,
 } from "./metaclip/match-file.js";
 export { balanceFile, type BalanceOptions, type BalanceResult } from "./metaclip/balance-file.js";

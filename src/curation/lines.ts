@@ -6,11 +6,7 @@
 import { promises as fs } from "node:fs";
 import { isUtf8 } from "node:buffer";
 import { InputError } from "../util/errors.js";
-
-export interface ShardSpec {
-  index: number;
-  count: number;
-}
+import type { ShardSpec } from "../util/job-array.js";
 
 export interface LineBatch {
   /** Line number of lines[0], 1-based within the shard (the file when unsharded). */

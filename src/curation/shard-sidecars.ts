@@ -8,7 +8,7 @@ import { poolManifest, poolRows } from "../formats/pool.js";
 import type { Sample } from "../formats/types.js";
 import { AtomicWriter } from "../util/atomic.js";
 import { progress } from "../util/progress.js";
-import type { ShardSpec } from "./lines.js";
+import type { ShardSpec } from "../util/job-array.js";
 
 export interface SidecarPassOptions {
   /** Shard folder (with manifest.json), or a webdataset tar pool read in place (formats/webdataset.ts). */

@@ -5,6 +5,7 @@
 // parquet schema) stop the run, before any shard is written where possible.
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { shardPath, type ShardSpec } from "../util/job-array.js";
 import { InputError } from "../util/errors.js";
 import { progress } from "../util/progress.js";
 import { isSkip, extOf, type FormatSource, type RawItem, type ReaderItem } from "../formats/input/common.js";
@@ -13,7 +14,7 @@ import { readFolder } from "../formats/input/folder.js";
 import { readJsonlTable } from "../formats/input/jsonl.js";
 import { readParquetTable } from "../formats/input/parquet.js";
 import type { TableColumns } from "../formats/input/table.js";
-import { readWds } from "../formats/input/wds.js";
+import { listTars, readWds } from "../formats/input/wds.js";
 import { checkImage, DEFAULT_MAX_PIXELS } from "./ingest-image.js";
 import { DEFAULT_MAX_IMAGE_BYTES, ShardWriter, type ShardManifest } from "../formats/shards.js";
 import { BoundedReadError, readFileBounded } from "../util/bounded-read.js";
@@ -23,6 +24,13 @@ export { INGEST_FORMATS, type IngestFormat } from "../formats/input/common.js";
 import { INGEST_FORMATS, type IngestFormat } from "../formats/input/common.js";
 
 export interface IngestOptions {
+  /**
+   * Job-array part: this task ingests the input files index, index+count, ...
+   * (a folder of tars counts as its tars) into `output` with "{shard}"
+   * replaced by the index, else "-i-of-n" appended; `data merge-shards` joins
+   * the parts into one shard folder.
+   */
+  shard?: ShardSpec;
   /** Input paths: a .tar or a folder of them, a class folder, a table file. */
   input: string | string[];
   /** Output folder for shards and manifest.json. */
@@ -147,7 +155,23 @@ async function checkItem(item: RawItem, maxPixels: number, decode: boolean, maxI
 }
 
 /** Ingest the inputs into shards under `opts.output`. */
+/** A job-array task's inputs (the input files i, i+n, ...; a folder of tars is its tars) and its output folder. */
+async function shardInputs(inputs: string[], o: IngestOptions, shard: ShardSpec): Promise<{ input: string[]; output: string }> {
+  const files: string[] = [];
+  for (const input of inputs) {
+    const st = await fs.stat(input).catch(() => null);
+    if (!st) throw new InputError(`${input}: input not found`);
+    if (st.isDirectory() && (o.format ?? "auto") !== "folder" && (await detectFormat(input)) === "wds") files.push(...(await listTars(input)));
+    else if (st.isDirectory()) throw new InputError(`${input}: a class folder cannot be split over a job array (--shard); ingest it in one task`);
+    else files.push(input);
+  }
+  const mine = files.filter((_, k) => k % shard.count === shard.index);
+  if (mine.length === 0) throw new InputError(`--shard ${shard.index}/${shard.count}: no input file for this task (${files.length} input file(s) for ${shard.count} tasks)`);
+  return { input: mine, output: shardPath(o.output, shard) };
+}
+
 export async function ingest(opts: IngestOptions): Promise<IngestResult> {
+  if (opts.shard) opts = { ...opts, ...(await shardInputs(checkOptions(opts).inputs, opts, opts.shard)), shard: undefined };
   const { inputs, rowsPerShard, maxPixels, concurrency } = checkOptions(opts);
   const decode = opts.decode ?? true;
   const maxImageBytes = opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;

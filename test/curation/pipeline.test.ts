@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import yargs from "yargs";
 import { curateCommand } from "../../src/cli/curate.js";
-import { balanceKeep, buildMatcher, shardFromEnv } from "../../src/curation/index.js";
+import { balanceKeep, buildMatcher } from "../../src/curation/index.js";
+import { shardFromEnv } from "../../src/util/job-array.js";
 import { Rng } from "../../src/util/hash.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "clipts-curate-"));

@@ -16,6 +16,8 @@ import { balanceFile } from "../../src/curation/metaclip/balance-file.js";
 import { openSelection } from "../../src/formats/selection.js";
 import { readCaptionShards } from "../../src/eval/retrieval.js";
 import { parseSuite } from "../../src/eval/suite.js";
+import { mergeShardFolders } from "../../src/formats/merge-shards.js";
+import { listShards, readShard, verifyShards } from "../../src/formats/shards.js";
 import { charTokenize } from "./loader-fixtures.js";
 import { makeImage, writeTar } from "./fixtures.js";
 
@@ -150,6 +152,29 @@ describe("webdataset tars read in place", () => {
     const suite = parseSuite(`name: t\ntasks:\n  - name: r\n    type: retrieval\n    shards: "tars/{00000..00001}.tar::pipe:cat ${tarsDir}/00002.tar"\n`, suiteFile);
     expect((suite.tasks[0] as { shards: string }).shards).toBe(`${tarsDir}/{00000..00001}.tar::pipe:cat ${tarsDir}/00002.tar`);
     expect(() => parseSuite("name: t\ntasks:\n  - name: r\n    type: retrieval\n    shards: tars/{00000..00004}.tar\n", suiteFile)).toThrow(/tasks\[0\]\.shards: .*00003\.tar not found/);
+  });
+
+  it("ingests over a job array (--shard i/n) and merges the parts into the dataset one task would write", async () => {
+    const out = path.join(work, "job");
+    const parts = [];
+    for (const index of [0, 1]) parts.push((await ingest({ input: tarsDir, output: path.join(out, "part"), rowsPerShard: PER_TAR, shard: { index, count: 2 }, quiet: true })).output);
+    expect(parts).toEqual([path.join(out, "part-0-of-2"), path.join(out, "part-1-of-2")]);
+    await expect(ingest({ input: tarsDir, output: path.join(out, "part"), shard: { index: 3, count: 4 }, quiet: true })).rejects.toThrow(/--shard 3\/4: no input file for this task \(3 input file\(s\) for 4 tasks\)/);
+    const merged = path.join(out, "merged");
+    const m = await mergeShardFolders(parts, merged);
+    expect(m.rows).toBe(TARS * PER_TAR);
+    expect(m.shards.map((s) => s.file)).toEqual(["part0000-shard-000000.arrow", "part0000-shard-000001.arrow", "part0001-shard-000000.arrow"]);
+    expect((await verifyShards(merged)).ok).toBe(true);
+    // Row for row what the one-task ingest holds (task 0 took tars 0 and 2, task 1 tar 1).
+    const rows = async (dir: string) => {
+      const byKey = new Map<string, string>();
+      for (const s of (await listShards(dir)).shards) {
+        for await (const { sample } of readShard(path.join(dir, s.file))) byKey.set(sample.key, `${sample.caption}|${Buffer.from(sample.image).toString("base64")}`);
+      }
+      return byKey;
+    };
+    expect(await rows(merged)).toEqual(await rows(shardsDir));
+    await expect(mergeShardFolders(parts, merged)).rejects.toThrow(/not empty; merge into a new folder/);
   });
 
   it("expands brace lists (padded ranges, lists, several groups) and names tars for keying", () => {

@@ -4,7 +4,7 @@
 // Two streaming passes when counting locally; memory is the count arrays.
 import { SelectionWriter } from "../../formats/selection.js";
 import { checkSameMetadata, matchMarkers, matchStatsNames, metadataIdentity, sidecarsIn } from "./shard-match.js";
-import type { ShardSpec } from "../lines.js";
+import type { ShardSpec } from "../../util/job-array.js";
 import { existsSync, promises as fs, statSync } from "node:fs";
 import path from "node:path";
 import { AtomicWriter, writeFileAtomic, writeJsonAtomic } from "../../util/atomic.js";

@@ -12,7 +12,7 @@ import { readTextBounded } from "../../util/bounded-read.js";
 import { sha256File } from "../../util/sha256.js";
 import { isTarPool } from "../../formats/webdataset.js";
 import { writeCounts } from "./counts.js";
-import type { ShardSpec } from "../lines.js";
+import type { ShardSpec } from "../../util/job-array.js";
 import { MatchPool } from "./match-rows.js";
 import { loadMetadata } from "./metadata.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";

@@ -14,7 +14,7 @@ import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
-import type { ShardSpec } from "../lines.js";
+import type { ShardSpec } from "../../util/job-array.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
 import { shardStem } from "../../formats/pool.js";
 
