@@ -19,7 +19,8 @@ import { parseSuite } from "../../src/eval/suite.js";
 import { mergeShardFolders } from "../../src/formats/merge-shards.js";
 import { listShards, readShard, verifyShards } from "../../src/formats/shards.js";
 import { charTokenize } from "./loader-fixtures.js";
-import { makeImage, writeTar } from "./fixtures.js";
+import { makeImage, writeParquet, writeTar } from "./fixtures.js";
+import { openTarShard } from "../../src/formats/tar-shard.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "clipts-tarpool-"));
 const TARS = 3, PER_TAR = 12;
@@ -175,6 +176,24 @@ describe("webdataset tars read in place", () => {
     };
     expect(await rows(merged)).toEqual(await rows(shardsDir));
     await expect(mergeShardFolders(parts, merged)).rejects.toThrow(/not empty; merge into a new folder/);
+  });
+
+  it("takes a tar's per-sample metadata from the SHARD.parquet beside it, as ingest does", async () => {
+    const dir = path.join(work, "pq");
+    const tarFile = path.join(dir, "00000.tar");
+    await writeTar(tarFile, [{ name: "a.png", data: await makeImage("png", 8, 8, 1) }, { name: "a.txt", data: "ein Bild" }, { name: "b.png", data: await makeImage("png", 8, 8, 2) }, { name: "b.txt", data: "a picture" }]);
+    await writeParquet(path.join(dir, "00000.parquet"), [
+      { name: "key", data: ["a", "b"], type: "STRING" },
+      { name: "lang", data: ["de", "en"], type: "STRING" },
+      { name: "status", data: ["success", "success"], type: "STRING" },
+    ]);
+    const tar = await openTarShard("00000.tar", tarFile);
+    expect([tar.get(0).lang, tar.get(1).lang]).toEqual(["de", "en"]);
+    const out = path.join(work, "pq-shards");
+    await ingest({ input: dir, output: out, quiet: true });
+    const ingested = [];
+    for await (const { sample } of readShard(path.join(out, (await listShards(out)).shards[0]!.file))) ingested.push(sample.lang);
+    expect(ingested).toEqual(["de", "en"]);
   });
 
   it("expands brace lists (padded ranges, lists, several groups) and names tars for keying", () => {

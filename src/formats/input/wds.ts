@@ -134,8 +134,9 @@ function tarStream(source: string): { stream: Readable; stop: () => void } {
  * members sharing it), or a skip item for a sample that cannot be used (and,
  * last, one for a cut tar: key `NAME#end` or the cut member's key).
  */
-export async function* readTarSamples(source: string, limits: WdsLimits, meta: Map<string, Record<string, unknown>> = new Map()): AsyncGenerator<ReaderItem> {
-  yield* readTar(source, meta, limits);
+export async function* readTarSamples(source: string, limits: WdsLimits): AsyncGenerator<ReaderItem> {
+  // A local tar's SHARD.parquet adds its per-sample metadata, as ingest does (a pipe: has none).
+  yield* readTar(source, source.startsWith("pipe:") ? new Map() : await sideParquet(source), limits);
 }
 
 async function* readTar(file: string, meta: Map<string, Record<string, unknown>>, limits: WdsLimits): AsyncGenerator<ReaderItem> {
