@@ -40,6 +40,9 @@ const worldwideCommand: CommandModule = {
       .option("reference", { type: "string", default: "en" })
       .option("min-confidence", { type: "number", default: 0, describe: "langid confidence below this counts as und" })
       .option("seed", { type: "number", default: 0 })
+      .option("shard", { type: "string", describe: "job-array part i/n (0-based), with --phase" })
+      .option("shard-count", { type: "number", describe: "n parts; index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
+      .option("phase", { choices: ["match", "balance"], describe: "with a part: match (every part first), then balance (sums every part's counts; writes OUTPUT/selection-i-of-n)" })
       .option("quiet", { type: "boolean", default: false }),
   handler: async (a) => {
     const { worldwideCurate } = await import("../curation/worldwide/curate.js");
@@ -47,10 +50,16 @@ const worldwideCommand: CommandModule = {
       metadata: a.metadata as string, shards: a.input as string, langs: a.langs as string, output: a.output as string,
       tEn: a["t-en"] as number, reference: a.reference as string, seed: a.seed as number,
       minConfidence: a["min-confidence"] as number, quiet: a.quiet as boolean,
+      shard: shardFromOptions(a.shard as string | undefined, a["shard-count"] as number | undefined),
+      phase: a.phase as "match" | "balance" | undefined,
     });
+    if (!r.thresholds) {
+      console.error(`part matched: ${r.files.sidecars.length} sidecars, counts in ${a.output}; balance once every part has matched`);
+      return;
+    }
     console.error(`tail share p=${r.thresholds.p.toFixed(4)}; t per language ${JSON.stringify(r.thresholds.t)}`);
     for (const [l, s] of Object.entries(r.perLang)) console.error(`${l}: rows ${s.rows}, matched ${s.matched}, kept ${s.kept}`);
-    console.error(`selection: ${r.files.selection}`);
+    console.error(`selection: ${r.files.selection}${a.shard !== undefined || a["shard-count"] !== undefined ? " (join the parts with `clipts data merge-selections`)" : ""}`);
   },
 };
 

@@ -1,7 +1,7 @@
 // Worldwide curation: per-language metadata, no-space (substring) matching for
 // zh/ja/th/..., CJK punctuation as separators for spaced languages, thresholds
 // that keep English's tail share, and the shard pipeline end to end.
-import { openSelection, type ShardSelection } from "../../src/formats/selection.js";
+import { mergeSelections, openSelection, type ShardSelection } from "../../src/formats/selection.js";
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -138,17 +138,34 @@ describe("worldwide curation on shards", () => {
       caps.forEach(([l, c]) => { if (l === lang) for (const e of wm.match(c, l)) expected[e]!++; });
       expect(Array.from(r.counts[lang]!)).toEqual(Array.from(expected));
     }
-    expect(r.thresholds.p).toBe(tToP(r.counts.en!, 2));
+    expect(r.thresholds!.p).toBe(tToP(r.counts.en!, 2));
     // Kept rows = MetaCLIP's rule per language with that language's counts and t.
     const sel: Record<string, number[]> = {};
     caps.forEach(([l, c], i) => {
       const ids = wm.match(c, l);
-      if (ids.length > 0 && balanceKeep(`k${i}`, ids, r.counts[l]!, r.thresholds.t[l]!, 0)) {
+      if (ids.length > 0 && balanceKeep(`k${i}`, ids, r.counts[l]!, r.thresholds!.t[l]!, 0)) {
         (sel[i < 5 ? "shard-00000.arrow" : "shard-00001.arrow"] ??= []).push(i < 5 ? i : i - 5);
       }
     });
-    expect((openSelection(r.files.selection) as ShardSelection).toRecord()).toEqual(sel);
+    expect((openSelection(r.files.selection!) as ShardSelection).toRecord()).toEqual(sel);
     expect(r.perLang.en).toMatchObject({ rows: 4, matched: 4 });
+
+    // The same curation as a job array of 2 parts: match every part, then balance every part, then join.
+    const jobs = path.join(work, "jobs");
+    const part = (index: number, phase: "match" | "balance") =>
+      worldwideCurate({ metadata: meta, shards: dir, langs, output: jobs, tEn: 2, seed: 0, shard: { index, count: 2 }, phase, quiet: true });
+    expect((await part(0, "match")).thresholds).toBeUndefined();
+    await expect(part(0, "balance")).rejects.toThrow(/entry_counts\.en\.1-of-2\.json: missing; every part must finish --phase match/);
+    await part(1, "match");
+    const b0 = await part(0, "balance"), b1 = await part(1, "balance");
+    expect(b0.thresholds).toEqual(r.thresholds);
+    expect(b1.thresholds).toEqual(r.thresholds);
+    for (const l of Object.keys(metadata)) expect(Array.from(b0.counts[l]!)).toEqual(Array.from(r.counts[l]!));
+    expect(b0.files.selection).toBe(path.join(jobs, "selection-0-of-2"));
+    const joined = await mergeSelections([b0.files.selection!, b1.files.selection!], path.join(jobs, "selection"));
+    expect(joined.toRecord()).toEqual(sel);
+    for (const l of Object.keys(r.perLang)) expect((b0.perLang[l]?.kept ?? 0) + (b1.perLang[l]?.kept ?? 0)).toBe(r.perLang[l]!.kept);
+    await expect(worldwideCurate({ metadata: meta, shards: dir, langs, output: jobs, tEn: 2, seed: 0, shard: { index: 0, count: 2 } })).rejects.toThrow(/--shard needs --phase match/);
   });
 
   it("fails before work on a bad t_en or a missing reference language", async () => {

@@ -10,6 +10,10 @@
 //   thresholds.json          {reference, tRef, p, t: {lang: t}, empty}
 //   selection/               balanced rows (the selection folder, src/formats/selection.ts)
 //   worldwide_stats.json     rows / matched / kept per language
+// A job array (--shard i/n) runs two phases: "match" on every part writes its
+// sidecars, entry_counts.<lang>.i-of-n.json and worldwide_match.i-of-n.json;
+// then "balance" on every part sums all parts' counts (the same thresholds
+// everywhere) and writes selection-i-of-n/ and worldwide_stats.i-of-n.json.
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { upsampleSelection, upsampleWeights, type UpsampleWeights } from "./upsample.js";
@@ -17,10 +21,11 @@ import { writeJsonAtomic } from "../../util/atomic.js";
 import { openSelection, SelectionWriter, type ShardSelection } from "../../formats/selection.js";
 import { InputError } from "../../util/errors.js";
 import { readJsonl } from "../../util/jsonl.js";
-import { balanceKeep } from "../metaclip/balance.js";
-import { writeCounts } from "../metaclip/counts.js";
+import { balanceKeep, mergeCounts } from "../metaclip/balance.js";
+import { readCounts, writeCounts } from "../metaclip/counts.js";
 import { LangSidecars } from "./langid.js";
-import { writeShardSidecars } from "../shard-sidecars.js";
+import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
+import { shardPath, type ShardSpec } from "../../util/job-array.js";
 import { shardStem } from "../../formats/pool.js";
 import { loadWorldwideMetadata, WorldwideMatcher } from "./match.js";
 import { worldwideThresholds, type WorldwideThresholds } from "./thresholds.js";
@@ -28,6 +33,7 @@ import { worldwideThresholds, type WorldwideThresholds } from "./thresholds.js";
 export interface WorldwideCurateOptions {
   /** {lang: [entries]} JSON file or folder of <lang>.json. */
   metadata: string;
+  /** Shard folder (manifest.json) or webdataset tars read in place. */
   shards: string;
   /** Folder of `<shard>.lang.jsonl` sidecars (clipts curate langid). */
   langs: string;
@@ -38,6 +44,15 @@ export interface WorldwideCurateOptions {
   seed: number;
   /** Rows whose langid confidence is below this are treated as "und" (matched by nothing). */
   minConfidence?: number;
+  /**
+   * Job-array part i/n: "match" matches shards i, i+n, ... and writes this
+   * part's counts (`entry_counts.<lang>.i-of-n.json`); once every part has,
+   * "balance" sums all parts' counts into the thresholds and balances this
+   * part's sidecars into `selection-i-of-n` (join the parts with `data
+   * merge-selections`). Without a part, one process does both.
+   */
+  shard?: ShardSpec;
+  phase?: "match" | "balance";
   quiet?: boolean;
 }
 
@@ -48,54 +63,87 @@ export interface LangStats {
 }
 
 export interface WorldwideCurateResult {
-  thresholds: WorldwideThresholds;
+  /** Absent after a "match" phase (thresholds need every part's counts). */
+  thresholds?: WorldwideThresholds;
   counts: Record<string, Float64Array>;
   /** Kept rows per shard file (the rows are in the selection folder, files.selection). */
   keptPerShard: Record<string, number>;
   perLang: Record<string, LangStats>;
-  files: { selection: string; thresholds: string; stats: string; sidecars: string[] };
+  files: { selection?: string; thresholds?: string; stats: string; sidecars: string[] };
 }
+
+/** This part's pass-1 record: its sidecars and per-language row counts, for its balance phase. */
+const matchRecord = (shard?: ShardSpec) => `worldwide_match${shardSuffix(shard)}.json`;
+const countsFile = (lang: string, shard?: ShardSpec) => `entry_counts.${lang}${shardSuffix(shard)}.json`;
 
 export async function worldwideCurate(o: WorldwideCurateOptions): Promise<WorldwideCurateResult> {
   if (!(o.tEn > 0) || !Number.isFinite(o.tEn)) throw new InputError(`--t-en must be a positive number, got ${o.tEn}`);
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new InputError(`--seed must be a non-negative integer, got ${o.seed}`);
+  if (o.phase !== undefined && !o.shard) throw new InputError(`--phase ${o.phase} is for a job-array part: give --shard i/n`);
+  if (o.shard && o.phase === undefined) throw new InputError("--shard needs --phase match (every part), then --phase balance (every part)");
   const reference = o.reference ?? "en";
   const metadata = await loadWorldwideMetadata(o.metadata);
   if (!metadata[reference]) throw new InputError(`${o.metadata}: no metadata for the reference language "${reference}"`);
-  const langs = await LangSidecars.open(o.langs, { minConfidence: o.minConfidence });
-  const matcher = new WorldwideMatcher(metadata);
-  const counts: Record<string, Float64Array> = {};
-  for (const [l, e] of Object.entries(metadata)) counts[l] = new Float64Array(e.length);
   const perLang: Record<string, LangStats> = {};
   const stat = (l: string) => (perLang[l] ??= { rows: 0, matched: 0, kept: 0 });
+  let counts: Record<string, Float64Array> = {};
+  for (const [l, e] of Object.entries(metadata)) counts[l] = new Float64Array(e.length);
+  let sidecars: string[];
 
-  // Pass 1: match, write sidecars, count.
-  const { sidecars } = await writeShardSidecars({
-    shards: o.shards, output: o.output, label: "worldwide match", quiet: o.quiet,
-    sidecarName: (f) => `${shardStem(f)}.wmatches.jsonl`,
-    lines: (rows, shard) => {
-      let out = "";
-      for (const { row, sample } of rows) {
-        const lang = langs.langOf(shard, row);
-        const ids = matcher.match(sample.caption, lang);
-        const c = counts[lang];
-        if (c) for (const e of ids) c[e]!++;
-        stat(lang).rows++;
-        if (ids.length > 0) stat(lang).matched++;
-        out += `${JSON.stringify({ key: sample.key, shard, row, lang, entries: Array.from(ids) })}\n`;
+  if (o.phase !== "balance") {
+    // Pass 1: match, write sidecars, count.
+    const langs = await LangSidecars.open(o.langs, { minConfidence: o.minConfidence });
+    const matcher = new WorldwideMatcher(metadata);
+    ({ sidecars } = await writeShardSidecars({
+      shards: o.shards, output: o.output, shard: o.shard, label: "worldwide match", quiet: o.quiet,
+      sidecarName: (f) => `${shardStem(f)}.wmatches.jsonl`,
+      lines: (rows, shard) => {
+        let out = "";
+        for (const { row, sample } of rows) {
+          const lang = langs.langOf(shard, row);
+          const ids = matcher.match(sample.caption, lang);
+          const c = counts[lang];
+          if (c) for (const e of ids) c[e]!++;
+          stat(lang).rows++;
+          if (ids.length > 0) stat(lang).matched++;
+          out += `${JSON.stringify({ key: sample.key, shard, row, lang, entries: Array.from(ids) })}\n`;
+        }
+        return out;
+      },
+    }));
+    for (const [l, c] of Object.entries(counts)) await writeCounts(path.join(o.output, countsFile(l, o.shard)), c);
+    if (o.phase === "match") {
+      const stats = path.join(o.output, matchRecord(o.shard));
+      await writeJsonAtomic(stats, { sidecars: sidecars.map((f) => path.basename(f)), perLang });
+      return { counts, keptPerShard: {}, perLang, files: { stats, sidecars } };
+    }
+  } else {
+    // A part's balance phase: its own sidecars, every part's counts.
+    const rec = path.join(o.output, matchRecord(o.shard));
+    if (!existsSync(rec)) throw new InputError(`${rec}: missing; run --phase match for part ${o.shard!.index}/${o.shard!.count} first`);
+    const done = JSON.parse(await fs.readFile(rec, "utf8")) as { sidecars: string[]; perLang: Record<string, LangStats> };
+    sidecars = done.sidecars.map((f) => path.join(o.output, f));
+    for (const [l, s] of Object.entries(done.perLang)) perLang[l] = { ...s, kept: 0 };
+    counts = {};
+    for (const [l, e] of Object.entries(metadata)) {
+      const parts: Float64Array[] = [];
+      for (let i = 0; i < o.shard!.count; i++) {
+        const file = path.join(o.output, countsFile(l, { index: i, count: o.shard!.count }));
+        if (!existsSync(file)) throw new InputError(`${file}: missing; every part must finish --phase match before any part balances`);
+        parts.push(await readCounts(file, e.length, `the ${l} metadata has`));
       }
-      return out;
-    },
-  });
+      counts[l] = mergeCounts(parts);
+    }
+  }
 
   const thresholds = worldwideThresholds(counts, o.tEn, reference);
 
   // Pass 2: balance each language with its own counts and threshold; the
   // selection is written sidecar by sidecar (one shard each).
   const files = {
-    selection: path.join(o.output, "selection"),
+    selection: shardPath(path.join(o.output, "selection"), o.shard),
     thresholds: path.join(o.output, "thresholds.json"),
-    stats: path.join(o.output, "worldwide_stats.json"),
+    stats: path.join(o.output, `worldwide_stats${shardSuffix(o.shard)}.json`),
     sidecars,
   };
   const sel = new SelectionWriter(files.selection);
@@ -119,9 +167,9 @@ export async function worldwideCurate(o: WorldwideCurateOptions): Promise<Worldw
     }
   }
   await sel.close();
-  for (const [l, c] of Object.entries(counts)) await writeCounts(path.join(o.output, `entry_counts.${l}.json`), c);
+  // Every part writes the same thresholds (from the same summed counts).
   await writeJsonAtomic(files.thresholds, thresholds);
-  await writeJsonAtomic(files.stats, { metadata: o.metadata, shards: o.shards, langs: o.langs, tEn: o.tEn, seed: o.seed, perLang });
+  await writeJsonAtomic(files.stats, { metadata: o.metadata, shards: o.shards, langs: o.langs, tEn: o.tEn, seed: o.seed, shard: o.shard ?? null, perLang });
   return { thresholds, counts, keptPerShard, perLang, files };
 }
 
