@@ -296,8 +296,9 @@ export class SampleStream {
       row,
       key: (sample.key as string | null) ?? null,
       caption: sample.caption as unknown,
-      // Copy so a buffered row does not keep its whole shard in memory.
-      image: image ? image.slice() : null,
+      // Copy so a buffered row does not keep its whole shard in memory, and so the
+      // decoder can take it (a tar row's Buffer would otherwise be shared: Buffer#slice is a view).
+      image: image ? Uint8Array.prototype.slice.call(image) : null,
       label: sample.label ?? null,
       epoch: this.st.epoch,
       draw,

@@ -91,6 +91,20 @@ describe("webdataset tars read in place", () => {
     expect([...head, ...rest]).toEqual(whole);
   });
 
+  it("repeats a tar's rows (language upsampling) with decode workers: every copy decodes", async () => {
+    // Images over 4 KiB: a tar member then has a buffer of its own, which a worker could take.
+    const file = path.join(work, "big", "00000.tar");
+    const members: { name: string; data: Buffer | string }[] = [];
+    for (let i = 0; i < 6; i++) members.push({ name: `b${i}.png`, data: await makeImage("png", 96, 96, 500 + i) }, { name: `b${i}.txt`, data: `big ${i}` });
+    expect(members.every((m) => typeof m.data === "string" || m.data.length > 4096)).toBe(true);
+    await writeTar(file, members);
+    const loader = new Loader(opts(file, { mode: "eval", epochs: 1, batchSize: 4, workers: 1, repeats: () => 2 }));
+    const keys = (await batches(loader)).flatMap((b) => b.keys);
+    expect(loader.stats().skipped).toBe(0);
+    expect(keys).toHaveLength(12);
+    expect(new Set(keys).size).toBe(6);
+  });
+
   it("reports a cut tar and a failing pipe: command by name, counts a sample without an image, and keeps the other rows", async () => {
     const dir = path.join(work, "bad");
     mkdirSync(path.join(dir, "missing"), { recursive: true });
