@@ -16,7 +16,7 @@ export {
   type MatchOptions, type MatchResult, type MatchFileStats,
 } from "./metaclip/match-file.js";
 export { balanceFile, type BalanceOptions, type BalanceResult } from "./metaclip/balance-file.js";
-export { matchShards, sidecarsIn, sidecarOf, isShardDir, type MatchShardsOptions, type MatchShardsResult } from "./metaclip/shard-match.js";
+export { matchShards, sidecarsIn, sidecarOf, type MatchShardsOptions, type MatchShardsResult } from "./metaclip/shard-match.js";
 export { loadLangId, langidShards, LangSidecars, CACHED_LANG_SHARDS, langSidecarOf, UNDETERMINED, type LangIdentifier } from "./worldwide/langid.js";
 export {
   WorldwideMatcher, buildSubstringMatcher, buildSpacedMatcher, loadWorldwideMetadata, parseWorldwideMetadata, NO_SPACE_LANGS, CJK_PUNCT,

@@ -21,8 +21,3 @@ export async function* poolRows(pool: string, manifest: Manifest, s: Manifest["s
   const tar = await openTarShard(s.file, s.source!, { expectedRows: s.rows, onSkip });
   for (let row = 0; row < tar.numRows; row++) yield { row, sample: tar.get(row) };
 }
-
-/** A shard's file name without its extension (`shard-000001.arrow`, `00001.tar`): the stem of its sidecars. */
-export function shardStem(shardFile: string): string {
-  return path.basename(shardFile).replace(/\.(arrow|tar)$/i, "");
-}

@@ -44,6 +44,11 @@ export function expandBraces(spec: string): string[] {
   return items.flatMap((it) => expandBraces(head + it + tail));
 }
 
+/** A shard's file name without its extension (`shard-000001.arrow`, `00001.tar`): the stem of its sidecars. */
+export function shardStem(shardFile: string): string {
+  return path.basename(shardFile).replace(/\.(arrow|tar)$/i, "");
+}
+
 /** Whether a data path names a webdataset tar pool rather than a clipts shard folder. */
 export function isTarPool(spec: string): boolean {
   if (spec.startsWith("pipe:") || spec.includes("::") || /\{[^{}]*\}/.test(spec) || /\.tar$/i.test(spec)) return true;
@@ -54,6 +59,11 @@ export function isTarPool(spec: string): boolean {
 /** A pool spec with its local paths resolved against `base` (`pipe:` commands are left as they are). */
 export function resolvePoolSpec(base: string, spec: string): string {
   return spec.split("::").map((p) => (p === "" || p.startsWith("pipe:") ? p : path.resolve(base, p))).join("::");
+}
+
+/** Whether a path is a pool read shard by shard: a clipts shard folder (manifest.json) or webdataset tars. */
+export function isPool(spec: string): boolean {
+  return existsSync(path.join(spec, "manifest.json")) || isTarPool(spec);
 }
 
 /** One tar of a pool: `name` keys its rows, `source` is a path or a `pipe:` command. */

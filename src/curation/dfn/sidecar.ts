@@ -4,7 +4,7 @@
 // a trailer {shard, truncated} when the shard was cut short.
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { shardStem } from "../../formats/pool.js";
+import { shardStem } from "../../formats/webdataset.js";
 import { InputError } from "../../util/errors.js";
 
 export interface ScoredRow {

@@ -2,16 +2,14 @@
 // or a webdataset tar pool is matched shard by shard into sidecars keyed by
 // shard and row; any other input is a JSONL file of {key, text}. The shard-folder path loads Arrow, so
 // it is imported only when needed (JSONL matching starts in ~0.1 s).
-import { existsSync } from "node:fs";
-import path from "node:path";
 import { matchFile, type MatchOptions, type MatchResult } from "./match-file.js";
 import type { MatchShardsResult } from "./shard-match.js";
-import { isTarPool } from "../../formats/webdataset.js";
+import { isPool } from "../../formats/webdataset.js";
 
 export type MatchRun = { kind: "shards"; result: MatchShardsResult } | { kind: "file"; result: MatchResult };
 
 export async function matchInput(o: MatchOptions): Promise<MatchRun> {
-  if (existsSync(path.join(o.input, "manifest.json")) || isTarPool(o.input)) {
+  if (isPool(o.input)) {
     const { matchShards } = await import("./shard-match.js");
     return { kind: "shards", result: await matchShards({ metadata: o.metadata, shards: o.input, output: o.output, shard: o.shard, workers: o.workers, quiet: o.quiet }) };
   }

@@ -4,19 +4,18 @@
 // kept subset as a selection ({shard file: row ids}) the loader honours, so no
 // image bytes are copied. Shards are the unit of a job array: task i of n
 // matches shards i, i+n, i+2n, ... and writes its own count file.
-import { existsSync, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { InputError } from "../../util/errors.js";
 import { fsyncDir, writeJsonAtomic } from "../../util/atomic.js";
 import { readTextBounded } from "../../util/bounded-read.js";
 import { sha256File } from "../../util/sha256.js";
-import { isTarPool } from "../../formats/webdataset.js";
 import { writeCounts } from "./counts.js";
 import type { ShardSpec } from "../../util/job-array.js";
 import { MatchPool } from "./match-rows.js";
 import { loadMetadata } from "./metadata.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
-import { shardStem } from "../../formats/pool.js";
+import { shardStem } from "../../formats/webdataset.js";
 
 export interface MatchShardsOptions {
   metadata: string;
@@ -178,9 +177,4 @@ export async function matchMarkers(dir: string): Promise<{ file: string; metadat
     }
   }
   return out;
-}
-
-/** True when `p` is a pool matched shard by shard: a shard folder (has manifest.json) or webdataset tars. */
-export function isShardDir(p: string): boolean {
-  return existsSync(path.join(p, "manifest.json")) || isTarPool(p);
 }

@@ -26,7 +26,7 @@ import { readCounts, writeCounts } from "../metaclip/counts.js";
 import { LangSidecars } from "./langid.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
 import { shardPath, type ShardSpec } from "../../util/job-array.js";
-import { shardStem } from "../../formats/pool.js";
+import { shardStem } from "../../formats/webdataset.js";
 import { loadWorldwideMetadata, WorldwideMatcher } from "./match.js";
 import { worldwideThresholds, type WorldwideThresholds } from "./thresholds.js";
 

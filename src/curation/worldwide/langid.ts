@@ -16,7 +16,7 @@ import { writeJsonAtomic } from "../../util/atomic.js";
 import { InputError } from "../../util/errors.js";
 import type { ShardSpec } from "../../util/job-array.js";
 import { shardSuffix, writeShardSidecars } from "../shard-sidecars.js";
-import { shardStem } from "../../formats/pool.js";
+import { shardStem } from "../../formats/webdataset.js";
 
 /** Label of captions without a detectable language (empty, symbols only). */
 export const UNDETERMINED = "und";
