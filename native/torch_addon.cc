@@ -11,6 +11,7 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <napi.h>
 #include <torch/version.h>
+#include <c10/core/CPUAllocator.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
 // Attention through SDPA needs its scale argument, new in PyTorch 2.1.
@@ -243,40 +244,6 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- data ----
 
-// A CPU tensor for a recurring upload (the loader's batches of images), on a
-// block an earlier one of the same size left free. glibc serves blocks over
-// 32 MiB with fresh mmaps, so without this every batch (38.5 MB at 64 x 224 x
-// 224 x 3 floats) paid a page fault per 4 KiB: most of the loader's
-// main-thread time. A block is free again when no tensor but the cache's own
-// holds its storage; the cache keeps at most kUploadBlocks. Only uploads that
-// ask for it use a block: a cached block's storage counts one holder more, so
-// in-place updates that copy shared storage first (AdamW on weights) must not
-// see their weights' storage here.
-at::Tensor cpuBlock(const std::vector<int64_t>& shape, at::ScalarType st) {
-  constexpr size_t kUploadBlocks = 4, kMinBytes = size_t(1) << 20;
-  static std::vector<at::Tensor> blocks;
-  int64_t numel = 1;
-  for (auto d : shape) numel *= d;
-  const size_t bytes = size_t(numel) * c10::elementSize(st);
-  if (bytes < kMinBytes) return at::empty(shape, at::TensorOptions().dtype(st));
-  for (auto& b : blocks) {
-    if (b.nbytes() == bytes && b.scalar_type() == st && b.storage().use_count() == 1) return b.view(shape);
-  }
-  auto fresh = at::empty({numel}, at::TensorOptions().dtype(st));
-  if (blocks.size() < kUploadBlocks) {
-    blocks.push_back(fresh);
-  } else {
-    // Replace a free block of another size (the batch size or resolution changed), if any.
-    for (auto& b : blocks) {
-      if (b.storage().use_count() == 1) {
-        b = fresh;
-        break;
-      }
-    }
-  }
-  return fresh.view(shape);
-}
-
 Napi::Value FromArray(const Napi::CallbackInfo& info) {
   auto shape = ints(info[1]);
   int code = int(num(info[2]));
@@ -295,11 +262,67 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   // blocks) and the upload is queued without waiting: a copy from pageable
   // memory would wait for every kernel queued before it.
   const bool gpu = S.device.is_cuda();
-  const bool reuse = info.Length() > 3 && flag(info[3]);
-  auto host = gpu || !reuse ? at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu)) : cpuBlock(shape, st);
+  auto host = at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(gpu));
   if (size_t(host.nbytes()) != bytes) throw std::runtime_error("torch addon: data size does not match shape");
   if (bytes) std::memcpy(host.data_ptr(), data, bytes);
   return put(info.Env(), gpu ? host.to(S.device, /*non_blocking=*/true) : host);
+}
+
+// A CPU tensor over a typed array the caller rewrites later (the loader's
+// decode ring, or its packing buffer), without a copy: the pixels the decode
+// workers wrote are the batch tensor. Returns [lease, meta]. Before the caller
+// rewrites those bytes it ends the lease (ReleaseView): a tensor still alive
+// then (the consumer kept the batch, or a view derived from it) gets a private
+// copy swapped in under its storage, so every alias keeps its values. The
+// lease holds a reference to the buffer, so it outlives every tensor over it.
+struct ViewLease {
+  c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+  napi_ref buffer;
+};
+std::unordered_map<int64_t, ViewLease> viewLeases;
+int64_t nextLease = 1;
+
+Napi::Value ViewArray(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!S.device.is_cpu()) throw std::runtime_error("torch addon: viewArray is for the CPU device (a GPU upload copies)");
+  auto shape = ints(info[1]);
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, info[0], &type, &length, &data, &buffer, nullptr) != napi_ok || type != napi_float32_array) {
+    throw std::runtime_error("torch addon: viewArray expects a Float32Array");
+  }
+  int64_t numel = 1;
+  for (auto d : shape) numel *= d;
+  if (size_t(numel) != length) throw std::runtime_error("torch addon: data size does not match shape");
+  auto t = at::from_blob(data, shape, [](void*) {}, at::TensorOptions().dtype(at::kFloat));
+  ViewLease lease{t.storage().getWeakStorageImpl(), nullptr};
+  if (napi_create_reference(env, buffer, 1, &lease.buffer) != napi_ok) throw std::runtime_error("torch addon: viewArray cannot hold its buffer");
+  const int64_t id = nextLease++;
+  viewLeases.emplace(id, std::move(lease));
+  auto out = Napi::Array::New(env, 2);
+  out.Set(uint32_t(0), Napi::Number::New(env, double(id)));
+  out.Set(uint32_t(1), put(env, t));
+  return out;
+}
+
+// (lease) -> whether a tensor over the view was still alive and got its own copy.
+Napi::Value ReleaseView(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto it = viewLeases.find(i64(info[0]));
+  if (it == viewLeases.end()) return Napi::Boolean::New(env, false);
+  bool copied = false;
+  if (auto impl = it->second.storage.lock()) {
+    const size_t n = impl->nbytes();
+    at::DataPtr fresh = c10::GetCPUAllocator()->allocate(n);
+    if (n) std::memcpy(fresh.get(), impl->data_ptr().get(), n);
+    impl->set_data_ptr_noswap(std::move(fresh));
+    copied = true;
+  }
+  napi_delete_reference(env, it->second.buffer);
+  viewLeases.erase(it);
+  return Napi::Boolean::New(env, copied);
 }
 
 Napi::Value ToArray(const Napi::CallbackInfo& info) {
@@ -1168,33 +1191,15 @@ Napi::Value SoftmaxCrossEntropyBackward(const Napi::CallbackInfo& info) {
   return put(info.Env(), at::_log_softmax_backward_data(gradLp, lp, -1, lp.scalar_type()));
 }
 
-// One AdamW step with PyTorch's semantics (decoupled weight decay):
-// (p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, inPlace).
-// In place when the caller owns p/m/v exclusively (no other tfjs tensor
-// shares their data and no other tensor their storage); otherwise on
-// copies, returned as [p', m', v'].
-// One AdamW update of p, m, v, in place when nobody else holds their storage
-// (and `inPlace` allows it), else on copies; returns whether it was in place.
-bool adamwUpdate(at::Tensor& p, at::Tensor& m, at::Tensor& v, const at::Tensor& grad, double lr, double b1, double b2,
-                 double eps, double wd, double step, bool inPlace) {
-  const auto g = f32(grad);  // a gradient may still be bf16 (autocast)
-  // A tensor may be a view into another tensor's storage (slice, transpose,
-  // expand outputs); only update storage nobody else holds.
-  auto owned = [](const at::Tensor& t) { return t.is_contiguous() && t.storage().use_count() == 1; };
-  inPlace = inPlace && owned(p) && owned(m) && owned(v);
-  if (!inPlace) p = p.clone(), m = m.clone(), v = v.clone();
-  m.mul_(b1).add_(g, 1 - b1);
-  v.mul_(b2).addcmul_(g, g, 1 - b2);
-  auto denom = (v.sqrt() / std::sqrt(1 - std::pow(b2, step))).add_(eps);
-  if (wd != 0) p.mul_(1 - lr * wd);
-  p.addcdiv_(m, denom, -lr / (1 - std::pow(b1, step)));
-  return inPlace;
-}
-
-// Every parameter's update in one call (as PyTorch's foreach AdamW), so a
-// step costs one addon call, not one per parameter:
+// Every parameter's AdamW step (PyTorch's semantics, decoupled weight decay)
+// in one call, as PyTorch's foreach AdamW (its default on CUDA): each stage
+// is one _foreach_ op over all tensors, so a GPU runs a few multi-tensor
+// kernels per stage instead of one kernel per parameter and stage:
 // (params[], grads[], expAvgs[], expAvgSqs[], weightDecays[], inPlace[], lr, b1, b2, eps, step)
 // -> per parameter undefined (updated in place) or [p, m, v] (copies).
+// In place only where the caller allows it and nobody else holds the
+// storage (a tensor may be a view into another's: slice, transpose, expand
+// outputs); the others are updated on copies.
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto ps = info[0].As<Napi::Array>(), gs = info[1].As<Napi::Array>(), ms = info[2].As<Napi::Array>(),
@@ -1204,12 +1209,33 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
     throw std::runtime_error("torch addon: adamw needs equally long lists");
   }
   const double lr = num(info[6]), b1 = num(info[7]), b2 = num(info[8]), eps = num(info[9]), step = num(info[10]);
-  auto out = Napi::Array::New(env, n);
+  auto owned = [](const at::Tensor& t) { return t.is_contiguous() && t.storage().use_count() == 1; };
+  std::vector<at::Tensor> P, G, M, V;
+  std::vector<at::Scalar> decay;
+  std::vector<bool> inPlace(n);
   for (uint32_t i = 0; i < n; ++i) {
     at::Tensor p = get(ps.Get(i)), m = get(ms.Get(i)), v = get(vs.Get(i));
-    const double wd = wds.Get(i).As<Napi::Number>().DoubleValue();
-    if (adamwUpdate(p, m, v, get(gs.Get(i)), lr, b1, b2, eps, wd, step, flag(ins.Get(i)))) out.Set(i, env.Undefined());
-    else out.Set(i, putMany(env, {p, m, v}));
+    inPlace[i] = flag(ins.Get(i)) && owned(p) && owned(m) && owned(v);
+    if (!inPlace[i]) p = p.clone(), m = m.clone(), v = v.clone();
+    P.push_back(p), M.push_back(m), V.push_back(v);
+    G.push_back(f32(get(gs.Get(i))));  // a gradient may still be bf16 (autocast)
+    decay.push_back(1 - lr * wds.Get(i).As<Napi::Number>().DoubleValue());
+  }
+  if (n) {
+    at::_foreach_mul_(P, decay);  // x 1 where the weight decay is 0
+    at::_foreach_mul_(M, b1);
+    at::_foreach_add_(M, G, 1 - b1);
+    at::_foreach_mul_(V, b2);
+    at::_foreach_addcmul_(V, G, G, 1 - b2);
+    auto denom = at::_foreach_sqrt(V);
+    at::_foreach_div_(denom, std::sqrt(1 - std::pow(b2, step)));
+    at::_foreach_add_(denom, eps);
+    at::_foreach_addcdiv_(P, M, denom, -lr / (1 - std::pow(b1, step)));
+  }
+  auto out = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (inPlace[i]) out.Set(i, env.Undefined());
+    else out.Set(i, putMany(env, {P[i], M[i], V[i]}));
   }
   return out;
 }
@@ -1251,6 +1277,8 @@ Napi::Value OpCodes(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("fromArray", FromArray);
+  EXPORT("viewArray", ViewArray);
+  EXPORT("releaseView", ReleaseView);
   EXPORT("toArray", ToArray);
   EXPORT("free", Free);
   EXPORT("memory", Memory);

@@ -61,14 +61,21 @@ export function fusedAdamWUpdate(): (typeof import("./torch.js"))["torchAdamWUpd
 }
 
 /**
- * A float32 tensor of a buffer that is uploaded again and again with the same
- * size (the loader's batches of images): the torch backend reuses a block an
- * earlier upload left free; other backends take it as tf.tensor does.
+ * A float32 tensor over `values`, a view of a buffer the caller rewrites
+ * later (the loader's decode ring), and the `release` to call before
+ * rewriting those bytes. The torch backend on the CPU makes the buffer itself
+ * the tensor (no copy; release gives a tensor still alive its own copy);
+ * every other backend copies now and release does nothing.
  */
-export function uploadRecurring(values: Float32Array, shape: number[]): tf.Tensor {
-  const b = tf.backend() as tf.KernelBackend & { writeReusable?: (v: Float32Array, s: number[]) => object };
-  if (tf.getBackend() !== "torch" || !b.writeReusable) return tf.tensor(values, shape, "float32");
-  return tf.engine().makeTensorFromDataId(b.writeReusable(values, shape), shape, "float32", b);
+export function uploadView(values: Float32Array, shape: number[]): { tensor: tf.Tensor; release: () => void } {
+  const b = tf.backend() as tf.KernelBackend & { writeView?: (v: Float32Array, s: number[]) => { dataId: object; release: () => void } };
+  if (tf.getBackend() === "torch" && b.writeView) {
+    const { dataId, release } = b.writeView(values, shape);
+    return { tensor: tf.engine().makeTensorFromDataId(dataId, shape, "float32", b), release };
+  }
+  // wasm copies into its own heap; cpu and tfjs-node keep the array they are given.
+  const own = tf.getBackend() === "wasm" ? values : values.slice();
+  return { tensor: tf.tensor(own, shape, "float32"), release: () => {} };
 }
 
 /**

@@ -95,14 +95,18 @@ export class TorchBackend extends KernelBackend {
   }
 
   /**
-   * A float32 upload that recurs with the same size (the loader's batches of
-   * images): on the CPU it reuses a block an earlier one left free instead of
-   * mapping fresh pages (see cpuBlock in native/torch_addon.cc).
+   * A float32 tensor over `values`, a buffer the caller rewrites later (the
+   * loader's decode ring): on the CPU device the tensor is the buffer itself,
+   * and `release` must run before the bytes are rewritten (a tensor still
+   * alive then gets its own copy); on a GPU it is copied now (to pinned memory,
+   * then to the device without waiting).
    */
-  writeReusable(values: Float32Array, shape: number[]): DataId {
+  writeView(values: Float32Array, shape: number[]): { dataId: DataId; release: () => void } {
+    if (this.device !== "cpu") return { dataId: this.write(values, shape, "float32"), release: () => {} };
+    const [lease, m] = this.native.viewArray(values, shape);
     const dataId = {};
-    this.data.set(dataId, { id: this.native.fromArray(values, shape, dtypeCode("float32"), true)[0], refCount: 1, shape: shape.slice() });
-    return dataId;
+    this.data.set(dataId, { id: m[0], refCount: 1, shape: shape.slice() });
+    return { dataId, release: () => void this.native.releaseView(lease) };
   }
 
   private upload(values: BackendValues, shape: number[], dtype: DataType): number {

@@ -49,8 +49,11 @@ export interface NativeMemory {
   cudaPeakBytes?: number;
 }
 export interface TorchAddon {
-  /** reuse: a recurring CPU upload (the loader's batches) may take a block an earlier one left free. */
-  fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number, reuse?: boolean): Meta;
+  fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number): Meta;
+  /** CPU device only: a tensor over `values` without a copy, and its lease (see releaseView). */
+  viewArray(values: Float32Array, shape: number[]): [lease: number, meta: Meta];
+  /** Ends a viewArray lease before its bytes are rewritten; a tensor still alive gets its own copy (returns true). */
+  releaseView(lease: number): boolean;
   toArray(id: Id): Float32Array | Int32Array | Uint8Array;
   free(id: Id): boolean;
   memory(resetPeak?: boolean): NativeMemory;

@@ -11,6 +11,9 @@
 // backend as one view of the ring, any other is first packed with one copy
 // per image. The ring holds `prefetch` batches in flight plus the batch being
 // filled, so no slot is rewritten before its batch has been made a tensor.
+// The torch backend on the CPU makes that view the batch tensor itself (no
+// copy; uploadView): the loader ends the view's lease before a worker
+// rewrites its slots, and a batch still held then gets its own copy.
 //
 // Semantics worth knowing:
 // - Train mode: shard order is reshuffled per epoch from the seed, rows pass a
@@ -35,7 +38,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import { DecodePool, type SlotResult } from "../image/decode-worker-pool.js";
-import { uploadRecurring } from "../backend/index.js";
+import { uploadView } from "../backend/index.js";
 import { listShards } from "../formats/shards.js";
 import { isTarPool, tarManifest } from "../formats/webdataset.js";
 import { SampleStream, type OrderOptions, type StreamItem, type StreamState } from "./sampler.js";
@@ -161,15 +164,6 @@ function emptyStats(): LoaderStats {
   return { samples: 0, batches: 0, skipped: 0, byReason: {}, byShard: {}, skippedSamples: [], truncatedShards: {} };
 }
 
-/**
- * Backends that copy a tensor's values when it is created (the torch addon,
- * wasm): they can be given a view of the decode ring, or one reused packing
- * buffer (a fresh float32 buffer per batch, 38 MB for 64 images at 224 px,
- * costs about 0.3 ms per image in page faults and zeroing). The cpu backend
- * (and tfjs-node) keep the array they are given, so they get a fresh copy.
- */
-const COPYING_BACKENDS = new Set(["torch", "wasm"]);
-
 export class Loader implements AsyncIterable<LoaderBatch> {
   readonly spec: TransformSpec;
   private readonly o: Required<Pick<LoaderOptions, "batchSize" | "contextLength" | "seed" | "workers" | "prefetch" | "dropLast">> &
@@ -184,6 +178,9 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   private started = false;
   private pool: DecodePool | null = null;
   private staging: Float32Array | null = null;
+  /** Batch tensors over ring slots [first, end) or over `staging`, whose bytes must not change while they live. */
+  private views: { first: number; end: number; release: () => void }[] = [];
+  private stagingView: (() => void) | null = null;
 
   constructor(options: LoaderOptions) {
     const train = (options.mode ?? "train") === "train";
@@ -320,6 +317,8 @@ export class Loader implements AsyncIterable<LoaderBatch> {
           if (!item) ended = true;
           else {
             const slot = dispatched++ % ringSlots;
+            // A batch tensor over this slot ends its lease first (at most one covers it).
+            if (this.views.length && slot >= this.views[0]!.first && slot < this.views[0]!.end) this.views.shift()!.release();
             window.push({ item, slot, result: this.start(pool, item, slot) });
           }
         }
@@ -339,6 +338,10 @@ export class Loader implements AsyncIterable<LoaderBatch> {
         }
       }
     } finally {
+      // Batches still held keep their values after the ring is gone.
+      for (const v of this.views.splice(0)) v.release();
+      this.stagingView?.();
+      this.stagingView = null;
       await pool.close();
       this.pool = null;
     }
@@ -383,30 +386,33 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   }
 
   /**
-   * The batch's normalized pixels as one array: a view of the ring when its
-   * slots are consecutive and the backend copies, else packed (see
-   * COPYING_BACKENDS) with one native copy per image.
+   * The batch's images as a tensor: a view of the ring when its slots are
+   * consecutive, else packed into the staging buffer with one native copy per
+   * image. Either view's lease is kept until its bytes are rewritten.
    */
-  private batchPixels(batch: { slot: number }[], ring: Float32Array, pixels: number): Float32Array {
+  private batchImages(batch: { slot: number }[], ring: Float32Array, pixels: number): tf.Tensor4D {
     const n = batch.length;
+    const size = this.spec.size;
+    const shape = [n, size, size, 3];
     const first = batch[0]!.slot;
-    const copying = COPYING_BACKENDS.has(tf.getBackend());
-    if (copying && batch.every((b, i) => b.slot === first + i)) return ring.subarray(first * pixels, (first + n) * pixels);
-    let out: Float32Array;
-    if (!copying) out = new Float32Array(n * pixels);
-    else {
-      if (!this.staging || this.staging.length < n * pixels) this.staging = new Float32Array(n * pixels);
-      out = this.staging.subarray(0, n * pixels);
+    if (batch.every((b, i) => b.slot === first + i)) {
+      const { tensor, release } = uploadView(ring.subarray(first * pixels, (first + n) * pixels), shape);
+      this.views.push({ first, end: first + n, release });
+      return tensor as tf.Tensor4D;
     }
+    this.stagingView?.();
+    if (!this.staging || this.staging.length < n * pixels) this.staging = new Float32Array(n * pixels);
+    const out = this.staging.subarray(0, n * pixels);
     batch.forEach((b, i) => out.set(ring.subarray(b.slot * pixels, (b.slot + 1) * pixels), i * pixels));
-    return out;
+    const { tensor, release } = uploadView(out, shape);
+    this.stagingView = release;
+    return tensor as tf.Tensor4D;
   }
 
   private assemble(batch: { item: StreamItem; slot: number }[], ring: Float32Array, pixels: number): LoaderBatch {
     const n = batch.length;
-    const size = this.spec.size;
     const ctx = this.o.contextLength;
-    const images = this.batchPixels(batch, ring, pixels);
+    const images = this.batchImages(batch, ring, pixels);
     const captions = batch.map((b) => b.item.caption as string);
     const tokens = this.o.tokenize(captions);
     if (!(tokens instanceof Int32Array) || tokens.length !== n * ctx) {
@@ -416,7 +422,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     this.statsNow.samples += n;
     const index = this.statsNow.batches++;
     return {
-      images: uploadRecurring(images, [n, size, size, 3]) as tf.Tensor4D,
+      images,
       tokens: tf.tensor2d(tokens, [n, ctx], "int32"),
       keys: batch.map((b) => b.item.key!),
       labels: hasLabels ? Int32Array.from(batch, (b) => b.item.label ?? -1) : undefined,

@@ -13,7 +13,7 @@ import path from "node:path";
 import * as A from "apache-arrow";
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { sha256File } from "../util/sha256.js";
+import { sha256File, sha256Shared } from "../util/sha256.js";
 import { MAX_JSON_BYTES, readFileBounded, readTextBounded } from "../util/bounded-read.js";
 import { SHARD_COLUMNS, type Manifest, type Sample } from "./types.js";
 
@@ -457,10 +457,12 @@ const MAGIC_LEN = 8; // "ARROW1" + 2 bytes padding
  */
 export async function openShard(file: string, opts: ReadShardOptions = {}): Promise<OpenedShard> {
   // Regular files only, and under Node's 2 GiB readFile limit (new shards stay under 1 GiB + one image).
-  const bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard");
+  // A verified shard is read into shared memory and hashed off the main thread.
+  const verify = opts.sha256 !== undefined;
+  const bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard", verify);
+  const digest = verify ? await sha256Shared(bytes) : undefined;
   let batches: A.RecordBatch[] = [];
   let error: string | undefined;
-  const digest = opts.sha256 !== undefined ? sha256Bytes(bytes) : undefined;
   if (digest !== undefined && digest !== opts.sha256) {
     // Changed bytes (a flipped caption, a half-copied file): none of its rows can be trusted.
     error = `sha256 ${digest} != manifest ${opts.sha256}`;

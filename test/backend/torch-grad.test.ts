@@ -7,7 +7,7 @@ import {
   torchQuickGelu, torchSoftmaxCrossEntropy, torchEmbedding, torchAdamWUpdate,
 } from "../../src/backend/torch.js";
 import { check, type Inputs } from "./torch-helpers.js";
-import { uploadRecurring } from "../../src/backend/index.js";
+import { uploadView } from "../../src/backend/index.js";
 
 const { available, reason } = torchAvailable();
 const suffix = available ? "" : ` (SKIPPED: ${reason})`;
@@ -126,27 +126,27 @@ describe.skipIf(!available)(`torch gradients${suffix}`, () => {
     tf.dispose([ids, flat, twice]);
   });
 
-  it("recurring uploads reuse a freed block but never one a live tensor (or its alias) still holds", async () => {
+  it("a view upload is the buffer itself until released; tensors alive then keep their values", async () => {
     await tf.setBackend("torch");
-    const n = 1 << 19; // 2 MiB of float32: over the addon's 1 MiB reuse floor
-    const up = (v: number, shape = [n]) => uploadRecurring(new Float32Array(n).fill(v), shape);
-    const a = up(1);
-    const aView = tf.reshape(a, [512, 1024]); // an alias of a's storage
-    a.dispose();
-    const b = up(2); // a's block is still held by aView
-    const c = up(3);
-    expect(aView.dataSync().every((x) => x === 1)).toBe(true);
-    expect(b.dataSync().every((x) => x === 2)).toBe(true);
-    expect(c.dataSync().every((x) => x === 3)).toBe(true);
-    const sumB = tf.sum(b);
-    tf.dispose([aView, c]);
-    const d = up(4, [1024, 512]); // may take a's or c's block
-    const e = up(5);
-    expect(b.dataSync().every((x) => x === 2)).toBe(true);
-    expect(d.dataSync().every((x) => x === 4)).toBe(true);
-    expect(e.dataSync().every((x) => x === 5)).toBe(true);
-    expect(sumB.dataSync()[0]).toBe(2 * n);
-    tf.dispose([b, d, e, sumB]);
+    const buf = new Float32Array(new SharedArrayBuffer(4 * 24)).map((_, i) => i);
+    const { tensor: t, release } = uploadView(buf.subarray(8, 20), [3, 4]);
+    const alias = tf.reshape(t, [12]);
+    const col = tf.slice(t, [0, 1], [3, 1]); // may be a strided view of the same storage
+    const sum = tf.sum(t);
+    buf[8] = 100; // no copy was made: the tensor sees the write
+    expect(t.dataSync()[0]).toBe(100);
+    release();
+    buf.fill(-1); // the owner rewrites the bytes after the release
+    const want = [100, ...Array.from({ length: 11 }, (_, i) => 9 + i)];
+    expect(Array.from(t.dataSync())).toEqual(want);
+    expect(Array.from(alias.dataSync())).toEqual(want);
+    expect(Array.from(col.dataSync())).toEqual([9, 13, 17]);
+    expect(sum.dataSync()[0]).toBe(162); // 8 + 9 + ... + 19, summed before the write
+    // A view nobody holds any more: release has nothing to copy.
+    const second = uploadView(buf.subarray(0, 4), [4]);
+    second.tensor.dispose();
+    second.release();
+    tf.dispose([t, alias, col, sum]);
   });
 
   it("fused QuickGELU forward + gradients", () =>

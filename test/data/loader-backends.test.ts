@@ -1,6 +1,6 @@
-// The loader reuses one batch buffer under backends that copy tensor values
-// at creation (torch, wasm) and allocates a fresh one under those that keep
-// the array (cpu). Either way every batch tensor must keep its own pixels
+// The loader's batch tensors are views of its decode ring under the torch
+// backend (no copy, released before the slots are rewritten) and copies
+// under the others. Either way every batch tensor must keep its own pixels
 // while later batches are made: here all batches stay alive until the end
 // and are compared with batches read out one at a time.
 import { describe, it, expect } from "vitest";
