@@ -15,7 +15,17 @@
 //
 // Phases, each as the trainer runs it (src/train/step.ts, adamw.ts):
 // forward (loss only), forward+backward (computeGradients) and AdamW.
-// Usage (after `npm run build`): node bench/host-overhead.js [--models tiny,ViT-B-16] [--steps 3] [--device cpu|cuda:0] [--batch 1]
+//
+// On the CPU the full-width rows overstate the JavaScript side: it runs
+// between native calls that each stream megabytes through the caches. The
+// host-bound rows ("ViT-B-16 narrow": every layer, kernel and native call of
+// ViT-B/16, at width 64) take the arithmetic out instead, as a GPU does: their
+// wall time is host work, JavaScript and libtorch's own dispatch alike. The
+// same narrow model's step in PyTorch eager (bench/torch-step.py, same
+// libtorch) runs beside it: the ratio is clipts' host cost against
+// PyTorch's, the figure that decides whether clipts keeps a GPU as busy.
+// Usage (after `npm run build`): node bench/host-overhead.js [--models tiny,ViT-B-16] [--steps 3] [--device cpu|cuda:0] [--batch 1] [--narrow ViT-B-16|none] [--python /usr/bin/python3] [--pyscript bench/torch-step.py]
+import { execFileSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs-core";
 
 const arg = (name, def) => {
@@ -26,6 +36,9 @@ const models = arg("models", "tiny,ViT-B-16").split(",");
 const steps = Number(arg("steps", 3));
 const device = arg("device", "cpu");
 const batchSize = Number(arg("batch", 1));
+const narrowModel = arg("narrow", "ViT-B-16");
+const python = arg("python", "/usr/bin/python3");
+const pyscript = arg("pyscript", new URL("./torch-step.py", import.meta.url).pathname);
 
 const torchMod = await import("../dist/backend/torch.js");
 const { loadTorchAddon } = await import("../dist/backend/torch-native.js");
@@ -35,7 +48,7 @@ if (!torchMod.torchAvailable().available) {
 }
 // As the trainer does it, so the optimizer finds the fused AdamW update.
 await (await import("../dist/backend/index.js")).setBackend("torch", { device });
-const { createModel, disposeModel } = await import("../dist/model/index.js");
+const { createModel, disposeModel, getModelConfig } = await import("../dist/model/index.js");
 const { clampLogitScale } = await import("../dist/loss/index.js");
 const { AdamW } = await import("../dist/train/adamw.js");
 const { modelObjective } = await import("../dist/train/objective.js");
@@ -93,10 +106,22 @@ function batch(c) {
   return { images: tf.randomNormal([batchSize, s, s, 3], 0, 1, "float32", 1), tokens: tf.tensor2d(ids, [batchSize, ctx], "int32") };
 }
 
+/** A model's config at width 64 (2 heads, embedding 32): the same layers, kernels and native calls, next to no arithmetic. */
+function narrow(name) {
+  const c = getModelConfig(name);
+  c.name = `${name} narrow`;
+  c.embedDim = 32;
+  Object.assign(c.vision, { width: 64, heads: 2 });
+  Object.assign(c.text, { width: 64, heads: 2 });
+  return c;
+}
+
 const perCallMs = nativeCallCost();
 const rows = [];
-for (const name of models) {
-  const model = createModel(name, { seed: 0 });
+const configs = [...models.map((m) => getModelConfig(m)), ...(narrowModel === "none" ? [] : [narrow(narrowModel)])];
+for (const config of configs) {
+  const name = config.name;
+  const model = createModel(config, { seed: 0 });
   const opt = new AdamW(model.params, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2 });
   const { images, tokens } = batch(model.config);
   const sums = { forward: [], "fwd+bwd": [], adamw: [] };
@@ -131,8 +156,27 @@ for (const name of models) {
 console.log(`torch backend on ${device}, batch ${batchSize}, median of ${steps} steps; one native call's fixed cost ${(perCallMs * 1000).toFixed(1)} us`);
 console.log(`("train step" = forward+backward + AdamW; host ms = wall ms - time inside native calls; projected GPU host ms = host ms + native calls x fixed cost)`);
 const cols = ["model", "phase", "tfjs kernels", "native calls", "wall ms", "host ms", "proj. GPU host ms"];
-console.log(cols.map((c, i) => (i < 2 ? c.padEnd(i ? 12 : 10) : c.padStart(18))).join(""));
+console.log(cols.map((c, i) => (i < 2 ? c.padEnd(i ? 12 : 16) : c.padStart(18))).join(""));
 for (const r of rows) {
-  console.log([r.model.padEnd(10), r.phase.padEnd(12), ...[r.kernels, r.calls].map((x) => String(x).padStart(18)),
+  console.log([r.model.padEnd(16), r.phase.padEnd(12), ...[r.kernels, r.calls].map((x) => String(x).padStart(18)),
     ...[r.ms, r.hostMs, r.gpuHostMs].map((x) => x.toFixed(1).padStart(18))].join(""));
+}
+
+// The host-bound step against PyTorch eager's on the same narrow model.
+if (narrowModel !== "none") {
+  const c = narrow(narrowModel);
+  const ours = rows.find((r) => r.model === c.name && r.phase === "train step");
+  let ref = null;
+  try {
+    const pyDevice = device.startsWith("cuda") ? "cuda" : "cpu";
+    const out = execFileSync(python, [pyscript, "--batch", String(batchSize), "--steps", String(Math.max(steps, 10)),
+      "--warmup", "3", "--device", pyDevice, "--dims", JSON.stringify(c)], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? "1" } });
+    ref = JSON.parse(out.trim().split("\n").at(-1));
+  } catch (e) {
+    console.log(`\nPyTorch reference skipped (${python}: ${String(e.message).split("\n")[0]})`);
+  }
+  if (ref) {
+    console.log(`\nhost-bound step (${c.name}, batch ${batchSize}; PyTorch ${ref.torch} eager, AdamW as torch.optim's default, loss read each step):`);
+    console.log(`  clipts ${ours.ms.toFixed(1)} ms (JS ${ours.hostMs.toFixed(1)} ms) vs PyTorch ${ref.step_ms.toFixed(1)} ms: ${(ours.ms / ref.step_ms).toFixed(2)}x`);
+  }
 }

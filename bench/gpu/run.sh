@@ -33,8 +33,8 @@ bench tiny-fp32 --device cuda:0 --model tiny --batch 32 --steps 10
 bench vitb16-bf16 --device cuda:0 --model ViT-B-16 --batch 64 --steps 5 --warmup 2 --bf16
 # Host work per step (target <= 15 ms for ViT-B/16). On cuda:0 native calls only enqueue work, so the
 # projected column uses the GPU build's own per-call cost and the wall column shows whether the GPU keeps up.
-timeout 120 node .device/js/host-overhead.js --device cuda:0 --models tiny,ViT-B-16 --steps 3 2>&1 | grep -v -e '^====' -e 'Hi, looks like' -e '^$' | tee "$OUT/host-overhead.log"
+timeout 120 node .device/js/host-overhead.js --device cuda:0 --models tiny,ViT-B-16 --steps 3 --python python3 --pyscript bench/torch-step.py 2>&1 | grep -v -e '^====' -e 'Hi, looks like' -e '^$' | tee "$OUT/host-overhead.log"
 echo "== summary =="
 grep -h -e '^check:' -e 'FAIL' -e 'rank' "$OUT/check.log"
 for f in tiny-fp32 vitb16-bf16; do echo "-- $f"; grep -h -e 'ms/step' -e 'samples/s' -e 'peak' -e 'FLOP' -e 'torch backend (' "$OUT/$f.log"; done
-echo "-- host overhead"; grep -h -e 'train step' -e 'fixed cost' "$OUT/host-overhead.log"
+echo "-- host overhead"; grep -h -e 'train step' -e 'fixed cost' -e 'host-bound' -e 'clipts ' "$OUT/host-overhead.log"
