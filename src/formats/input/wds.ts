@@ -3,13 +3,13 @@
 // KEY.cls (class index), with SHARD.parquet beside SHARD.tar holding the same
 // per-sample metadata. A tar cut short yields its complete samples; the sample
 // whose member was cut is skipped with its key.
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
-import tar from "tar-stream";
 import { InputError } from "../../util/errors.js";
 import { decodeUtf8, IMAGE_EXTENSIONS, MAX_TEXT_MEMBER_BYTES, toExtra, toLabel, type ExtraValue, type FormatSource, type ReaderItem } from "./common.js";
 import { openParquet, parquetRows } from "./parquet.js";
 import { splitMemberName } from "../webdataset.js";
+import { tarMembers, TarReadError } from "./tar-reader.js";
 import { spawn } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 
@@ -99,16 +99,31 @@ interface Group {
   tooLarge?: string;
 }
 
+/** A local file's bytes in 1 MiB reads into one reused buffer (the tar reader copies each member out before the next read). */
+async function* fileChunks(file: string): AsyncGenerator<Buffer> {
+  const h = await fs.open(file, "r");
+  try {
+    const buf = Buffer.allocUnsafeSlow(1 << 20);
+    for (;;) {
+      const { bytesRead } = await h.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await h.close();
+  }
+}
+
 /**
- * A tar's bytes as a stream: a local file, or the stdout of a `pipe:CMD`
- * (run by /bin/sh, as open_clip does for object stores). A command that exits
+ * A tar's bytes: a local file, or the stdout of a `pipe:CMD` (run by
+ * /bin/sh, as open_clip does for object stores). A command that exits
  * non-zero ends the stream with an error naming it, so the tar counts as cut
  * where its output stopped.
  */
-function tarStream(source: string): { stream: Readable; stop: () => void } {
+function tarStream(source: string): { stream: AsyncIterable<Buffer>; stop: () => void } {
   if (!source.startsWith("pipe:")) {
-    const stream = createReadStream(source);
-    return { stream, stop: () => stream.destroy() };
+    const stream = fileChunks(source);
+    return { stream, stop: () => void stream.return(undefined).catch(() => {}) };
   }
   const cmd = source.slice(5);
   const child = spawn("/bin/sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"] });
@@ -141,35 +156,27 @@ export async function* readTarSamples(source: string, limits: WdsLimits): AsyncG
 
 async function* readTar(file: string, meta: Map<string, Record<string, unknown>>, limits: WdsLimits): AsyncGenerator<ReaderItem> {
   const maxText = limits.maxTextBytes ?? MAX_TEXT_MEMBER_BYTES;
-  const extract = tar.extract();
+  const limit = (name: string) => (IMAGE_EXTENSIONS.has(splitMemberName(name).ext) ? limits.maxImageBytes : maxText);
   const { stream: source, stop } = tarStream(file);
-  source.on("error", (err) => extract.destroy(err));
-  source.pipe(extract);
   let group: Group | null = null;
-  let current: string | null = null; // member being read, null between members
   try {
-    for await (const entry of extract) {
-      const name = entry.header.name;
-      current = name;
-      const { key, ext } = splitMemberName(name);
-      const limit = IMAGE_EXTENSIONS.has(ext) ? limits.maxImageBytes : maxText;
-      // The header gives the size before any byte is read: an oversize member is drained, not kept.
-      const over = entry.header.type === "file" && (entry.header.size ?? 0) > limit;
-      const chunks: Buffer[] = [];
-      for await (const c of entry) if (!over) chunks.push(c as Buffer);
-      current = null;
-      if (entry.header.type !== "file") continue;
+    // The header gives the size before any byte is read: an oversize member is skipped, not kept.
+    for await (const m of tarMembers(source, limit)) {
+      if (m.type !== "file") continue;
+      const { key, ext } = splitMemberName(m.name);
       if (group && group.key !== key) {
         yield makeItem(group, meta);
         group = null;
       }
       group ??= { key, members: new Map() };
-      if (over) group.tooLarge ??= `tar member too large: ${name} in ${path.basename(file)} (${entry.header.size} bytes > max ${limit})`;
-      else group.members.set(ext, Buffer.concat(chunks));
+      if (!m.data) group.tooLarge ??= `tar member too large: ${m.name} in ${path.basename(file)} (${m.size} bytes > max ${limit(m.name)})`;
+      else group.members.set(ext, m.data);
     }
   } catch (err) {
     const msg = (err as Error).message;
     const base = file.startsWith("pipe:") ? file : path.basename(file);
+    // The member being read when the tar broke (null between members, or a failed read).
+    const current = err instanceof TarReadError ? err.member : null;
     if (current !== null) {
       const { key } = splitMemberName(current);
       if (group && group.key !== key) yield makeItem(group, meta);
