@@ -20,6 +20,7 @@ import { DecodePool } from "../dist/image/decode-worker-pool.js";
 import { DEFAULT_TRANSFORM, normalizeInto } from "../dist/image/transforms.js";
 import { Loader } from "../dist/data/loader.js";
 import { ShardWriter } from "../dist/formats/shards.js";
+import { loadTokenizer } from "../dist/text/index.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name, def) => {
@@ -138,16 +139,25 @@ async function transformBench(dirs) {
   }
 }
 
+// Captions as long and as varied as alt-text (the tokenizer's cost depends on
+// both): WordNet noun glosses (Debian's wordnet-base, ~70 characters), else numbered phrases.
+const glossFile = "/usr/share/wordnet/data.noun";
+const glosses = existsSync(glossFile)
+  ? readFileSync(glossFile, "utf8").split("\n").filter((l) => l.includes(" | ")).map((l) => l.slice(l.indexOf(" | ") + 3).trim())
+  : [];
+const caption = (i) => (glosses.length ? `${glosses[(i * 7919) % glosses.length]} (${i})` : `a photo number ${i}`);
+const captionSet = glosses.length ? "g" : "n";
+
 /** Shards for the loader run: n rows cycling over the large JPEGs (distinct keys). */
 async function makeShards(dirs, n) {
-  const out = path.join(work, `shards-${n}`);
+  const out = path.join(work, `shards-${n}-${captionSet}`);
   if (existsSync(path.join(out, "manifest.json"))) return out;
   const files = readdirSync(dirs.large).filter((f) => f.endsWith(".jpg")).sort();
   const blobs = files.map((f) => new Uint8Array(readFileSync(path.join(dirs.large, f))));
   const w = new ShardWriter(out, { rowsPerShard: 1000 });
   await w.start();
   for (let i = 0; i < n; i++) {
-    await w.add({ key: `img${i}`, caption: `a photo number ${i}`, image: blobs[i % blobs.length], width: 500, height: 375 });
+    await w.add({ key: `img${i}`, caption: caption(i), image: blobs[i % blobs.length], width: 500, height: 375 });
   }
   await w.finish();
   return out;
@@ -158,7 +168,10 @@ async function loaderRun(dirs) {
   // --backend NAME, else the one training would use: torch when its addon is built, else wasm.
   const wanted = arg("backend", "");
   const backend = wanted ? await setBackend(wanted) : await setBackend("torch").catch(() => setBackend("wasm"));
-  const tokenize = (texts) => new Int32Array(texts.length * 77); // token ids are not what this measures
+  // Captions are tokenized as clipts train does it: in the decode workers
+  // (a tokenizer spec); the last run tokenizes on the main thread, for comparison.
+  const tokenizer = { kind: "clip", contextLength: 77 };
+  const mainTok = await loadTokenizer(tokenizer);
   // Time the torch addon's uploads (a copy on a GPU; on the CPU a view of the
   // decode ring, copied only for a batch still alive when its slots are
   // reused), to tell the loader's own main-thread work from the handover.
@@ -174,8 +187,9 @@ async function loaderRun(dirs) {
     }
   }
   console.log(`\n== Loader over ${nRun} rows of 500x375 JPEG (shards of 1000, batch 64, 224px, shuffle buffer 1000, ${backend} backend) ==`);
-  for (const workers of [1, 2]) {
-    const loader = new Loader({ dir, batchSize: 64, tokenize, contextLength: 77, imageSize: 224, workers, seed: 1 });
+  for (const [workers, where] of [[1, "workers"], [2, "workers"], [1, "main thread"]]) {
+    const tok = where === "workers" ? { tokenizer } : { tokenize: (texts) => mainTok.tokenize(texts, 77) };
+    const loader = new Loader({ dir, batchSize: 64, ...tok, contextLength: 77, imageSize: 224, workers, seed: 1 });
     const c0 = cpuSeconds(), t0 = performance.now(), elu0 = performance.eventLoopUtilization(), up0 = upload.ms;
     let n = 0, peak = 0, marks = [];
     for await (const b of loader) {
@@ -190,14 +204,14 @@ async function loaderRun(dirs) {
     // Main-thread busy time (the event loop's active time): what the decode workers cannot take over.
     const mainMs = performance.eventLoopUtilization(performance.eventLoopUtilization(), elu0).active;
     const maxrss = process.resourceUsage().maxRSS / 1024;
-    console.log(`workers ${workers}: ${n} images in ${wall.toFixed(1)} s = ${(n / wall).toFixed(0)} img/s, ${(n / cpu).toFixed(0)} img/cpu-s; main thread ${(mainMs / n).toFixed(3)} ms/image (${((upload.ms - up0) / n).toFixed(3)} of it handing batches to the backend); skipped ${loader.stats().skipped}`);
+    console.log(`workers ${workers}, tokenizing in the ${where}: ${n} images in ${wall.toFixed(1)} s = ${(n / wall).toFixed(0)} img/s, ${(n / cpu).toFixed(0)} img/cpu-s; main thread ${(mainMs / n).toFixed(3)} ms/image (${((upload.ms - up0) / n).toFixed(3)} of it handing batches to the backend); skipped ${loader.stats().skipped}`);
     console.log(`  peak RSS so far at each 2000 images: ${marks.join(", ")}; process maxRSS ${maxrss.toFixed(0)} MiB`);
   }
 }
 
 /** The rows of makeShards as webdataset tars of 1000 samples (KEY.jpg, KEY.txt). */
 async function makeTars(dirs, n) {
-  const out = path.join(work, `tars-${n}`);
+  const out = path.join(work, `tars-${n}-${captionSet}`);
   if (existsSync(path.join(out, "ready"))) return out;
   mkdirSync(out, { recursive: true });
   const files = readdirSync(dirs.large).filter((f) => f.endsWith(".jpg")).sort();
@@ -208,7 +222,7 @@ async function makeTars(dirs, n) {
     pack.on("data", (c) => chunks.push(c));
     const done = new Promise((resolve) => pack.on("end", resolve));
     for (let i = t * 1000; i < Math.min(n, (t + 1) * 1000); i++) {
-      const key = `img${i}`, txt = Buffer.from(`a photo number ${i}`), img = blobs[i % blobs.length];
+      const key = `img${i}`, txt = Buffer.from(caption(i)), img = blobs[i % blobs.length];
       await new Promise((r) => pack.entry({ name: `${key}.jpg`, size: img.length }, img, r));
       await new Promise((r) => pack.entry({ name: `${key}.txt`, size: txt.length }, txt, r));
     }
@@ -223,12 +237,12 @@ async function makeTars(dirs, n) {
 async function tarRun(dirs) {
   const shards = await makeShards(dirs, nRun), tars = await makeTars(dirs, nRun);
   const backend = await setBackend(arg("backend", "") || "torch").catch(() => setBackend("wasm"));
-  const tokenize = (texts) => new Int32Array(texts.length * 77);
+  const tokenizer = { kind: "clip", contextLength: 77 }; // in the workers, as clipts train does
   console.log(`\n== Loader from webdataset tars vs Arrow shards, same ${nRun} rows of 500x375 JPEG (1000 per shard/tar, batch 64, 224px, ${backend} backend) ==`);
   for (const workers of [1, 2]) {
     const res = {};
     for (const [label, dir] of [["arrow", shards], ["tar", tars]]) {
-      const loader = new Loader({ dir, batchSize: 64, tokenize, contextLength: 77, imageSize: 224, workers, seed: 1, verifyHashes: false });
+      const loader = new Loader({ dir, batchSize: 64, tokenizer, contextLength: 77, imageSize: 224, workers, seed: 1, verifyHashes: false });
       const c0 = cpuSeconds(), t0 = performance.now(), elu0 = performance.eventLoopUtilization();
       let n = 0;
       for await (const b of loader) {

@@ -37,7 +37,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { hashUniform } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
-import { DecodePool, type SlotResult } from "../image/decode-worker-pool.js";
+import { DecodePool, type SlotResult, type WorkerTokens } from "../image/decode-worker-pool.js";
 import { uploadView } from "../backend/index.js";
 import { listShards } from "../formats/shards.js";
 import { isTarPool, tarManifest } from "../formats/webdataset.js";
@@ -45,6 +45,7 @@ import { SampleStream, type OrderOptions, type StreamItem, type StreamState } fr
 import type { RepeatCount, SampleFilter, Selection } from "../formats/selection.js";
 import { DEFAULT_TRANSFORM, type TransformSpec, type Triple } from "../image/transforms.js";
 import type { Manifest } from "../formats/types.js";
+import { loadTokenizer, type TokenizerSpec } from "../text/tokenizer.js";
 
 /**
  * A training or evaluation batch. Images are float32 NHWC `[B, H, W, 3]`,
@@ -67,8 +68,15 @@ export interface LoaderOptions {
   /** Check each shard's sha256 when it is opened (default true); a shard that differs gives no rows and is reported. */
   verifyHashes?: boolean;
   batchSize: number;
-  /** Text -> token ids, `texts.length * contextLength` int32 values (row-major). */
-  tokenize: (texts: string[]) => Int32Array;
+  /** Text -> token ids, `texts.length * contextLength` int32 values (row-major), on the main thread. */
+  tokenize?: (texts: string[]) => Int32Array;
+  /**
+   * Or the tokenizer itself (loadTokenizer's spec): each decode worker loads
+   * it and tokenizes a row's caption beside its image, so the main thread
+   * does not (a CLIP caption costs ~45 µs there, half its work per image).
+   * Give one of tokenize and tokenizer.
+   */
+  tokenizer?: TokenizerSpec;
   contextLength: number;
   /** "train" (default): random crops, shuffling; "eval": center crop, manifest order. */
   mode?: "train" | "eval";
@@ -181,6 +189,10 @@ export class Loader implements AsyncIterable<LoaderBatch> {
   /** Batch tensors over ring slots [first, end) or over `staging`, whose bytes must not change while they live. */
   private views: { first: number; end: number; release: () => void }[] = [];
   private stagingView: (() => void) | null = null;
+  /** Token ids the workers wrote, a row of contextLength per ring slot (when they tokenize). */
+  private tokenRing: Int32Array | null = null;
+  /** Main-thread tokenizing: the caller's function, or the tokenizer loaded here (no workers). */
+  private tokenizeHere: ((texts: string[]) => Int32Array) | null = null;
 
   constructor(options: LoaderOptions) {
     const train = (options.mode ?? "train") === "train";
@@ -196,7 +208,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     if (!Number.isInteger(o.contextLength) || o.contextLength < 1) throw new InputError(`contextLength must be a positive integer, got ${o.contextLength}`);
     if (!Number.isInteger(o.workers) || o.workers < 0) throw new InputError(`workers must be a non-negative integer, got ${o.workers}`);
     if (!Number.isInteger(o.prefetch) || o.prefetch < 1) throw new InputError(`prefetch must be a positive integer, got ${o.prefetch}`);
-    if (typeof o.tokenize !== "function") throw new InputError("tokenize must be a function");
+    if ((typeof o.tokenize === "function") === (o.tokenizer !== undefined)) throw new InputError("give tokenize (a function) or tokenizer (a tokenizer spec), not both");
     this.spec = {
       ...DEFAULT_TRANSFORM,
       mode: train ? "train" : "eval",
@@ -306,7 +318,17 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     // Slots in flight (cap) plus the batch being filled (< B): see the header.
     const ringSlots = cap + B;
     const ring = new Float32Array(new SharedArrayBuffer(ringSlots * pixels * 4));
-    const pool = (this.pool = new DecodePool(this.spec, this.o.workers, undefined, undefined, ring));
+    const ctx = this.o.contextLength;
+    let tokens: WorkerTokens | null = null;
+    if (this.o.tokenize) this.tokenizeHere = this.o.tokenize;
+    else if (this.o.workers === 0) {
+      const tokenizer = await loadTokenizer(this.o.tokenizer!);
+      this.tokenizeHere = (texts) => tokenizer.tokenize(texts, ctx);
+    } else {
+      this.tokenRing = new Int32Array(new SharedArrayBuffer(ringSlots * ctx * 4));
+      tokens = { spec: this.o.tokenizer!, contextLength: ctx, ring: this.tokenRing };
+    }
+    const pool = (this.pool = new DecodePool(this.spec, this.o.workers, undefined, undefined, ring, tokens));
     let dispatched = 0;
     try {
       let batch: { item: StreamItem; slot: number }[] = [];
@@ -369,7 +391,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       ? hashUniform(this.order.seed, "crop", item.epoch, item.key, item.draw)
       : hashUniform(this.order.seed, "crop", item.epoch, item.key);
     // The row's bytes are its own copy (sampler.ts), so they move to the worker.
-    return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot, true);
+    return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot, true, this.tokenRing ? item.caption : undefined);
   }
 
   private recordSkip(item: Pick<StreamItem, "shard" | "row" | "key">, reason: SkipReason, message: string): void {
@@ -413,10 +435,16 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     const n = batch.length;
     const ctx = this.o.contextLength;
     const images = this.batchImages(batch, ring, pixels);
-    const captions = batch.map((b) => b.item.caption as string);
-    const tokens = this.o.tokenize(captions);
-    if (!(tokens instanceof Int32Array) || tokens.length !== n * ctx) {
-      throw new InputError(`tokenize returned ${tokens?.length} values for ${n} captions; expected an Int32Array of ${n} x contextLength ${ctx}`);
+    let tokens: Int32Array;
+    if (this.tokenRing) {
+      const ring = this.tokenRing;
+      tokens = new Int32Array(n * ctx);
+      batch.forEach((b, i) => tokens.set(ring.subarray(b.slot * ctx, (b.slot + 1) * ctx), i * ctx));
+    } else {
+      tokens = this.tokenizeHere!(batch.map((b) => b.item.caption as string));
+      if (!(tokens instanceof Int32Array) || tokens.length !== n * ctx) {
+        throw new InputError(`tokenize returned ${tokens?.length} values for ${n} captions; expected an Int32Array of ${n} x contextLength ${ctx}`);
+      }
     }
     const hasLabels = batch.some((b) => b.item.label !== null);
     this.statsNow.samples += n;

@@ -17,6 +17,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { normalizeInto, transformToRgb, type ImageFailure, type TransformSpec } from "./transforms.js";
+import type { TokenizerSpec } from "../text/tokenizer.js";
 
 export interface DecodeRequest {
   id: number;
@@ -24,6 +25,8 @@ export interface DecodeRequest {
   seed: number;
   /** Ring slot to normalize into (the reply then has no pixels). */
   slot?: number;
+  /** Caption to tokenize into the same slot of the token ring (pools made with a tokenizer). */
+  caption?: string;
 }
 
 export type DecodeReply =
@@ -46,11 +49,20 @@ export type DecodeResult =
 /** A job normalized into a ring slot: only whether it worked. */
 export type SlotResult = { ok: true } | { ok: false; reason: ImageFailure; message: string };
 
+/** Captions tokenized by the workers, beside the pixels: each worker loads `spec`. */
+export interface WorkerTokens {
+  spec: TokenizerSpec;
+  contextLength: number;
+  /** One row of contextLength int32 ids per ring slot, over a SharedArrayBuffer. */
+  ring: Int32Array;
+}
+
 /** What a worker is started with. */
 export interface DecodeWorkerData {
   spec: TransformSpec;
   /** Output ring: slots of size*size*3 float32 values, over a SharedArrayBuffer. */
   ring: Float32Array | null;
+  tokens: WorkerTokens | null;
 }
 
 /** Normalizes a job's pixels into its ring slot (both threads use this). */
@@ -101,6 +113,8 @@ export class DecodePool {
    * @param perMessage jobs per message at most.
    * @param ring output slots for decodeInto (a Float32Array over a
    *   SharedArrayBuffer, a multiple of size*size*3 values), or null.
+   * @param tokens with a ring: the workers also tokenize each job's caption
+   *   into its slot (not with size 0: the caller tokenizes then).
    */
   constructor(
     readonly spec: TransformSpec,
@@ -108,8 +122,10 @@ export class DecodePool {
     private readonly perWorker = 8,
     private readonly perMessage = 4,
     readonly ring: Float32Array | null = null,
+    readonly tokens: WorkerTokens | null = null,
   ) {
     if (ring && !(ring.buffer instanceof SharedArrayBuffer)) throw new Error("DecodePool: the output ring must be backed by a SharedArrayBuffer");
+    if (tokens && !(tokens.ring.buffer instanceof SharedArrayBuffer)) throw new Error("DecodePool: the token ring must be backed by a SharedArrayBuffer");
     if (size === 0) return;
     // sharp runs each image on the process-wide libuv pool (default 4
     // threads), so more workers than that pool only queue up there.
@@ -119,7 +135,7 @@ export class DecodePool {
     }
     const entry = workerEntry();
     for (let i = 0; i < size; i++) {
-      const data: DecodeWorkerData = { spec, ring };
+      const data: DecodeWorkerData = { spec, ring, tokens };
       const worker = new Worker(entry.entry, { workerData: data, eval: entry.eval });
       const slot: Slot = { worker, inFlight: 0 };
       worker.on("message", ({ replies }: DecodeReplies) => {
@@ -154,13 +170,13 @@ export class DecodePool {
    * its own, as the loader's rows are): it moves to the worker instead of
    * being copied, and is detached afterwards.
    */
-  decodeInto(bytes: Uint8Array, seed: number, slot: number, give = false): Promise<SlotResult> {
+  decodeInto(bytes: Uint8Array, seed: number, slot: number, give = false, caption?: string): Promise<SlotResult> {
     const ring = this.ring;
     if (!ring) throw new Error("DecodePool.decodeInto needs a pool made with an output ring");
-    return this.submit(bytes, seed, slot, give) as Promise<SlotResult>;
+    return this.submit(bytes, seed, slot, give, caption) as Promise<SlotResult>;
   }
 
-  private submit(bytes: Uint8Array, seed: number, slot: number | undefined, give = false): Promise<DecodeResult | SlotResult> {
+  private submit(bytes: Uint8Array, seed: number, slot: number | undefined, give = false, caption?: string): Promise<DecodeResult | SlotResult> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.size === 0) {
       return transformToRgb(bytes, this.spec, seed).then((r) => {
@@ -176,7 +192,8 @@ export class DecodePool {
     // Our own copy moves to the worker; the caller's buffer is cloned, not taken, unless given.
     const mine = own !== bytes || give;
     return new Promise((resolve, reject) => {
-      this.waiting.push({ req: { id: this.nextId++, bytes: own, seed, ...(slot === undefined ? {} : { slot }) }, mine, resolve, reject });
+      const req: DecodeRequest = { id: this.nextId++, bytes: own, seed, ...(slot === undefined ? {} : { slot }), ...(caption === undefined ? {} : { caption }) };
+      this.waiting.push({ req, mine, resolve, reject });
       // Dispatch after the current tick, so that its requests share messages.
       if (!this.dispatchQueued) {
         this.dispatchQueued = true;

@@ -7,8 +7,11 @@ import sharp from "sharp";
 import { transformToRgb } from "./transforms.js";
 import { imageAddon } from "./image-native.js";
 import { writeSlot, type DecodeJobs, type DecodeReplies, type DecodeReply, type DecodeWorkerData } from "./decode-worker-pool.js";
+import { loadTokenizer } from "../text/tokenizer.js";
 
-const { spec, ring } = workerData as DecodeWorkerData;
+const { spec, ring, tokens } = workerData as DecodeWorkerData;
+// Messages wait in the port until the listener below is attached.
+const tokenizer = tokens ? await loadTokenizer(tokens.spec) : null;
 sharp.concurrency(1);
 // libvips' operation cache only helps when the same image is processed twice.
 sharp.cache(false);
@@ -29,6 +32,10 @@ port.on("message", ({ jobs }: DecodeJobs) => {
       if (r.ok && req.slot !== undefined) {
         // Normalized into the shared ring: nothing to send back but success.
         writeSlot(ring!, req.slot, r.rgb, spec);
+        if (tokenizer && req.caption !== undefined) {
+          const ctx = tokens!.contextLength;
+          tokens!.ring.set(tokenizer.tokenize([req.caption], ctx), req.slot * ctx);
+        }
         replies.push({ id: req.id, ok: true });
       } else if (r.ok) {
         replies.push({ id: req.id, ok: true, rgb: r.rgb });

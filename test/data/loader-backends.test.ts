@@ -5,12 +5,13 @@
 // and are compared with batches read out one at a time.
 import { describe, it, expect } from "vitest";
 import * as tf from "@tensorflow/tfjs-core";
-import { Loader } from "../../src/data/loader.js";
+import { Loader, type LoaderOptions } from "../../src/data/loader.js";
 import { setBackend, type BackendName } from "../../src/backend/index.js";
 import { torchAvailable } from "../../src/backend/torch.js";
 import { goodShards, charTokenize, writeShards, type Row } from "./loader-fixtures.js";
 import { makeImage } from "./fixtures.js";
 import { preprocessImage, DEFAULT_TRANSFORM } from "../../src/image/transforms.js";
+import { loadTokenizer } from "../../src/text/tokenizer.js";
 
 const options = (dir: string) => ({
   dir, batchSize: 4, tokenize: charTokenize(8), contextLength: 8,
@@ -82,5 +83,37 @@ describe("Loader batch buffers", () => {
         tf.dispose(kept.map((k) => k.images));
       }
     }
+  });
+
+  // Captions tokenized in the decode workers (a tokenizer spec) land beside
+  // their images in ring slots: across skips and wrap-round every row's ids
+  // must be those the same CLIP tokenizer gives on the main thread.
+  it("workers tokenize each row's caption into its slot: the same ids as tokenizing on the main thread", async () => {
+    const rows: Row[] = [];
+    for (let i = 0; i < 25; i++) {
+      const bad = i === 6 || i === 17;
+      const image = bad ? new TextEncoder().encode("not an image") : await makeImage("jpeg", 20 + i, 16, i);
+      rows.push({ key: `r${i}`, caption: `a photo of ${"thing ".repeat(i % 4)}number ${i}, naïve café ☕`, image, width: 20 + i, height: 16 });
+    }
+    const dir = writeShards([rows.slice(0, 13), rows.slice(13)]);
+    const ctx = 12;
+    const tok = await loadTokenizer({ kind: "clip", contextLength: ctx });
+    await setBackend("cpu");
+    const base = { ...options(dir), contextLength: ctx, mode: "train" as const, seed: 3 };
+    const read = async (o: Partial<LoaderOptions>) => {
+      const out: { keys: string[]; tokens: number[] }[] = [];
+      for await (const b of new Loader({ ...base, ...o })) {
+        out.push({ keys: b.keys, tokens: Array.from(b.tokens.dataSync()) });
+        tf.dispose([b.images, b.tokens]);
+      }
+      return out;
+    };
+    const want = await read({ workers: 2, tokenize: (t) => tok.tokenize(t, ctx) });
+    expect(want.flatMap((b) => b.keys).length).toBe(20); // 23 good rows, the last partial batch dropped
+    // Each row's ids are its own caption's (not a neighbour's).
+    const byKey = new Map(rows.map((r) => [r.key!, Array.from(tok.tokenize([r.caption as string], ctx))]));
+    for (const b of want) b.keys.forEach((k, i) => expect(b.tokens.slice(i * ctx, (i + 1) * ctx)).toEqual(byKey.get(k)));
+    for (const workers of [2, 0]) expect(await read({ workers, tokenize: undefined, tokenizer: { kind: "clip", contextLength: ctx } }), `workers ${workers}`).toEqual(want);
+    expect(() => new Loader({ ...base, tokenize: (t) => tok.tokenize(t, ctx), tokenizer: { kind: "clip" } })).toThrow(/not both/);
   });
 });
