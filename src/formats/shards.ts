@@ -457,9 +457,10 @@ const MAGIC_LEN = 8; // "ARROW1" + 2 bytes padding
  */
 export async function openShard(file: string, opts: ReadShardOptions = {}): Promise<OpenedShard> {
   // Regular files only, and under Node's 2 GiB readFile limit (new shards stay under 1 GiB + one image).
-  // A verified shard is read into shared memory and hashed off the main thread.
+  // In shared memory: a verified shard is hashed off the main thread, and the
+  // loader's decode workers read rows' images in place (no copy per image).
   const verify = opts.sha256 !== undefined;
-  const bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard", verify);
+  const bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard", true);
   const digest = verify ? await sha256Shared(bytes) : undefined;
   let batches: A.RecordBatch[] = [];
   let error: string | undefined;
