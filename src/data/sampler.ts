@@ -7,7 +7,7 @@ import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import path from "node:path";
 import { openShard, type OpenedShard, type ShardSkip } from "../formats/shards.js";
-import { openTarShard } from "../formats/tar-shard.js";
+import { openTarShardInWorker } from "../formats/tar-shard.js";
 import type { Manifest, Sample } from "../formats/types.js";
 import { ShardSelection, type RepeatCount, type SampleFilter, type Selection } from "../formats/selection.js";
 
@@ -299,9 +299,9 @@ export class SampleStream {
   private async open(shard: number, reading = true): Promise<OpenedShard> {
     const entry = this.manifest.shards[shard]!;
     if (this.manifest.format === "webdataset") {
-      // A tar read in place (its row count may be unknown until now).
+      // A tar read in place (its row count may be unknown until now), parsed on a worker thread.
       const tell = reading ? this.o.onSampleSkip : undefined;
-      const opened = await openTarShard(entry.file, entry.source!, { expectedRows: entry.rows, onSkip: this.o.onShardSkip, onSampleSkip: tell && ((key, reason) => tell(shard, key, reason)) });
+      const opened = await openTarShardInWorker(entry.file, entry.source!, { expectedRows: entry.rows, onSkip: this.o.onShardSkip, onSampleSkip: tell && ((key, reason) => tell(shard, key, reason)) });
       const last = this.rowSelection?.lastRow(entry.file) ?? -1;
       if (last >= opened.numRows && !opened.truncated) throw new InputError(`selection ${this.rowSelection!.source}: shard ${entry.file}: row ${last} is past the tar's end (${opened.numRows} samples)`);
       return opened;

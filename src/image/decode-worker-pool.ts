@@ -13,9 +13,7 @@
 // reply carries no pixels: the main thread then does no per-pixel work and
 // collects no garbage per image (the loader's hot path).
 import { Worker } from "node:worker_threads";
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { workerEntry } from "../util/worker-entry.js";
 import { normalizeInto, transformToRgb, type ImageFailure, type TransformSpec } from "./transforms.js";
 import type { TokenizerSpec } from "../text/tokenizer.js";
 
@@ -74,23 +72,6 @@ export function writeSlot(ring: Float32Array, slot: number, rgb: Uint8Array, spe
   normalizeInto(rgb, ring, slot * pixels, spec.mean, spec.std);
 }
 
-/**
- * How to start a worker. From the compiled package the entry is the sibling
- * decode-worker.js. When this module runs from TypeScript source (vitest,
- * tsx) the sibling is decode-worker.ts, which plain Node cannot load, so a
- * small bootstrap registers tsx's ESM hooks in the worker and then imports it.
- */
-function workerEntry(): { entry: URL | string; eval: boolean } {
-  const js = new URL("./decode-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { entry: js, eval: false };
-  const ts = new URL("./decode-worker.ts", import.meta.url).href;
-  // require.resolve gives the CommonJS build of tsx/esm/api; its ESM twin
-  // (the "import" export) sits beside it.
-  const api = createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs");
-  const boot = `import(${JSON.stringify(pathToFileURL(api).href)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); })`;
-  return { entry: boot, eval: true };
-}
-
 interface Slot {
   worker: Worker;
   inFlight: number;
@@ -133,7 +114,7 @@ export class DecodePool {
     if (size > uvThreads) {
       process.emitWarning(`decode workers (${size}) exceed UV_THREADPOOL_SIZE (${uvThreads}); set UV_THREADPOOL_SIZE>=${size} before starting node to use them all`);
     }
-    const entry = workerEntry();
+    const entry = workerEntry(new URL("./decode-worker.js", import.meta.url));
     for (let i = 0; i < size; i++) {
       const data: DecodeWorkerData = { spec, ring, tokens };
       const worker = new Worker(entry.entry, { workerData: data, eval: entry.eval });

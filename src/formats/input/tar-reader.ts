@@ -110,18 +110,23 @@ function paxRecords(data: Buffer): { path?: string; size?: number } {
 /**
  * The members of a tar read from `chunks`, in order. `limit(name)` is the
  * largest member kept (bytes); larger ones are skipped (data null).
+ * `allocate(size)` gives each kept member's buffer.
  */
-export async function* tarMembers(chunks: AsyncIterable<Buffer>, limit: (name: string) => number): AsyncGenerator<TarMember> {
+export async function* tarMembers(
+  chunks: AsyncIterable<Buffer>, limit: (name: string) => number, allocate: (size: number) => Buffer = Buffer.allocUnsafe,
+): AsyncGenerator<TarMember> {
   const state = { member: null as string | null };
   try {
-    yield* members(new Chunks(chunks[Symbol.asyncIterator]()), limit, state);
+    yield* members(new Chunks(chunks[Symbol.asyncIterator]()), limit, allocate, state);
   } catch (err) {
     // A failed read (a pipe: command that exits non-zero) says where it left the tar too.
     throw err instanceof TarReadError ? err : new TarReadError((err as Error).message, state.member);
   }
 }
 
-async function* members(input: Chunks, limit: (name: string) => number, state: { member: string | null }): AsyncGenerator<TarMember> {
+async function* members(
+  input: Chunks, limit: (name: string) => number, allocate: (size: number) => Buffer, state: { member: string | null },
+): AsyncGenerator<TarMember> {
   const header = Buffer.alloc(BLOCK);
   let longName: string | undefined; // from a GNU "L" or a pax "path" record, for the next member
   let paxSize: number | undefined;
@@ -157,7 +162,7 @@ async function* members(input: Chunks, limit: (name: string) => number, state: {
     // Old tars mark a folder by a trailing slash alone.
     const file = (typeflag === "0" || typeflag === "\0" || typeflag === "7") && !name.endsWith("/");
     const keep = file && size <= limit(name);
-    const data = keep ? Buffer.allocUnsafe(size) : null;
+    const data = keep ? allocate(size) : null;
     state.member = name;
     if ((await input.take(data, size)) < size) throw new TarReadError("tar ended inside a member", name);
     state.member = null;

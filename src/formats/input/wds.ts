@@ -74,6 +74,8 @@ export interface WdsLimits {
   maxImageBytes: number;
   /** Other members (.txt, .json, .cls) longer than this are skipped (not buffered). */
   maxTextBytes?: number;
+  /** Where members' bytes go (default: a Buffer each; the loader's tar reader worker gives shared memory). */
+  allocate?: (size: number) => Buffer;
 }
 
 export async function readWds(input: string, limits: WdsLimits = { maxImageBytes: 256 * 2 ** 20 }): Promise<FormatSource> {
@@ -161,7 +163,7 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
   let group: Group | null = null;
   try {
     // The header gives the size before any byte is read: an oversize member is skipped, not kept.
-    for await (const m of tarMembers(source, limit)) {
+    for await (const m of tarMembers(source, limit, limits.allocate)) {
       if (m.type !== "file") continue;
       const { key, ext } = splitMemberName(m.name);
       if (group && group.key !== key) {
