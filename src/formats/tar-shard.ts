@@ -9,6 +9,7 @@
 import { Worker } from "node:worker_threads";
 import type { OpenedShard, ReadShardOptions, ShardSkip } from "./shards.js";
 import { workerEntry } from "../util/worker-entry.js";
+import { InputError } from "../util/errors.js";
 import type { Sample } from "./types.js";
 import { DEFAULT_MAX_IMAGE_BYTES } from "./shards.js";
 import { isSkip } from "./input/common.js";
@@ -65,32 +66,67 @@ export async function openTarShard(name: string, source: string, opts: TarShardO
  * Skips are told after the tar is read, before any row is used.
  */
 export async function openTarShardInWorker(name: string, source: string, opts: TarShardOptions = {}): Promise<OpenedShard> {
-  const { entry, eval: isEval } = workerEntry(new URL("./tar-shard-worker.js", import.meta.url));
-  const data: TarWorkerData = { name, source, expectedRows: opts.expectedRows };
-  const worker = new Worker(entry, { eval: isEval, workerData: data });
-  try {
-    const r = await new Promise<TarWorkerResult>((resolve, reject) => {
-      worker.once("message", resolve);
-      worker.once("error", reject);
-      worker.once("exit", (code) => reject(new Error(`tar reader worker for ${name} exited with code ${code}`)));
-    });
-    for (const [key, reason] of r.sampleSkips) opts.onSampleSkip?.(key, reason);
-    if (r.skip) opts.onSkip?.(r.skip);
-    const { rows, ...rest } = r.shard;
-    return { ...rest, get: (row) => rows[row]! };
-  } finally {
-    await worker.terminate();
-  }
+  const r = await tarReader().read({ name, source, expectedRows: opts.expectedRows });
+  for (const [key, reason] of r.sampleSkips) opts.onSampleSkip?.(key, reason);
+  if (r.skip) opts.onSkip?.(r.skip);
+  const { rows, ...rest } = r.shard;
+  return { ...rest, get: (row) => rows[row]! };
 }
 
-/** What the tar reader worker is started with, and what it answers. */
-export interface TarWorkerData {
+/** A request to the tar reader worker, and its answer. */
+export interface TarWorkerRequest {
+  id: number;
   name: string;
   source: string;
   expectedRows?: number;
 }
 export interface TarWorkerResult {
+  id: number;
   shard: Omit<OpenedShard, "get"> & { rows: Sample[] };
   sampleSkips: [string, string][];
   skip: ShardSkip | null;
+  /** Set when reading failed: the error's message, and whether it was an InputError. */
+  error?: { message: string; input: boolean };
+}
+
+type Waiter = { resolve: (r: TarWorkerResult) => void; reject: (e: Error) => void };
+
+/**
+ * One reader worker per process, started on first use (its start-up loads
+ * the Arrow and Parquet modules: ~0.2 CPU-s, too much to pay per tar). It
+ * reads one tar at a time and holds the process open only while one is asked for.
+ */
+let reader: { read: (req: Omit<TarWorkerRequest, "id">) => Promise<TarWorkerResult> } | null = null;
+function tarReader(): NonNullable<typeof reader> {
+  if (reader) return reader;
+  const { entry, eval: isEval } = workerEntry(new URL("./tar-shard-worker.js", import.meta.url));
+  const worker = new Worker(entry, { eval: isEval });
+  worker.unref();
+  const pending = new Map<number, Waiter>();
+  let next = 0;
+  const self = {
+    read(req: Omit<TarWorkerRequest, "id">): Promise<TarWorkerResult> {
+      const id = next++;
+      worker.ref();
+      return new Promise<TarWorkerResult>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ ...req, id } satisfies TarWorkerRequest);
+      });
+    },
+  };
+  const fail = (err: Error) => {
+    if (reader === self) reader = null;
+    for (const w of pending.values()) w.reject(err);
+    pending.clear();
+  };
+  worker.on("message", (r: TarWorkerResult) => {
+    const w = pending.get(r.id);
+    pending.delete(r.id);
+    if (pending.size === 0) worker.unref();
+    if (r.error) w?.reject(r.error.input ? new InputError(r.error.message) : new Error(r.error.message));
+    else w?.resolve(r);
+  });
+  worker.on("error", fail);
+  worker.on("exit", (code) => fail(new Error(`tar reader worker exited with code ${code}`)));
+  return (reader = self);
 }
