@@ -318,10 +318,11 @@ export class SampleStream {
       row,
       key: (sample.key as string | null) ?? null,
       caption: sample.caption as unknown,
-      // An Arrow shard's bytes are shared memory, which the decode workers read
-      // in place: the row keeps a view until its shard is closed (ownImages).
-      // Anything else is copied now, so the decoder can take it (a tar row's
-      // Buffer would otherwise be shared with its repeats: Buffer#slice is a view).
+      // A shard's bytes are shared memory (Arrow shards; tars the reader worker
+      // parsed), which the decode workers read in place: the row keeps a view
+      // until its shard is two closes old (ownImages). Anything else is copied
+      // now, so the decoder can take it (a tar row's Buffer read on this thread
+      // would otherwise be shared with its repeats: Buffer#slice is a view).
       image: image ? (image.buffer instanceof SharedArrayBuffer ? image : copyBytes(image)) : null,
       label: sample.label ?? null,
       epoch: this.st.epoch,
