@@ -390,7 +390,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     const u = this.order.resampled
       ? hashUniform(this.order.seed, "crop", item.epoch, item.key, item.draw)
       : hashUniform(this.order.seed, "crop", item.epoch, item.key);
-    // The row's bytes are its own copy, which moves to the worker, or a view of its shard's shared memory, which the worker reads in place (sampler.ts).
+    // The row's bytes are its own copy (sampler.ts), so they move to the worker.
     return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot, true, this.tokenRing ? item.caption : undefined);
   }
 

@@ -160,7 +160,6 @@ export class SampleStream {
       for (const row of rows) loaded.set(`${pos}:${row}`, s.item(data.get(row), shard, pos, row));
     }
     s.buffer = st.buffer.map(([pos, row]) => loaded.get(`${pos}:${row}`)!);
-    s.ownImages(Infinity); // the shards read for them are not kept open
     return s;
   }
 
@@ -211,29 +210,9 @@ export class SampleStream {
       const epoch = this.st.epoch + 1;
       this.st = { ...this.st, epoch, shardPos: 0, rowPos: 0, rowCounter: 0 };
       this.sequence = null;
-      this.closeShard();
+      this.current = null;
       this.rng = epochRng(this.o, epoch);
     }
-  }
-
-  /**
-   * Give the buffered rows of shards before sequence position `before` that
-   * still view their shard's shared bytes a copy of their image, so those
-   * shards can be freed. Called as a shard closes with the closed shard's
-   * position: its rows keep their views until the next close, so at most
-   * two shards are held (the open one and the one before), and only the rows
-   * that outlive both are copied (~1 in 4 when a shard has as many rows as
-   * the shuffle buffer, fewer for larger shards).
-   */
-  private ownImages(before: number): void {
-    for (const b of this.buffer) {
-      if (b.draw < before && b.image && b.image.buffer instanceof SharedArrayBuffer) b.image = copyBytes(b.image);
-    }
-  }
-
-  private closeShard(): void {
-    if (this.current) this.ownImages(this.current.pos);
-    this.current = null;
   }
 
   private emit(item: StreamItem): StreamItem {
@@ -256,7 +235,6 @@ export class SampleStream {
       const shard = seq[pos]!;
       const file = this.manifest.shards[shard]!.file;
       if (!this.current || this.current.pos !== pos) {
-        this.closeShard();
         this.current = { pos, rows: await this.open(shard) };
       }
       const data = this.current.rows;
@@ -290,7 +268,7 @@ export class SampleStream {
       }
       this.st.shardPos++;
       this.st.rowPos = 0;
-      this.closeShard();
+      this.current = null;
     }
     return null;
   }
@@ -318,12 +296,9 @@ export class SampleStream {
       row,
       key: (sample.key as string | null) ?? null,
       caption: sample.caption as unknown,
-      // A shard's bytes are shared memory (Arrow shards; tars the reader worker
-      // parsed), which the decode workers read in place: the row keeps a view
-      // until its shard is two closes old (ownImages). Anything else is copied
-      // now, so the decoder can take it (a tar row's Buffer read on this thread
-      // would otherwise be shared with its repeats: Buffer#slice is a view).
-      image: image ? (image.buffer instanceof SharedArrayBuffer ? image : copyBytes(image)) : null,
+      // Copy so a buffered row does not keep its whole shard in memory, and so the
+      // decoder can take it (a tar row's Buffer would otherwise be shared: Buffer#slice is a view).
+      image: image ? Uint8Array.prototype.slice.call(image) : null,
       label: sample.label ?? null,
       epoch: this.st.epoch,
       draw,
@@ -334,10 +309,6 @@ export class SampleStream {
     if (this.rowList?.file !== file) this.rowList = { file, rows: this.rowSelection!.rows(file) };
     return this.rowList.rows;
   }
-}
-
-function copyBytes(bytes: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(bytes);
 }
 
 /** Shuffle-buffer RNG of one rank's epoch. */

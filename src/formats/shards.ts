@@ -13,7 +13,7 @@ import path from "node:path";
 import * as A from "apache-arrow";
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { sha256File, sha256Shared } from "../util/sha256.js";
+import { sha256File, sha256Moved } from "../util/sha256.js";
 import { MAX_JSON_BYTES, readFileBounded, readTextBounded } from "../util/bounded-read.js";
 import { SHARD_COLUMNS, type Manifest, type Sample } from "./types.js";
 
@@ -457,11 +457,11 @@ const MAGIC_LEN = 8; // "ARROW1" + 2 bytes padding
  */
 export async function openShard(file: string, opts: ReadShardOptions = {}): Promise<OpenedShard> {
   // Regular files only, and under Node's 2 GiB readFile limit (new shards stay under 1 GiB + one image).
-  // In shared memory: a verified shard is hashed off the main thread, and the
-  // loader's decode workers read rows' images in place (no copy per image).
+  // A verified shard is hashed off the main thread (its bytes move there and back).
   const verify = opts.sha256 !== undefined;
-  const bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard", true);
-  const digest = verify ? await sha256Shared(bytes) : undefined;
+  let bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard", verify);
+  let digest: string | undefined;
+  if (verify) ({ hex: digest, bytes } = await sha256Moved(bytes));
   let batches: A.RecordBatch[] = [];
   let error: string | undefined;
   if (digest !== undefined && digest !== opts.sha256) {

@@ -61,8 +61,8 @@ export async function openTarShard(name: string, source: string, opts: TarShardO
 
 /**
  * openTarShard on a worker thread, for the loader: the tar is parsed there
- * (the main thread would spend ~0.1 ms per sample on it) into shared memory,
- * so the rows' images arrive as views the decode workers read in place.
+ * (the main thread would spend ~0.1 ms per sample on it) and its members'
+ * bytes arrive in a few large blocks, moved rather than copied.
  * Skips are told after the tar is read, before any row is used.
  */
 export async function openTarShardInWorker(name: string, source: string, opts: TarShardOptions = {}): Promise<OpenedShard> {

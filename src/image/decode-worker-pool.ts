@@ -166,14 +166,12 @@ export class DecodePool {
         return { ok: true };
       });
     }
-    // A view of shared memory (an Arrow shard the loader opened) is posted as
-    // it is: the worker reads the same memory. Posting a view of anything else
-    // clones its whole backing ArrayBuffer (e.g. a whole tar member list), so
-    // send a tight copy. (Uint8Array's slice copies; a Buffer's own slice() would be a view.)
-    const shared = bytes.buffer instanceof SharedArrayBuffer;
-    const own = shared || (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) ? bytes : Uint8Array.prototype.slice.call(bytes);
+    // Posting a view clones its whole backing ArrayBuffer (e.g. a whole Arrow
+    // shard), so send a tight copy.
+    // (Uint8Array's slice copies; a Buffer's own slice() would be a view.)
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
     // Our own copy moves to the worker; the caller's buffer is cloned, not taken, unless given.
-    const mine = !shared && (own !== bytes || give);
+    const mine = own !== bytes || give;
     return new Promise((resolve, reject) => {
       const req: DecodeRequest = { id: this.nextId++, bytes: own, seed, ...(slot === undefined ? {} : { slot }), ...(caption === undefined ? {} : { caption }) };
       this.waiting.push({ req, mine, resolve, reject });
