@@ -208,7 +208,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     if (!Number.isInteger(o.contextLength) || o.contextLength < 1) throw new InputError(`contextLength must be a positive integer, got ${o.contextLength}`);
     if (!Number.isInteger(o.workers) || o.workers < 0) throw new InputError(`workers must be a non-negative integer, got ${o.workers}`);
     if (!Number.isInteger(o.prefetch) || o.prefetch < 1) throw new InputError(`prefetch must be a positive integer, got ${o.prefetch}`);
-    if ((typeof o.tokenize === "function") === (o.tokenizer !== undefined)) throw new InputError("give tokenize (a function) or tokenizer (a tokenizer spec), not both");
+    if ((typeof o.tokenize === "function") === (o.tokenizer !== undefined)) throw new InputError("give one of tokenize (a function) and tokenizer (a tokenizer spec), not both or neither");
     this.spec = {
       ...DEFAULT_TRANSFORM,
       mode: train ? "train" : "eval",

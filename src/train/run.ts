@@ -83,8 +83,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     if (warning) console.error(`clipts train: ${warning}`);
   }
   const ctx = mc.text.contextLength;
+  const tokenizer = tokenizerSpec(cfg.data.tokenizer, ctx);
   // Loaded here only to fail before any work on a bad tokenizer: the decode workers load their own.
-  await loadTokenizer(tokenizerSpec(cfg.data.tokenizer, ctx));
+  await loadTokenizer(tokenizer);
   // Same seed on every rank: identical initial weights, kept identical by the averaged gradients.
   const model = createModel(mc, { seed: cfg.train.seed, gradCheckpointing: cfg.train.grad_checkpointing });
   if (cfg.model.pretrained && !ck) await loadWeightsInto(model.params, cfg.model.pretrained);
@@ -102,7 +103,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions = {}): Prom
     verifyHashes: cfg.data.verify_hashes,
     batchSize,
     // Captions are tokenized in the decode workers, beside their images.
-    tokenizer: tokenizerSpec(cfg.data.tokenizer, ctx),
+    tokenizer,
     contextLength: ctx,
     imageSize: mc.vision.imageSize,
     seed: cfg.data.seed,

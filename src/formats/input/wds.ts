@@ -74,7 +74,7 @@ export interface WdsLimits {
   maxImageBytes: number;
   /** Other members (.txt, .json, .cls) longer than this are skipped (not buffered). */
   maxTextBytes?: number;
-  /** Where members' bytes go (default: a Buffer each; the loader's tar reader worker gives shared memory). */
+  /** Where members' bytes go (default: a Buffer each; the loader's tar reader worker carves them out of large blocks it then moves). */
   allocate?: (size: number) => Buffer;
 }
 
