@@ -2,8 +2,13 @@
 // decode + CLIP transform in worker threads (../image/decode-worker-pool.ts) ->
 // batches of tfjs tensors. Order is fixed before decoding, results are used
 // in that order, so batches do not depend on the number of workers. Memory is
-// bounded by the shuffle buffer (encoded bytes), the decode ring (`prefetch`
-// + 1 batches of float32 images) and one open shard.
+// bounded by the shuffle buffer (rows' metadata; a tar's rows also hold their
+// encoded bytes), the decode ring (`prefetch` + 1 batches of float32 images)
+// and one open shard's metadata.
+//
+// The main thread handles rows' positions, not their bytes: shards are opened
+// on a reader worker (formats/shard-reader.ts), and each decode worker reads
+// its row's image from the shard file itself (a FileSpan).
 //
 // The workers normalize each image straight into its slot of a shared ring
 // (item k of the stream in slot k mod ring size), so the main thread does no
@@ -65,7 +70,12 @@ export interface LoaderOptions {
    * `pipe:CMD` entries, several joined by `::` (formats/webdataset.ts).
    */
   dir: string;
-  /** Check each shard's sha256 when it is opened (default true); a shard that differs gives no rows and is reported. */
+  /**
+   * Check each shard's sha256 when it is opened (default true); a shard that
+   * differs gives no rows and is reported. The decode workers read images
+   * from the file later: an image that can no longer be read there is
+   * skipped as "read-error".
+   */
   verifyHashes?: boolean;
   batchSize: number;
   /** Text -> token ids, `texts.length * contextLength` int32 values (row-major), on the main thread. */
@@ -122,8 +132,12 @@ export interface LoaderBatch extends Batch {
   index: number;
 }
 
-/** Why a row was skipped; "bad-sample": a webdataset tar's sample with no image or unusable metadata (not a row). */
-export type SkipReason = "missing-key" | "bad-caption" | "missing-image" | "empty-image" | "decode-error" | "too-many-pixels" | "bad-sample";
+/**
+ * Why a row was skipped; "read-error": its image could not be read from its
+ * shard file (changed or removed since it was opened); "bad-sample": a
+ * webdataset tar's sample with no image or unusable metadata (not a row).
+ */
+export type SkipReason = "missing-key" | "bad-caption" | "missing-image" | "empty-image" | "read-error" | "decode-error" | "too-many-pixels" | "bad-sample";
 
 export interface SkippedSample {
   key: string;
@@ -390,7 +404,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
     const u = this.order.resampled
       ? hashUniform(this.order.seed, "crop", item.epoch, item.key, item.draw)
       : hashUniform(this.order.seed, "crop", item.epoch, item.key);
-    // The row's bytes are its own copy (sampler.ts), so they move to the worker.
+    // The worker reads the row's image from its shard file, or is given the row's own copy of the bytes (sampler.ts).
     return pool.decodeInto(item.image, Math.floor(u * 2 ** 32) >>> 0, slot, true, this.tokenRing ? item.caption : undefined);
   }
 

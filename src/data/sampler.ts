@@ -6,9 +6,9 @@
 import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import path from "node:path";
-import { openShard, type OpenedShard, type ShardSkip } from "../formats/shards.js";
-import { openTarShardInWorker } from "../formats/tar-shard.js";
-import type { Manifest, Sample } from "../formats/types.js";
+import type { ShardSkip } from "../formats/shards.js";
+import { openShardRows, rowImage, type ShardRows } from "../formats/shard-reader.js";
+import type { FileSpan, Manifest } from "../formats/types.js";
 import { ShardSelection, type RepeatCount, type SampleFilter, type Selection } from "../formats/selection.js";
 
 export interface OrderOptions {
@@ -38,14 +38,15 @@ export interface OrderOptions {
   verifyHashes?: boolean;
 }
 
-/** One row on its way to the decoder. `image` is a private copy of the bytes. */
+/** One row on its way to the decoder. */
 export interface StreamItem {
   /** Index into manifest.shards. */
   shard: number;
   row: number;
   key: string | null;
   caption: unknown;
-  image: Uint8Array | null;
+  /** Where the decoder reads the image in its shard's file, else a private copy of its bytes (a tar's rows). */
+  image: FileSpan | Uint8Array | null;
   label: number | null;
   epoch: number;
   /** Position of the shard in its epoch's shard sequence (distinguishes resampled repeats). */
@@ -112,7 +113,7 @@ export function validateOrder(manifest: Manifest, o: OrderOptions): void {
 export class SampleStream {
   private st: StreamState;
   private sequence: number[] | null = null;
-  private current: { pos: number; rows: OpenedShard } | null = null;
+  private current: { pos: number; rows: ShardRows } | null = null;
   private buffer: StreamItem[] = [];
   private rng: Rng;
   /** Row list of the shard being read (only that one is held). */
@@ -157,7 +158,10 @@ export class SampleStream {
       const shard = seq[pos];
       if (shard === undefined) throw new InputError(`loader state refers to shard position ${pos} beyond epoch ${st.epoch}'s sequence`);
       const data = await s.open(shard, false);
-      for (const row of rows) loaded.set(`${pos}:${row}`, s.item(data.get(row), shard, pos, row));
+      for (const row of rows) {
+        if (row >= data.numRows) throw new InputError(`loader state refers to row ${row} of ${s.manifest.shards[shard]!.file}, which has ${data.numRows} readable rows`);
+        loaded.set(`${pos}:${row}`, s.item(data, shard, pos, row));
+      }
     }
     s.buffer = st.buffer.map(([pos, row]) => loaded.get(`${pos}:${row}`)!);
     return s;
@@ -242,13 +246,12 @@ export class SampleStream {
       if (this.st.pending && this.st.rowPos > 0) {
         this.st.pending--;
         const row = this.st.rowPos - 1;
-        return this.item(data.get(row), shard, pos, row);
+        return this.item(data, shard, pos, row);
       }
       while (this.st.rowPos < data.numRows) {
         const row = this.st.rowPos++;
         if (rowSet && !hasRow(rowSet, row)) continue;
-        const sample = data.get(row);
-        const key = sample.key ?? null;
+        const key = data.keys[row]!;
         // A row without a key cannot be selected or sampled by key; it is
         // passed on so the loader counts it as a bad row.
         if (key !== null) {
@@ -264,7 +267,7 @@ export class SampleStream {
           if (!(n >= 1)) continue;
           this.st.pending = Math.floor(n) - 1;
         }
-        return this.item(sample, shard, pos, row);
+        return this.item(data, shard, pos, row);
       }
       this.st.shardPos++;
       this.st.rowPos = 0;
@@ -274,32 +277,32 @@ export class SampleStream {
   }
 
   /** Open a shard; `reading` is false when only buffered rows are re-read (a restore), so skips are not told twice. */
-  private async open(shard: number, reading = true): Promise<OpenedShard> {
+  private async open(shard: number, reading = true): Promise<ShardRows> {
     const entry = this.manifest.shards[shard]!;
+    const tell = reading ? this.o.onSampleSkip : undefined;
+    const opts = { onSkip: this.o.onShardSkip, onSampleSkip: tell && ((key: string, reason: string) => tell(shard, key, reason)) };
     if (this.manifest.format === "webdataset") {
-      // A tar read in place (its row count may be unknown until now), parsed on a worker thread.
-      const tell = reading ? this.o.onSampleSkip : undefined;
-      const opened = await openTarShardInWorker(entry.file, entry.source!, { expectedRows: entry.rows, onSkip: this.o.onShardSkip, onSampleSkip: tell && ((key, reason) => tell(shard, key, reason)) });
+      // A tar read in place (its row count may be unknown until now).
+      const opened = await openShardRows({ kind: "tar", name: entry.file, source: entry.source!, expectedRows: entry.rows }, opts);
       const last = this.rowSelection?.lastRow(entry.file) ?? -1;
       if (last >= opened.numRows && !opened.truncated) throw new InputError(`selection ${this.rowSelection!.source}: shard ${entry.file}: row ${last} is past the tar's end (${opened.numRows} samples)`);
       return opened;
     }
     const sha256 = this.o.verifyHashes ? entry.sha256 : undefined;
-    return openShard(path.join(this.dir, entry.file), { expectedRows: entry.rows, onSkip: this.o.onShardSkip, ...(sha256 ? { sha256 } : {}) });
+    return openShardRows({ kind: "arrow", file: path.join(this.dir, entry.file), expectedRows: entry.rows, ...(sha256 ? { sha256 } : {}) }, opts);
   }
 
-  private item(sample: Sample, shard: number, draw: number, row: number): StreamItem {
-    // The reader types these as present; rows written by other tools may hold nulls.
-    const image = (sample.image as Uint8Array | null) ?? null;
+  private item(data: ShardRows, shard: number, draw: number, row: number): StreamItem {
+    const image = rowImage(data, row);
     return {
       shard,
       row,
-      key: (sample.key as string | null) ?? null,
-      caption: sample.caption as unknown,
-      // Copy so a buffered row does not keep its whole shard in memory, and so the
-      // decoder can take it (a tar row's Buffer would otherwise be shared: Buffer#slice is a view).
-      image: image ? Uint8Array.prototype.slice.call(image) : null,
-      label: sample.label ?? null,
+      key: data.keys[row] ?? null,
+      caption: data.captions[row],
+      // A tar's image is copied out of its block, so a buffered row does not
+      // keep the whole block in memory and the decoder can take it.
+      image: image instanceof Uint8Array ? Uint8Array.prototype.slice.call(image) : image,
+      label: data.labels[row] ?? null,
       epoch: this.st.epoch,
       draw,
     };

@@ -15,7 +15,7 @@ import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
 import { sha256File, sha256Moved } from "../util/sha256.js";
 import { MAX_JSON_BYTES, readFileBounded, readTextBounded } from "../util/bounded-read.js";
-import { SHARD_COLUMNS, type Manifest, type Sample } from "./types.js";
+import { SHARD_COLUMNS, type FileSpan, type Manifest, type Sample } from "./types.js";
 
 export const MANIFEST_FILE = "manifest.json";
 /**
@@ -427,6 +427,11 @@ export interface OpenedShard {
   skippedRows?: number;
   columns: string[];
   get(row: number): Sample;
+  /**
+   * Where row `row`'s image lies in the shard's file, when its bytes can be
+   * read there (null: a null image, or bytes that exist only in memory).
+   */
+  imageSpan?(row: number): FileSpan | null;
 }
 
 export interface ReadShardOptions {
@@ -487,6 +492,7 @@ export async function openShard(file: string, opts: ReadShardOptions = {}): Prom
   const truncated = error !== undefined || (opts.expectedRows !== undefined && numRows < opts.expectedRows);
   const skippedRows = opts.expectedRows !== undefined ? Math.max(0, opts.expectedRows - numRows) : undefined;
   const name = path.basename(file);
+  const absolute = path.resolve(file);
   if (truncated) {
     const kind = digest !== undefined && digest !== opts.sha256 ? "shard hash mismatch" : "shard cut short";
     opts.onSkip?.({ shard: name, rows: skippedRows ?? null, readRows: numRows, reason: `${kind}: ${error ?? "fewer rows than expected"}` });
@@ -499,18 +505,35 @@ export async function openShard(file: string, opts: ReadShardOptions = {}): Prom
     ...(skippedRows !== undefined ? { skippedRows } : {}),
     columns: batches[0]?.schema.fields.map((f) => f.name) ?? [],
     get(row: number): Sample {
-      if (!Number.isInteger(row) || row < 0 || row >= numRows) throw new RangeError(`${name}: row ${row} out of range [0, ${numRows})`);
-      // Binary search for the batch holding this row.
-      let lo = 0;
-      let hi = starts.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (starts[mid] <= row) lo = mid;
-        else hi = mid - 1;
-      }
-      return rowToSample(batches[lo], row - starts[lo]);
+      const b = batchOf(row);
+      return rowToSample(batches[b], row - starts[b]);
+    },
+    imageSpan(row: number): FileSpan | null {
+      const b = batchOf(row);
+      const column = batches[b].getChild("image");
+      const i = row - starts[b];
+      const data = column?.data[0];
+      // The column's bytes are a view of the file's bytes (an uncompressed IPC
+      // file), so their position in the file is their position in `bytes`.
+      if (!column || column.data.length !== 1 || !data || !column.isValid(i) || data.values.buffer !== bytes.buffer) return null;
+      const start = data.values.byteOffset - bytes.byteOffset;
+      const from = data.valueOffsets[data.offset + i];
+      return { file: absolute, offset: start + from, length: data.valueOffsets[data.offset + i + 1] - from };
     },
   };
+
+  /** The record batch holding `row` (binary search). */
+  function batchOf(row: number): number {
+    if (!Number.isInteger(row) || row < 0 || row >= numRows) throw new RangeError(`${name}: row ${row} out of range [0, ${numRows})`);
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
 }
 
 /**

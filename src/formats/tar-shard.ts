@@ -6,10 +6,7 @@
 // never one buffer for the tar). A sample that cannot be used is skipped and
 // reported with its key; a cut tar or a failed `pipe:` command keeps the rows
 // read before the cut and is reported like a cut Arrow shard.
-import { Worker } from "node:worker_threads";
-import type { OpenedShard, ReadShardOptions, ShardSkip } from "./shards.js";
-import { workerEntry } from "../util/worker-entry.js";
-import { InputError } from "../util/errors.js";
+import type { OpenedShard, ReadShardOptions } from "./shards.js";
 import type { Sample } from "./types.js";
 import { DEFAULT_MAX_IMAGE_BYTES } from "./shards.js";
 import { isSkip } from "./input/common.js";
@@ -57,76 +54,4 @@ export async function openTarShard(name: string, source: string, opts: TarShardO
     columns: ["key", "caption", "image", "label"],
     get: (row) => rows[row]!,
   };
-}
-
-/**
- * openTarShard on a worker thread, for the loader: the tar is parsed there
- * (the main thread would spend ~0.1 ms per sample on it) and its members'
- * bytes arrive in a few large blocks, moved rather than copied.
- * Skips are told after the tar is read, before any row is used.
- */
-export async function openTarShardInWorker(name: string, source: string, opts: TarShardOptions = {}): Promise<OpenedShard> {
-  const r = await tarReader().read({ name, source, expectedRows: opts.expectedRows });
-  for (const [key, reason] of r.sampleSkips) opts.onSampleSkip?.(key, reason);
-  if (r.skip) opts.onSkip?.(r.skip);
-  const { rows, ...rest } = r.shard;
-  return { ...rest, get: (row) => rows[row]! };
-}
-
-/** A request to the tar reader worker, and its answer. */
-export interface TarWorkerRequest {
-  id: number;
-  name: string;
-  source: string;
-  expectedRows?: number;
-}
-export interface TarWorkerResult {
-  id: number;
-  shard: Omit<OpenedShard, "get"> & { rows: Sample[] };
-  sampleSkips: [string, string][];
-  skip: ShardSkip | null;
-  /** Set when reading failed: the error's message, and whether it was an InputError. */
-  error?: { message: string; input: boolean };
-}
-
-type Waiter = { resolve: (r: TarWorkerResult) => void; reject: (e: Error) => void };
-
-/**
- * One reader worker per process, started on first use (its start-up loads
- * the Arrow and Parquet modules: ~0.2 CPU-s, too much to pay per tar). It
- * reads one tar at a time and holds the process open only while one is asked for.
- */
-let reader: { read: (req: Omit<TarWorkerRequest, "id">) => Promise<TarWorkerResult> } | null = null;
-function tarReader(): NonNullable<typeof reader> {
-  if (reader) return reader;
-  const { entry, eval: isEval } = workerEntry(new URL("./tar-shard-worker.js", import.meta.url));
-  const worker = new Worker(entry, { eval: isEval });
-  worker.unref();
-  const pending = new Map<number, Waiter>();
-  let next = 0;
-  const self = {
-    read(req: Omit<TarWorkerRequest, "id">): Promise<TarWorkerResult> {
-      const id = next++;
-      worker.ref();
-      return new Promise<TarWorkerResult>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ ...req, id } satisfies TarWorkerRequest);
-      });
-    },
-  };
-  const fail = (err: Error) => {
-    if (reader === self) reader = null;
-    for (const w of pending.values()) w.reject(err);
-    pending.clear();
-  };
-  worker.on("message", (r: TarWorkerResult) => {
-    const w = pending.get(r.id);
-    pending.delete(r.id);
-    if (pending.size === 0) worker.unref();
-    if (r.error) w?.reject(r.error.input ? new InputError(r.error.message) : new Error(r.error.message));
-    else w?.resolve(r);
-  });
-  worker.on("error", fail);
-  worker.on("exit", (code) => fail(new Error(`tar reader worker exited with code ${code}`)));
-  return (reader = self);
 }

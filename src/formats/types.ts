@@ -15,6 +15,17 @@ export interface Sample {
   extra?: Record<string, string | number | null>;
 }
 
+/**
+ * Where a row's encoded image lies in a file (a shard read from disk): the
+ * loader's decode workers read it there, so the main thread never copies or
+ * sends the image bytes.
+ */
+export interface FileSpan {
+  file: string;
+  offset: number;
+  length: number;
+}
+
 /** Arrow IPC shard columns, in order; `label`, `lang` and extras are optional. */
 export const SHARD_COLUMNS = ["key", "caption", "image", "width", "height", "label", "lang"] as const;
 

@@ -6,7 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import sharp from "sharp";
 import { transformToRgb } from "./transforms.js";
 import { imageAddon } from "./image-native.js";
-import { writeSlot, type DecodeJobs, type DecodeReplies, type DecodeReply, type DecodeWorkerData } from "./decode-worker-pool.js";
+import { jobBytes, writeSlot, type DecodeJobs, type DecodeReplies, type DecodeReply, type DecodeWorkerData } from "./decode-worker-pool.js";
 import { loadTokenizer } from "../text/tokenizer.js";
 
 const { spec, ring, tokens } = workerData as DecodeWorkerData;
@@ -28,7 +28,8 @@ port.on("message", ({ jobs }: DecodeJobs) => {
     const replies: DecodeReply[] = [];
     const transfer: ArrayBuffer[] = [];
     for (const req of jobs) {
-      const r = await transformToRgb(req.bytes, spec, req.seed);
+      const bytes = jobBytes(req.bytes);
+      const r = bytes instanceof Uint8Array ? await transformToRgb(bytes, spec, req.seed) : bytes;
       if (r.ok && req.slot !== undefined) {
         // Normalized into the shared ring: nothing to send back but success.
         writeSlot(ring!, req.slot, r.rgb, spec);

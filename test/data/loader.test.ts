@@ -226,6 +226,32 @@ describe("Loader", () => {
     expect(loader.stats().truncatedShards[m.shards[0]!.file]!.lostRows).toBe(3);
   });
 
+  it("skips and counts the images a shard file no longer holds when the workers read them (cut after it was opened)", async () => {
+    const dir = await goodShards(1, 20);
+    const m = await listShards(dir);
+    const f = path.join(dir, m.shards[0]!.file);
+    for (const workers of [0, 1]) {
+      const bytes = readFileSync(f);
+      // Rows are read in order and at most prefetch x batchSize = 2 ahead of the consumer.
+      const loader = new Loader(base(dir, { mode: "eval", batchSize: 1, prefetch: 1, workers }));
+      const keys: string[] = [];
+      for await (const b of loader) {
+        keys.push(...b.keys);
+        tfDispose(b);
+        if (keys.length === 1) truncateSync(f, Math.floor(bytes.length / 2));
+      }
+      writeFileSync(f, bytes);
+      const st = loader.stats();
+      // The first rows were read before the cut, the last ones lie past it.
+      expect(keys.slice(0, 2)).toEqual(["s0-0", "s0-1"]);
+      expect(keys).not.toContain("s0-19");
+      expect(st.samples + st.skipped).toBe(20);
+      expect(st.byReason["read-error"]).toBe(st.skipped);
+      expect(st.skipped).toBeGreaterThanOrEqual(5);
+      expect(st.skippedSamples.at(-1)).toMatchObject({ key: "s0-19", reason: "read-error", message: expect.stringContaining(path.resolve(f)) });
+    }
+  });
+
   it("splits shards or rows over ranks: disjoint, and together every row", async () => {
     const dir = await goodShards(4, 3);
     const all = Array.from({ length: 4 }, (_, s) => [0, 1, 2].map((r) => `s${s}-${r}`)).flat().sort();

@@ -129,6 +129,42 @@ describe("ShardWriter + readers", () => {
     expect(keys).toEqual(["a", "b"]);
   });
 
+  it("imageSpan gives where each row's image lies in the file (written, cut short, plain apache-arrow, null images)", async () => {
+    const dir = tmp();
+    const m = await writeSamples(dir, 12, 12, 4);
+    const file = path.join(dir, m.shards[0].file);
+    const bytes = await fs.readFile(file);
+    const check = async (f: string, rows: number, want: (r: number) => Uint8Array | null) => {
+      const opened = await openShard(f);
+      const now = await fs.readFile(f);
+      expect(opened.numRows).toBe(rows);
+      for (let r = 0; r < rows; r++) {
+        const span = opened.imageSpan!(r);
+        const expected = want(r);
+        if (expected === null) {
+          expect(span).toBeNull();
+          continue;
+        }
+        expect(span!.file).toBe(path.resolve(f));
+        expect(Buffer.from(now.subarray(span!.offset, span!.offset + span!.length)).equals(Buffer.from(expected))).toBe(true);
+      }
+    };
+    await check(file, 12, (r) => sample(r).image);
+    // Cut inside the third record batch: the rows before it are read as a stream.
+    const cut = path.join(dir, "cut.arrow");
+    await fs.writeFile(cut, bytes.subarray(0, Math.floor(bytes.length * 0.8)));
+    await check(cut, 8, (r) => sample(r).image);
+    const images = [new Uint8Array([1, 2]), null, new Uint8Array(0), new Uint8Array([9, 8, 7])];
+    const t = new A.Table({
+      key: A.vectorFromArray(["a", "b", "c", "d"], new A.Utf8()),
+      caption: A.vectorFromArray(["w", "x", "y", "z"], new A.Utf8()),
+      image: A.vectorFromArray(images, new A.Binary()),
+    });
+    const plain = path.join(dir, "plain.arrow");
+    await fs.writeFile(plain, A.tableToIPC(t, "file"));
+    await check(plain, 4, (r) => images[r]!);
+  });
+
   it("rejects a missing manifest and a bad rows-per-shard with InputError", async () => {
     await expect(listShards(tmp())).rejects.toThrow(/manifest\.json/);
     expect(() => new ShardWriter(tmp(), { rowsPerShard: 0 })).toThrow(/rows-per-shard/);

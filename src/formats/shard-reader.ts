@@ -1,0 +1,109 @@
+// The loader's shards, opened on a reader worker thread: an Arrow shard is
+// read, hashed and parsed there, a webdataset tar is parsed there
+// (tar-shard.ts), and only the rows' metadata comes back: keys, captions,
+// labels, and where each image lies in the shard's file. The decode workers
+// read the images there (a FileSpan), so the main thread never holds a
+// shard's bytes: reading a 100 MB shard on it cost a full garbage collection
+// per shard (V8 collects on external-memory growth), ~0.025 ms per image.
+// A tar's images cannot be re-read in place (members are not indexed, and a
+// `pipe:` stream cannot be read twice), so they come back as bytes, in a few
+// large blocks moved rather than copied.
+import { Worker } from "node:worker_threads";
+import { workerEntry } from "../util/worker-entry.js";
+import { InputError } from "../util/errors.js";
+import type { ShardSkip } from "./shards.js";
+import type { FileSpan } from "./types.js";
+
+/** What the reader worker is asked to open. */
+export type ShardRequest =
+  | { kind: "arrow"; file: string; sha256?: string; expectedRows?: number }
+  | { kind: "tar"; name: string; source: string; expectedRows?: number };
+
+/** A shard's rows, column by column (cheap to send between threads). */
+export interface ShardRows {
+  /** The shard's name, for messages. */
+  file: string;
+  /** Readable rows (fewer than expected when the shard was cut short). */
+  numRows: number;
+  truncated: boolean;
+  keys: (string | null)[];
+  captions: unknown[];
+  labels: (number | null)[];
+  /** Each row's image: where it lies in `path` (length -1: none), or its bytes (null: none). */
+  images: { path: string; offsets: Float64Array; lengths: Float64Array } | (Uint8Array | null)[];
+}
+
+/** The reader worker's answer to one request. */
+export interface ShardReply {
+  id: number;
+  rows: ShardRows;
+  sampleSkips: [string, string][];
+  skip: ShardSkip | null;
+  /** Set when reading failed: the error's message, and whether it was an InputError. */
+  error?: { message: string; input: boolean };
+}
+
+export interface OpenShardRowsOptions {
+  /** Told once when the shard is cut short or its hash differs (its readable rows are still given). */
+  onSkip?: (info: ShardSkip) => void;
+  /** Told for each sample of a tar that is not a row (no image, bad metadata). */
+  onSampleSkip?: (key: string, reason: string) => void;
+}
+
+/** Row `i`'s image: a span of the shard's file, its bytes, or null. */
+export function rowImage(rows: ShardRows, i: number): FileSpan | Uint8Array | null {
+  const im = rows.images;
+  if (Array.isArray(im)) return im[i] ?? null;
+  const length = im.lengths[i]!;
+  return length < 0 ? null : { file: im.path, offset: im.offsets[i]!, length };
+}
+
+/** Open a shard on the reader worker. Skips are told after it is read, before any row is used. */
+export async function openShardRows(req: ShardRequest, opts: OpenShardRowsOptions = {}): Promise<ShardRows> {
+  const r = await reader().read(req);
+  for (const [key, reason] of r.sampleSkips) opts.onSampleSkip?.(key, reason);
+  if (r.skip) opts.onSkip?.(r.skip);
+  return r.rows;
+}
+
+type Waiter = { resolve: (r: ShardReply) => void; reject: (e: Error) => void };
+
+/**
+ * One reader worker per process, started on first use (its start-up loads
+ * the Arrow and Parquet modules: ~0.2 CPU-s, too much to pay per shard). It
+ * reads one shard at a time and holds the process open only while one is asked for.
+ */
+let current: { read: (req: ShardRequest) => Promise<ShardReply> } | null = null;
+function reader(): NonNullable<typeof current> {
+  if (current) return current;
+  const { entry, eval: isEval } = workerEntry(new URL("./shard-reader-worker.js", import.meta.url));
+  const worker = new Worker(entry, { eval: isEval });
+  worker.unref();
+  const pending = new Map<number, Waiter>();
+  let next = 0;
+  const self = {
+    read(req: ShardRequest): Promise<ShardReply> {
+      const id = next++;
+      worker.ref();
+      return new Promise<ShardReply>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ ...req, id });
+      });
+    },
+  };
+  const fail = (err: Error) => {
+    if (current === self) current = null;
+    for (const w of pending.values()) w.reject(err);
+    pending.clear();
+  };
+  worker.on("message", (r: ShardReply) => {
+    const w = pending.get(r.id);
+    pending.delete(r.id);
+    if (pending.size === 0) worker.unref();
+    if (r.error) w?.reject(r.error.input ? new InputError(r.error.message) : new Error(r.error.message));
+    else w?.resolve(r);
+  });
+  worker.on("error", fail);
+  worker.on("exit", (code) => fail(new Error(`shard reader worker exited with code ${code}`)));
+  return (current = self);
+}
