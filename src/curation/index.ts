@@ -9,7 +9,7 @@ export { readCounts, writeCounts, mergeCountFiles } from "./metaclip/counts.js";
 export { datacard, cumulativePlot, emptyTextStats, type TextStats, type DatacardInput } from "./metaclip/datacard.js";
 export { readLineBatches, shardRange, type LineBatch } from "./lines.js";
 export { matchBatch, emptyStats, type MatchStats } from "./metaclip/match-batch.js";
-export { MatchPool, workerAvailable } from "./metaclip/match-rows.js";
+export { MatchPool } from "./metaclip/match-rows.js";
 export { balanceRows, emptyTally, type BalanceTally, type MatchedRow } from "./metaclip/balance-rows.js";
 export {
   matchFile, sidecarPaths,

@@ -2,9 +2,9 @@
 // decode + CLIP transform in worker threads (../image/decode-worker-pool.ts) ->
 // batches of tfjs tensors. Order is fixed before decoding, results are used
 // in that order, so batches do not depend on the number of workers. Memory is
-// bounded by the shuffle buffer (rows' metadata; a tar's rows also hold their
-// encoded bytes), the decode ring (`prefetch` + 1 batches of float32 images)
-// and one open shard's metadata.
+// bounded by the shuffle buffer (rows' metadata; a `pipe:` tar's rows also
+// hold their encoded bytes), the decode ring (`prefetch` + 1 batches of
+// float32 images) and one open shard's metadata.
 //
 // The main thread handles rows' positions, not their bytes: shards are opened
 // on a reader worker (formats/shard-reader.ts), and each decode worker reads
@@ -342,7 +342,7 @@ export class Loader implements AsyncIterable<LoaderBatch> {
       this.tokenRing = new Int32Array(new SharedArrayBuffer(ringSlots * ctx * 4));
       tokens = { spec: this.o.tokenizer!, contextLength: ctx, ring: this.tokenRing };
     }
-    const pool = (this.pool = new DecodePool(this.spec, this.o.workers, undefined, undefined, ring, tokens));
+    const pool = (this.pool = new DecodePool(this.spec, this.o.workers, { ring, tokens }));
     let dispatched = 0;
     try {
       let batch: { item: StreamItem; slot: number }[] = [];

@@ -7,7 +7,7 @@ import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import path from "node:path";
 import type { ShardSkip } from "../formats/shards.js";
-import { openShardRows, rowImage, type ShardRows } from "../formats/shard-reader.js";
+import { openShardRows, rowImage, textAt, type ShardRows } from "../formats/shard-reader.js";
 import type { FileSpan, Manifest } from "../formats/types.js";
 import { ShardSelection, type RepeatCount, type SampleFilter, type Selection } from "../formats/selection.js";
 
@@ -45,7 +45,7 @@ export interface StreamItem {
   row: number;
   key: string | null;
   caption: unknown;
-  /** Where the decoder reads the image in its shard's file, else a private copy of its bytes (a tar's rows). */
+  /** Where the decoder reads the image in its shard's file, else a private copy of its bytes (a `pipe:` tar's rows). */
   image: FileSpan | Uint8Array | null;
   label: number | null;
   epoch: number;
@@ -251,7 +251,7 @@ export class SampleStream {
       while (this.st.rowPos < data.numRows) {
         const row = this.st.rowPos++;
         if (rowSet && !hasRow(rowSet, row)) continue;
-        const key = data.keys[row]!;
+        const key = textAt(data.keys, row);
         // A row without a key cannot be selected or sampled by key; it is
         // passed on so the loader counts it as a bad row.
         if (key !== null) {
@@ -267,7 +267,7 @@ export class SampleStream {
           if (!(n >= 1)) continue;
           this.st.pending = Math.floor(n) - 1;
         }
-        return this.item(data, shard, pos, row);
+        return this.item(data, shard, pos, row, key);
       }
       this.st.shardPos++;
       this.st.rowPos = 0;
@@ -292,17 +292,18 @@ export class SampleStream {
     return openShardRows({ kind: "arrow", file: path.join(this.dir, entry.file), expectedRows: entry.rows, ...(sha256 ? { sha256 } : {}) }, opts);
   }
 
-  private item(data: ShardRows, shard: number, draw: number, row: number): StreamItem {
+  private item(data: ShardRows, shard: number, draw: number, row: number, key = textAt(data.keys, row)): StreamItem {
     const image = rowImage(data, row);
+    const label = data.labels[row]!;
     return {
       shard,
       row,
-      key: data.keys[row] ?? null,
-      caption: data.captions[row],
-      // A tar's image is copied out of its block, so a buffered row does not
+      key,
+      caption: textAt(data.captions, row),
+      // A `pipe:` tar's image is copied out of its block, so a buffered row does not
       // keep the whole block in memory and the decoder can take it.
       image: image instanceof Uint8Array ? Uint8Array.prototype.slice.call(image) : image,
-      label: data.labels[row] ?? null,
+      label: Number.isNaN(label) ? null : label,
       epoch: this.st.epoch,
       draw,
     };

@@ -1,13 +1,14 @@
 // Worker-thread entry of openShardRows (shard-reader.ts): opens shards one at
 // a time and posts each one's rows back column by column, with the skips it
-// was told. An Arrow shard's images stay in its file (spans); a tar's images
-// are carved out of 64 MiB blocks that move (transferred, not copied) with
-// the rows. Ordinary ArrayBuffers, not shared memory: see util/sha256.ts for
-// why shard-sized shared buffers are not freed in time.
+// was told. An Arrow shard's or a local tar's images stay in its file
+// (spans); a `pipe:` tar's images are carved out of 64 MiB blocks that move
+// (transferred, not copied) with the rows. Ordinary ArrayBuffers, not shared
+// memory: see util/sha256.ts for why shard-sized shared buffers are not freed
+// in time.
 import { parentPort } from "node:worker_threads";
 import { openShard, type OpenedShard, type ShardSkip } from "./shards.js";
 import { openTarShard } from "./tar-shard.js";
-import type { ShardReply, ShardRequest, ShardRows } from "./shard-reader.js";
+import { textColumn, type ShardReply, type ShardRequest, type ShardRows } from "./shard-reader.js";
 import { InputError } from "../util/errors.js";
 
 const BLOCK = 64 * 2 ** 20;
@@ -36,7 +37,9 @@ function inBlock(b: Uint8Array): Uint8Array {
 /** The rows of an opened shard as columns; images as spans of its file when every one has one. */
 function columns(opened: OpenedShard): ShardRows {
   const n = opened.numRows;
-  const rows: ShardRows = { file: opened.file, numRows: n, truncated: opened.truncated, keys: [], captions: [], labels: [], images: [] };
+  const keys: (string | null)[] = [];
+  const captions: (string | null)[] = [];
+  const labels = new Float64Array(n).fill(NaN);
   const offsets = new Float64Array(n);
   const lengths = new Float64Array(n).fill(-1);
   let path: string | null = null;
@@ -44,10 +47,10 @@ function columns(opened: OpenedShard): ShardRows {
   const bytes: (Uint8Array | null)[] = [];
   for (let i = 0; i < n; i++) {
     const s = opened.get(i);
-    // Rows written by other tools may hold nulls where the types say otherwise.
-    rows.keys.push(s.key ?? null);
-    rows.captions.push(s.caption ?? null);
-    rows.labels.push(s.label ?? null);
+    // Rows written by other tools may hold nulls (or other types) where the types say otherwise.
+    keys.push(s.key === null || s.key === undefined ? null : String(s.key));
+    captions.push(typeof s.caption === "string" ? s.caption : null);
+    if (typeof s.label === "number") labels[i] = s.label;
     const image = (s.image as Uint8Array | null) ?? null;
     bytes.push(image);
     const span = image && spans ? opened.imageSpan!(i) : null;
@@ -57,15 +60,22 @@ function columns(opened: OpenedShard): ShardRows {
       lengths[i] = span.length;
     } else if (image) spans = false;
   }
-  rows.images = spans && path !== null ? { path, offsets, lengths } : bytes.map((b) => b && inBlock(b));
-  return rows;
+  return {
+    file: opened.file,
+    numRows: n,
+    truncated: opened.truncated,
+    keys: textColumn(keys),
+    captions: textColumn(captions),
+    labels,
+    images: spans && path !== null ? { path, offsets, lengths } : bytes.map((b) => b && inBlock(b)),
+  };
 }
 
 async function read(req: ShardRequest & { id: number }): Promise<ShardReply> {
   const sampleSkips: [string, string][] = [];
   let skip: ShardSkip | null = null;
   const name = req.kind === "arrow" ? req.file : req.name;
-  const empty: ShardRows = { file: name, numRows: 0, truncated: false, keys: [], captions: [], labels: [], images: [] };
+  const empty: ShardRows = { file: name, numRows: 0, truncated: false, keys: textColumn([]), captions: textColumn([]), labels: new Float64Array(0), images: [] };
   const onSkip = (s: ShardSkip) => void (skip = s);
   try {
     const expected = req.expectedRows !== undefined ? { expectedRows: req.expectedRows } : {};
@@ -73,7 +83,9 @@ async function read(req: ShardRequest & { id: number }): Promise<ShardReply> {
       const opened = await openShard(req.file, { ...expected, onSkip, ...(req.sha256 !== undefined ? { sha256: req.sha256 } : {}) });
       return { id: req.id, rows: columns(opened), sampleSkips, skip };
     }
-    const opened = await openTarShard(req.name, req.source, { ...expected, onSkip, onSampleSkip: (key, reason) => void sampleSkips.push([key, reason]), allocate });
+    // A local tar's images are sent as spans of it; a pipe:'s bytes go in the blocks.
+    const inBlocks = req.source.startsWith("pipe:") ? { allocate } : {};
+    const opened = await openTarShard(req.name, req.source, { ...expected, onSkip, onSampleSkip: (key, reason) => void sampleSkips.push([key, reason]), ...inBlocks });
     return { id: req.id, rows: columns(opened), sampleSkips, skip };
   } catch (err) {
     return { id: req.id, rows: empty, sampleSkips, skip, error: { message: (err as Error).message, input: err instanceof InputError } };

@@ -5,9 +5,9 @@
 // read the images there (a FileSpan), so the main thread never holds a
 // shard's bytes: reading a 100 MB shard on it cost a full garbage collection
 // per shard (V8 collects on external-memory growth), ~0.025 ms per image.
-// A tar's images cannot be re-read in place (members are not indexed, and a
-// `pipe:` stream cannot be read twice), so they come back as bytes, in a few
-// large blocks moved rather than copied.
+// A local tar's images are spans of the tar (its members' offsets). A
+// `pipe:` stream cannot be read twice, so its images come back as bytes, in
+// a few large blocks moved rather than copied.
 import { Worker } from "node:worker_threads";
 import { workerEntry } from "../util/worker-entry.js";
 import { InputError } from "../util/errors.js";
@@ -19,6 +19,20 @@ export type ShardRequest =
   | { kind: "arrow"; file: string; sha256?: string; expectedRows?: number }
   | { kind: "tar"; name: string; source: string; expectedRows?: number };
 
+/**
+ * A column of strings as UTF-8 bytes and offsets: a shard's keys and
+ * captions arrive as a few buffers, not 10,000s of strings that would live
+ * long enough to become old-generation garbage on the main thread (its heap
+ * grew 1.6x with them); each row's string is made when the row is read.
+ */
+export interface TextColumn {
+  bytes: Uint8Array;
+  /** Row i is bytes[offsets[i], offsets[i + 1]). */
+  offsets: Float64Array;
+  /** 1 where the row's value is null. */
+  nulls: Uint8Array;
+}
+
 /** A shard's rows, column by column (cheap to send between threads). */
 export interface ShardRows {
   /** The shard's name, for messages. */
@@ -26,9 +40,10 @@ export interface ShardRows {
   /** Readable rows (fewer than expected when the shard was cut short). */
   numRows: number;
   truncated: boolean;
-  keys: (string | null)[];
-  captions: unknown[];
-  labels: (number | null)[];
+  keys: TextColumn;
+  captions: TextColumn;
+  /** NaN where a row has no label. */
+  labels: Float64Array;
   /** Each row's image: where it lies in `path` (length -1: none), or its bytes (null: none). */
   images: { path: string; offsets: Float64Array; lengths: Float64Array } | (Uint8Array | null)[];
 }
@@ -48,6 +63,27 @@ export interface OpenShardRowsOptions {
   onSkip?: (info: ShardSkip) => void;
   /** Told for each sample of a tar that is not a row (no image, bad metadata). */
   onSampleSkip?: (key: string, reason: string) => void;
+}
+
+const utf8 = new TextDecoder();
+
+/** Row `i` of a text column. */
+export function textAt(col: TextColumn, i: number): string | null {
+  return col.nulls[i] ? null : utf8.decode(col.bytes.subarray(col.offsets[i], col.offsets[i + 1]));
+}
+
+/** Strings (null for a missing value) as a TextColumn. */
+export function textColumn(values: (string | null)[]): TextColumn {
+  const encoded = values.map((v) => (v === null ? null : Buffer.from(v, "utf8")));
+  const offsets = new Float64Array(values.length + 1);
+  const nulls = new Uint8Array(values.length);
+  encoded.forEach((e, i) => {
+    offsets[i + 1] = offsets[i]! + (e?.length ?? 0);
+    if (e === null) nulls[i] = 1;
+  });
+  const bytes = new Uint8Array(offsets[values.length]!);
+  encoded.forEach((e, i) => e && bytes.set(e, offsets[i]));
+  return { bytes, offsets, nulls };
 }
 
 /** Row `i`'s image: a span of the shard's file, its bytes, or null. */

@@ -7,7 +7,7 @@
 // reported with its key; a cut tar or a failed `pipe:` command keeps the rows
 // read before the cut and is reported like a cut Arrow shard.
 import type { OpenedShard, ReadShardOptions } from "./shards.js";
-import type { Sample } from "./types.js";
+import type { FileSpan, Sample } from "./types.js";
 import { DEFAULT_MAX_IMAGE_BYTES } from "./shards.js";
 import { isSkip } from "./input/common.js";
 import { readTarSamples } from "./input/wds.js";
@@ -22,6 +22,7 @@ export interface TarShardOptions extends ReadShardOptions {
 /** Read a tar (a path or a `pipe:` command) named `name` as a shard. */
 export async function openTarShard(name: string, source: string, opts: TarShardOptions = {}): Promise<OpenedShard> {
   const rows: Sample[] = [];
+  const spans: (FileSpan | null)[] = [];
   let cut: string | undefined;
   for await (const item of readTarSamples(source, { maxImageBytes: DEFAULT_MAX_IMAGE_BYTES, allocate: opts.allocate })) {
     if (isSkip(item)) {
@@ -40,6 +41,7 @@ export async function openTarShard(name: string, source: string, opts: TarShardO
     if (item.label !== undefined) s.label = item.label;
     if (item.lang !== undefined) s.lang = item.lang;
     rows.push(s);
+    spans.push(item.imageAt ?? null);
   }
   const expected = opts.expectedRows !== undefined && opts.expectedRows >= 0 ? opts.expectedRows : undefined;
   if (cut !== undefined) {
@@ -53,5 +55,7 @@ export async function openTarShard(name: string, source: string, opts: TarShardO
     ...(cut !== undefined && expected !== undefined ? { skippedRows: Math.max(0, expected - rows.length) } : {}),
     columns: ["key", "caption", "image", "label"],
     get: (row) => rows[row]!,
+    // A local tar's image lies at its member's offset; a pipe:'s only in memory.
+    imageSpan: (row) => spans[row] ?? null,
   };
 }

@@ -106,6 +106,20 @@ export function jobBytes(image: Uint8Array | FileSpan): Uint8Array | { ok: false
   }
 }
 
+export interface DecodePoolOptions {
+  /**
+   * Output slots for decodeInto: a Float32Array over a SharedArrayBuffer, a
+   * multiple of size*size*3 values.
+   */
+  ring?: Float32Array | null;
+  /** With a ring: the workers also tokenize each job's caption into its slot (not with size 0: the caller tokenizes then). */
+  tokens?: WorkerTokens | null;
+  /** Jobs queued per worker (default 8: more than one message's worth hides the round trips). */
+  perWorker?: number;
+  /** Jobs per message at most (default 4). */
+  perMessage?: number;
+}
+
 interface Slot {
   worker: Worker;
   inFlight: number;
@@ -120,25 +134,26 @@ export class DecodePool {
   private closed = false;
   private failure: Error | null = null;
 
+  /** See DecodePoolOptions. */
+  private readonly perWorker: number;
+  private readonly perMessage: number;
+  readonly ring: Float32Array | null;
+  readonly tokens: WorkerTokens | null;
+
   /**
    * @param size number of worker threads; 0 decodes on the calling thread
    *   (sharp still runs off the JS thread on libuv's pool).
-   * @param perWorker jobs queued per worker (more than one message's worth
-   *   hides the round trips).
-   * @param perMessage jobs per message at most.
-   * @param ring output slots for decodeInto (a Float32Array over a
-   *   SharedArrayBuffer, a multiple of size*size*3 values), or null.
-   * @param tokens with a ring: the workers also tokenize each job's caption
-   *   into its slot (not with size 0: the caller tokenizes then).
    */
   constructor(
     readonly spec: TransformSpec,
     readonly size: number,
-    private readonly perWorker = 8,
-    private readonly perMessage = 4,
-    readonly ring: Float32Array | null = null,
-    readonly tokens: WorkerTokens | null = null,
+    options: DecodePoolOptions = {},
   ) {
+    const { ring = null, tokens = null } = options;
+    this.perWorker = options.perWorker ?? 8;
+    this.perMessage = options.perMessage ?? 4;
+    this.ring = ring;
+    this.tokens = tokens;
     if (ring && !(ring.buffer instanceof SharedArrayBuffer)) throw new Error("DecodePool: the output ring must be backed by a SharedArrayBuffer");
     if (tokens && !(tokens.ring.buffer instanceof SharedArrayBuffer)) throw new Error("DecodePool: the token ring must be backed by a SharedArrayBuffer");
     if (size === 0) return;

@@ -1,9 +1,8 @@
-// Worker threads need compiled JavaScript (the worker entry is ./match-worker.js
-// beside match-file.js). Under vitest the sources are TypeScript, so this test
-// compiles the curation stage with tsc into node_modules/.cache (where Node
-// still finds the dependencies) and runs the compiled matchFile with real
-// worker threads. From the TypeScript sources matchFile falls back to
-// in-process matching and says so; that is checked too.
+// The package's worker entry is compiled JavaScript (./match-worker.js beside
+// match-file.js), so this test compiles the curation stage with tsc into
+// node_modules/.cache (where Node still finds the dependencies) and runs the
+// compiled matchFile with real worker threads. From the TypeScript sources
+// the workers load match-worker.ts through tsx; that is checked too.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
@@ -94,17 +93,16 @@ describe("matching with worker threads", () => {
     const matcher = lib.buildMatcher(entries);
     const first = readFileSync(one.sidecars[1]!, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { key: string; row: number; entries: number[] });
     for (const l of first) expect(l.entries).toEqual(Array.from(matcher.match(shards[1]![l.row]!.caption!)));
-    // From the TypeScript sources the same call matches in-process and says so.
+    // From the TypeScript sources the same call runs on worker threads too.
     const src = await matchShardsFromSource({ metadata: p("meta.json"), shards: shardsDir, output: p("shards-src"), workers: 3, quiet: true });
-    expect(src.stats.workers).toBe(1);
-    expect(src.stats.workerNote).toMatch(/match-worker.js not found/);
+    expect(src.stats.workers).toBe(3);
+    expect(src.sidecars.map((f) => readFileSync(f, "utf8"))).toEqual(one.sidecars.map((f) => readFileSync(f, "utf8")));
     expect(Array.from(src.counts)).toEqual(Array.from(one.counts));
   });
 
-  it("falls back to in-process matching from TypeScript sources and says so", async () => {
+  it("runs worker threads from the TypeScript sources too (tsx), with the same output", async () => {
     const r = await matchFromSource({ metadata: p("meta.json"), input: p("texts.jsonl"), output: p("src.jsonl"), workers: 3, quiet: true });
-    expect(r.stats.workers).toBe(1);
-    expect(r.stats.workerNote).toMatch(/match-worker.js not found/);
+    expect(r.stats.workers).toBe(3);
     expect(readFileSync(r.output, "utf8")).toBe(readFileSync(p("w1.jsonl"), "utf8"));
   });
 });

@@ -72,6 +72,8 @@ describe("tar reader", () => {
       const got = await read(bytes);
       expect(files(got)).toEqual(names.map((name) => ({ name, data: contents[name] })));
       for (const sizes of [[13], [512], [513, 100_000]]) expect(files(await read(bytes, sizes))).toEqual(files(got));
+      // Each member's offset is where its bytes lie in the tar (the loader reads images there).
+      for (const m of got.filter((m) => m.type === "file")) expect(bytes.subarray(m.offset, m.offset + m.size).equals(m.data!)).toBe(true);
       const ref = await referenceRead(bytes);
       expect(got.map((m) => [m.name, m.type === "file"])).toEqual(ref.filter((r) => r.type !== "pax-header" && r.type !== "gnu-long-path").map((r) => [r.name, r.type === "file"]));
     });

@@ -5,7 +5,7 @@
 //
 // Workers: the batches go through MatchPool (match-rows.ts), which returns
 // them in order, so output is identical for any worker count; the stats record
-// the workers that ran (`workers`, and `workerNote` when fewer than asked).
+// the workers that ran (`workers`).
 import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -43,7 +43,6 @@ export interface MatchFileStats extends MatchStats {
   entries: number;
   shard: ShardSpec | null;
   workers: number;
-  workerNote?: string;
   buildSeconds: number;
   seconds: number;
 }
@@ -96,7 +95,7 @@ export async function matchFile(opts: MatchOptions): Promise<MatchResult> {
 
   const full: MatchFileStats = {
     input: opts.input, output, counts: side.counts, metadata: opts.metadata, metadataSha256: await sha256File(opts.metadata), entries: entries.length,
-    shard: opts.shard ?? null, workers: pool.workers, ...(pool.note ? { workerNote: pool.note } : {}), ...stats,
+    shard: opts.shard ?? null, workers: pool.workers, ...stats,
     buildSeconds, seconds: (performance.now() - t0) / 1000,
   };
   await writeCounts(side.counts, counts);

@@ -4,29 +4,16 @@
 // captions (a shard folder's rows, the ablation runner's pool). Results are
 // returned in submission order and per-entry counts are summed at the end, so
 // the output is identical for any worker count.
-//
-// The worker entry is the compiled ./match-worker.js beside this file. When
-// running from TypeScript sources (vitest) that file does not exist; matching
-// then runs in-process and `note` says so.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { workerEntry } from "../../util/worker-entry.js";
 import type { LineBatch } from "../lines.js";
 import { buildMatcher, type Matcher } from "./matcher.js";
 import { addStats, emptyStats, matchBatch, matchTexts, type FlatMatches, type MatchStats } from "./match-batch.js";
 import type { WorkerReply, WorkerRequest } from "./match-worker.js";
 
-const WORKER_URL = new URL("./match-worker.js", import.meta.url);
-
-export function workerAvailable(): boolean {
-  return WORKER_URL.protocol === "file:" && existsSync(fileURLToPath(WORKER_URL));
-}
-
 export class MatchPool {
   /** Worker threads in use (1: in-process). */
   readonly workers: number;
-  /** Why fewer workers run than were asked for, if so. */
-  readonly note?: string;
   /** Matches per metadata entry and text statistics; complete after finish(). */
   readonly counts: Float64Array;
   readonly stats: MatchStats = emptyStats();
@@ -39,10 +26,6 @@ export class MatchPool {
   constructor(entries: string[], workers = 1) {
     this.counts = new Float64Array(entries.length);
     workers = Math.max(1, Math.floor(workers));
-    if (workers > 1 && !workerAvailable()) {
-      this.note = `${fileURLToPath(WORKER_URL)} not found (running from TypeScript sources); matched in-process`;
-      workers = 1;
-    }
     this.workers = workers;
     if (workers === 1) {
       this.matcher = buildMatcher(entries);
@@ -51,8 +34,9 @@ export class MatchPool {
     let reject!: (e: unknown) => void;
     this.failed = new Promise<never>((_, r) => (reject = r));
     this.failed.catch(() => {});
+    const entry = workerEntry(new URL("./match-worker.js", import.meta.url));
     for (let i = 0; i < workers; i++) {
-      const w = new Worker(WORKER_URL, { workerData: { entries } });
+      const w = new Worker(entry.entry, { workerData: { entries }, eval: entry.eval });
       const q: (typeof this.waiting)[number] = [];
       w.on("message", (m: WorkerReply | { type: "ready" }) => {
         if (m.type !== "ready") q.shift()?.(m);

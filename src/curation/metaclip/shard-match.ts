@@ -34,7 +34,7 @@ export interface MatchShardsResult {
   sidecars: string[];
   countsFile: string;
   counts: Float64Array;
-  stats: { shards: number; rows: number; matched: number; matches: number; badRows: number; cutShort: string[]; cutRows: number; workers: number; workerNote?: string };
+  stats: { shards: number; rows: number; matched: number; matches: number; badRows: number; cutShort: string[]; cutRows: number; workers: number };
 }
 
 /**
@@ -82,7 +82,7 @@ export async function matchShards(o: MatchShardsOptions): Promise<MatchShardsRes
   const { counts } = pool;
   const { matched, matches } = pool.stats;
   const { sidecars: staged, ...rest } = pass;
-  const stats = { ...rest, matched, matches, workers: pool.workers, ...(pool.note ? { workerNote: pool.note } : {}) };
+  const stats = { ...rest, matched, matches, workers: pool.workers };
   const countsName = `entry_counts${shardSuffix(o.shard)}.json`;
   const statsName = `${MATCH_STATS}${shardSuffix(o.shard)}.json`;
   await writeCounts(path.join(stage, countsName), counts);

@@ -1,6 +1,7 @@
 // What every input reader yields: raw items (bytes or a path, a caption that
 // may be missing or undecodable, metadata) or a skip with its key and reason.
 // Checking captions and decoding images happens once, in ingest.ts.
+import type { FileSpan } from "../types.js";
 
 /** The input formats `clipts data ingest` reads ("auto": decided from the paths). */
 export const INGEST_FORMATS = ["auto", "wds", "folder", "jsonl", "csv", "parquet"] as const;
@@ -14,6 +15,8 @@ export interface RawItem {
   image?: Uint8Array;
   /** Absolute path of the image file, when the source points at one. */
   imagePath?: string;
+  /** Where `image` lies in a local file (a tar's member), for readers that read it again there. */
+  imageAt?: FileSpan;
   /** Caption; undefined or null when absent. */
   caption?: string | null;
   /** Set when the caption bytes are not valid UTF-8. */

@@ -18,6 +18,8 @@ export interface TarMember {
   /** Regular files ("0", NUL, "7"); links, folders and devices are "other". */
   type: "file" | "other";
   size: number;
+  /** Where its bytes start in the tar (a byte offset). */
+  offset: number;
   /** The member's bytes; null for other types and for files over the limit. */
   data: Buffer | null;
 }
@@ -38,6 +40,8 @@ const BLOCK = 512;
 class Chunks {
   private chunk: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   private pos = 0;
+  /** Bytes taken so far: the stream position of the next one. */
+  taken = 0;
   constructor(private readonly it: AsyncIterator<Buffer>) {}
 
   /** Copy the next n bytes into out (or skip them when out is null); returns how many there were (< n only at the end). */
@@ -54,6 +58,7 @@ class Chunks {
       const k = Math.min(n - done, this.chunk.length - this.pos);
       if (out) this.chunk.copy(out, done, this.pos, this.pos + k);
       this.pos += k;
+      this.taken += k;
       done += k;
     }
     return done;
@@ -163,11 +168,12 @@ async function* members(
     const file = (typeflag === "0" || typeflag === "\0" || typeflag === "7") && !name.endsWith("/");
     const keep = file && size <= limit(name);
     const data = keep ? allocate(size) : null;
+    const offset = input.taken;
     state.member = name;
     if ((await input.take(data, size)) < size) throw new TarReadError("tar ended inside a member", name);
     state.member = null;
     // The padding to the next block may be missing at the very end of a tar cut there; that is no loss.
     await input.take(null, (BLOCK - (size % BLOCK)) % BLOCK);
-    yield { name, type: file ? "file" : "other", size, data };
+    yield { name, type: file ? "file" : "other", size, offset, data };
   }
 }

@@ -97,6 +97,8 @@ export async function readWds(input: string, limits: WdsLimits = { maxImageBytes
 interface Group {
   key: string;
   members: Map<string, Buffer>;
+  /** Where each member's bytes start in the tar. */
+  offsets: Map<string, number>;
   /** Set when a member was over its size limit: the whole sample is skipped with this reason. */
   tooLarge?: string;
 }
@@ -160,6 +162,8 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
   const maxText = limits.maxTextBytes ?? MAX_TEXT_MEMBER_BYTES;
   const limit = (name: string) => (IMAGE_EXTENSIONS.has(splitMemberName(name).ext) ? limits.maxImageBytes : maxText);
   const { stream: source, stop } = tarStream(file);
+  // A local tar's images can be read again where they lie (the loader's decode workers do).
+  const local = file.startsWith("pipe:") ? null : path.resolve(file);
   let group: Group | null = null;
   try {
     // The header gives the size before any byte is read: an oversize member is skipped, not kept.
@@ -167,12 +171,15 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
       if (m.type !== "file") continue;
       const { key, ext } = splitMemberName(m.name);
       if (group && group.key !== key) {
-        yield makeItem(group, meta);
+        yield makeItem(group, meta, local);
         group = null;
       }
-      group ??= { key, members: new Map() };
+      group ??= { key, members: new Map(), offsets: new Map() };
       if (!m.data) group.tooLarge ??= `tar member too large: ${m.name} in ${path.basename(file)} (${m.size} bytes > max ${limit(m.name)})`;
-      else group.members.set(ext, m.data);
+      else {
+        group.members.set(ext, m.data);
+        group.offsets.set(ext, m.offset);
+      }
     }
   } catch (err) {
     const msg = (err as Error).message;
@@ -181,20 +188,21 @@ async function* readTar(file: string, meta: Map<string, Record<string, unknown>>
     const current = err instanceof TarReadError ? err.member : null;
     if (current !== null) {
       const { key } = splitMemberName(current);
-      if (group && group.key !== key) yield makeItem(group, meta);
+      if (group && group.key !== key) yield makeItem(group, meta, local);
       yield { key, skip: `truncated tar member: ${current} in ${base} (${msg})` };
     } else {
-      if (group) yield makeItem(group, meta);
+      if (group) yield makeItem(group, meta, local);
       yield { key: `${base}#end`, skip: `broken tar: ${base} (${msg})` };
     }
     group = null;
   } finally {
     stop();
   }
-  if (group) yield makeItem(group, meta);
+  if (group) yield makeItem(group, meta, local);
 }
 
-function makeItem(g: Group, meta: Map<string, Record<string, unknown>>): ReaderItem {
+/** A sample's item; `local`: the tar's path, when its image can be read again there. */
+function makeItem(g: Group, meta: Map<string, Record<string, unknown>>, local: string | null): ReaderItem {
   const key = g.key;
   if (g.tooLarge) return { key, skip: g.tooLarge };
   const imageExt = IMAGE_PRIORITY.find((e) => g.members.has(e));
@@ -213,7 +221,9 @@ function makeItem(g: Group, meta: Map<string, Record<string, unknown>>): ReaderI
     }
   }
   const side = meta.get(key) ?? {};
-  const item: ReaderItem & { extra: Record<string, ExtraValue> } = { key, image: g.members.get(imageExt)!, extra: {} };
+  const image = g.members.get(imageExt)!;
+  const item: ReaderItem & { extra: Record<string, ExtraValue> } = { key, image, extra: {} };
+  if (local !== null) item.imageAt = { file: local, offset: g.offsets.get(imageExt)!, length: image.length };
   const txt = g.members.get("txt");
   if (txt) {
     const { text, ok } = decodeUtf8(txt);
