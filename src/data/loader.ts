@@ -7,8 +7,9 @@
 // float32 images) and one open shard's metadata.
 //
 // The main thread handles rows' positions, not their bytes: shards are opened
-// on a reader worker (formats/shard-reader.ts), and each decode worker reads
-// its row's image from the shard file itself (a FileSpan).
+// on a reader worker (formats/shard-reader.ts), the next one while the
+// current one's rows are used, and each decode worker reads its row's image
+// from the shard file itself (a FileSpan).
 //
 // The workers normalize each image straight into its slot of a shared ring
 // (item k of the stream in slot k mod ring size), so the main thread does no

@@ -7,7 +7,7 @@ import { hashUniform, Rng } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import path from "node:path";
 import type { ShardSkip } from "../formats/shards.js";
-import { openShardRows, rowImage, textAt, type ShardRows } from "../formats/shard-reader.js";
+import { readShardRows, rowImage, textAt, type ShardRequest, type ShardRows } from "../formats/shard-reader.js";
 import type { FileSpan, Manifest } from "../formats/types.js";
 import { ShardSelection, type RepeatCount, type SampleFilter, type Selection } from "../formats/selection.js";
 
@@ -114,6 +114,8 @@ export class SampleStream {
   private st: StreamState;
   private sequence: number[] | null = null;
   private current: { pos: number; rows: ShardRows } | null = null;
+  /** The next shard of the epoch's sequence, asked for while the current one is used. */
+  private ahead: { epoch: number; pos: number; read: ReturnType<typeof readShardRows> } | null = null;
   private buffer: StreamItem[] = [];
   private rng: Rng;
   /** Row list of the shard being read (only that one is held). */
@@ -157,7 +159,7 @@ export class SampleStream {
     for (const [pos, rows] of byPos) {
       const shard = seq[pos];
       if (shard === undefined) throw new InputError(`loader state refers to shard position ${pos} beyond epoch ${st.epoch}'s sequence`);
-      const data = await s.open(shard, false);
+      const data = await s.use(shard, readShardRows(s.request(shard)), false);
       for (const row of rows) {
         if (row >= data.numRows) throw new InputError(`loader state refers to row ${row} of ${s.manifest.shards[shard]!.file}, which has ${data.numRows} readable rows`);
         loaded.set(`${pos}:${row}`, s.item(data, shard, pos, row));
@@ -239,7 +241,13 @@ export class SampleStream {
       const shard = seq[pos]!;
       const file = this.manifest.shards[shard]!.file;
       if (!this.current || this.current.pos !== pos) {
-        this.current = { pos, rows: await this.open(shard) };
+        const epoch = this.st.epoch;
+        const ahead = this.ahead?.epoch === epoch && this.ahead.pos === pos ? this.ahead.read : null;
+        const read = ahead ?? readShardRows(this.request(shard));
+        // Reading, hashing and parsing the next shard overlaps this one's rows:
+        // waiting for it at the switch would starve the decode workers.
+        this.ahead = pos + 1 < seq.length ? { epoch, pos: pos + 1, read: readShardRows(this.request(seq[pos + 1]!)) } : null;
+        this.current = { pos, rows: await this.use(shard, read) };
       }
       const data = this.current.rows;
       const rowSet = this.rowSelection ? this.rowsOf(file) : null;
@@ -276,20 +284,23 @@ export class SampleStream {
     return null;
   }
 
-  /** Open a shard; `reading` is false when only buffered rows are re-read (a restore), so skips are not told twice. */
-  private async open(shard: number, reading = true): Promise<ShardRows> {
+  /** What the reader worker is asked for to open a shard. */
+  private request(shard: number): ShardRequest {
+    const entry = this.manifest.shards[shard]!;
+    // A tar read in place (its row count may be unknown until then).
+    if (this.manifest.format === "webdataset") return { kind: "tar", name: entry.file, source: entry.source!, expectedRows: entry.rows };
+    const sha256 = this.o.verifyHashes ? entry.sha256 : undefined;
+    return { kind: "arrow", file: path.join(this.dir, entry.file), expectedRows: entry.rows, ...(sha256 ? { sha256 } : {}) };
+  }
+
+  /** A shard's rows once read; `reading` is false when only buffered rows are re-read (a restore), so skips are not told twice. */
+  private async use(shard: number, read: ReturnType<typeof readShardRows>, reading = true): Promise<ShardRows> {
     const entry = this.manifest.shards[shard]!;
     const tell = reading ? this.o.onSampleSkip : undefined;
-    const opts = { onSkip: this.o.onShardSkip, onSampleSkip: tell && ((key: string, reason: string) => tell(shard, key, reason)) };
-    if (this.manifest.format === "webdataset") {
-      // A tar read in place (its row count may be unknown until now).
-      const opened = await openShardRows({ kind: "tar", name: entry.file, source: entry.source!, expectedRows: entry.rows }, opts);
-      const last = this.rowSelection?.lastRow(entry.file) ?? -1;
-      if (last >= opened.numRows && !opened.truncated) throw new InputError(`selection ${this.rowSelection!.source}: shard ${entry.file}: row ${last} is past the tar's end (${opened.numRows} samples)`);
-      return opened;
-    }
-    const sha256 = this.o.verifyHashes ? entry.sha256 : undefined;
-    return openShardRows({ kind: "arrow", file: path.join(this.dir, entry.file), expectedRows: entry.rows, ...(sha256 ? { sha256 } : {}) }, opts);
+    const opened = await read.use({ onSkip: this.o.onShardSkip, onSampleSkip: tell && ((key, reason) => tell(shard, key, reason)) });
+    const last = this.manifest.format === "webdataset" ? (this.rowSelection?.lastRow(entry.file) ?? -1) : -1;
+    if (last >= opened.numRows && !opened.truncated) throw new InputError(`selection ${this.rowSelection!.source}: shard ${entry.file}: row ${last} is past the tar's end (${opened.numRows} samples)`);
+    return opened;
   }
 
   private item(data: ShardRows, shard: number, draw: number, row: number, key = textAt(data.keys, row)): StreamItem {

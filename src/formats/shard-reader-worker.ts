@@ -1,4 +1,4 @@
-// Worker-thread entry of openShardRows (shard-reader.ts): opens shards one at
+// Worker-thread entry of readShardRows (shard-reader.ts): opens shards one at
 // a time and posts each one's rows back column by column, with the skips it
 // was told. An Arrow shard's or a local tar's images stay in its file
 // (spans); a `pipe:` tar's images are carved out of 64 MiB blocks that move

@@ -58,7 +58,7 @@ export interface ShardReply {
   error?: { message: string; input: boolean };
 }
 
-export interface OpenShardRowsOptions {
+export interface ShardRowsOptions {
   /** Told once when the shard is cut short or its hash differs (its readable rows are still given). */
   onSkip?: (info: ShardSkip) => void;
   /** Told for each sample of a tar that is not a row (no image, bad metadata). */
@@ -94,12 +94,23 @@ export function rowImage(rows: ShardRows, i: number): FileSpan | Uint8Array | nu
   return length < 0 ? null : { file: im.path, offset: im.offsets[i]!, length };
 }
 
-/** Open a shard on the reader worker. Skips are told after it is read, before any row is used. */
-export async function openShardRows(req: ShardRequest, opts: OpenShardRowsOptions = {}): Promise<ShardRows> {
-  const r = await reader().read(req);
-  for (const [key, reason] of r.sampleSkips) opts.onSampleSkip?.(key, reason);
-  if (r.skip) opts.onSkip?.(r.skip);
-  return r.rows;
+/**
+ * Ask the reader worker for a shard now (the loader asks for the next shard
+ * while it uses the current one); `use` waits for its rows and tells its
+ * skips then, so a shard read ahead is reported when it is reached. A
+ * failure to read it is thrown by `use`.
+ */
+export function readShardRows(req: ShardRequest): { use: (opts?: ShardRowsOptions) => Promise<ShardRows> } {
+  const reply = reader().read(req);
+  reply.catch(() => {});
+  return {
+    async use(opts = {}) {
+      const r = await reply;
+      for (const [key, reason] of r.sampleSkips) opts.onSampleSkip?.(key, reason);
+      if (r.skip) opts.onSkip?.(r.skip);
+      return r.rows;
+    },
+  };
 }
 
 type Waiter = { resolve: (r: ShardReply) => void; reject: (e: Error) => void };

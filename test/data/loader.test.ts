@@ -226,6 +226,32 @@ describe("Loader", () => {
     expect(loader.stats().truncatedShards[m.shards[0]!.file]!.lostRows).toBe(3);
   });
 
+  it("reads the next shard ahead but reports its problems only when it is reached", async () => {
+    const dir = await goodShards(3, 20);
+    const m = await listShards(dir);
+    const f = path.join(dir, m.shards[1]!.file);
+    truncateSync(f, Math.floor(readFileSync(f).length / 3));
+    const loader = new Loader(base(dir, { mode: "eval", batchSize: 2, prefetch: 1 }));
+    const keys: string[] = [];
+    let checked = 0;
+    for await (const b of loader) {
+      keys.push(...b.keys);
+      tfDispose(b);
+      // Time for the read ahead to finish (a shard of 20 small rows).
+      if (keys.length === 2) await new Promise((r) => setTimeout(r, 300));
+      // Shard 1 is read ahead while shard 0's rows are used; the sampler,
+      // 2 rows ahead of the consumer, reaches it after row 17.
+      if (keys.length <= 14) {
+        expect(loader.stats().truncatedShards).toEqual({});
+        checked++;
+      }
+    }
+    expect(checked).toBe(7);
+    expect(Object.keys(loader.stats().truncatedShards)).toEqual([m.shards[1]!.file]);
+    expect(keys.filter((k) => k.startsWith("s0-")).length).toBe(20);
+    expect(keys.filter((k) => k.startsWith("s2-")).length).toBe(20);
+  });
+
   it("skips and counts the images a shard file no longer holds when the workers read them (cut after it was opened)", async () => {
     const dir = await goodShards(1, 20);
     const m = await listShards(dir);

@@ -7,21 +7,22 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ShardWriter, type ShardSkip } from "../../src/formats/shards.js";
-import { openShardRows, rowImage, textAt, textColumn } from "../../src/formats/shard-reader.js";
+import { readShardRows, rowImage, textAt, textColumn, type ShardRequest, type ShardRows, type ShardRowsOptions } from "../../src/formats/shard-reader.js";
 import { writeTar } from "./fixtures.js";
 
 const work = mkdtempSync(path.join(os.tmpdir(), "clipts-shard-reader-"));
 const image = (i: number) => Buffer.alloc(5000 + i * 7, i + 1);
+const openShardRows = (req: ShardRequest, opts?: ShardRowsOptions) => readShardRows(req).use(opts);
 
 /** Row i's image bytes, read from its span or taken as given. */
-function bytesOf(rows: Awaited<ReturnType<typeof openShardRows>>, i: number): Buffer | null {
+function bytesOf(rows: ShardRows, i: number): Buffer | null {
   const im = rowImage(rows, i);
   if (im === null) return null;
   if (im instanceof Uint8Array) return Buffer.from(im);
   return readFileSync(im.file).subarray(im.offset, im.offset + im.length);
 }
 
-describe("openShardRows", () => {
+describe("readShardRows", () => {
   it("gives an Arrow shard's and a local tar's images as spans of the file, a piped tar's as bytes", async () => {
     const dir = path.join(work, "arrow");
     const w = new ShardWriter(dir, { rowsPerShard: 10, batchRows: 4 });
