@@ -4,7 +4,8 @@
 // in that order, so batches do not depend on the number of workers. Memory is
 // bounded by the shuffle buffer (rows' metadata; a `pipe:` tar's rows also
 // hold their encoded bytes), the decode ring (`prefetch` + 1 batches of
-// float32 images) and one open shard's metadata.
+// float32 images) and two shards' metadata (the current one and the next,
+// read ahead; for `pipe:` tars, their bytes).
 //
 // The main thread handles rows' positions, not their bytes: shards are opened
 // on a reader worker (formats/shard-reader.ts), the next one while the

@@ -244,9 +244,12 @@ export class SampleStream {
         const epoch = this.st.epoch;
         const ahead = this.ahead?.epoch === epoch && this.ahead.pos === pos ? this.ahead.read : null;
         const read = ahead ?? readShardRows(this.request(shard));
-        // Reading, hashing and parsing the next shard overlaps this one's rows:
-        // waiting for it at the switch would starve the decode workers.
-        this.ahead = pos + 1 < seq.length ? { epoch, pos: pos + 1, read: readShardRows(this.request(seq[pos + 1]!)) } : null;
+        // Reading, hashing and parsing the next shard (the next epoch's first
+        // at the end of one) overlaps this one's rows: waiting for it at the
+        // switch would starve the decode workers.
+        const next = pos + 1 < seq.length ? { epoch, pos: pos + 1 } : epoch + 1 < this.o.epochs ? { epoch: epoch + 1, pos: 0 } : null;
+        const nextShard = next ? (next.epoch === epoch ? seq : shardSequence(this.manifest, this.o, next.epoch))[next.pos] : undefined;
+        this.ahead = next && nextShard !== undefined ? { ...next, read: readShardRows(this.request(nextShard), true) } : null;
         this.current = { pos, rows: await this.use(shard, read) };
       }
       const data = this.current.rows;

@@ -50,7 +50,9 @@ function columns(opened: OpenedShard): ShardRows {
     // Rows written by other tools may hold nulls (or other types) where the types say otherwise.
     keys.push(s.key === null || s.key === undefined ? null : String(s.key));
     captions.push(typeof s.caption === "string" ? s.caption : null);
-    if (typeof s.label === "number") labels[i] = s.label;
+    // Int64 columns (pyarrow's default for ints) give bigints; "3" counts as 3, as before.
+    const label = s.label as unknown;
+    if (label !== null && label !== undefined) labels[i] = Number(label);
     const image = (s.image as Uint8Array | null) ?? null;
     bytes.push(image);
     const span = image && spans ? opened.imageSpan!(i) : null;

@@ -100,11 +100,15 @@ export function rowImage(rows: ShardRows, i: number): FileSpan | Uint8Array | nu
  * skips then, so a shard read ahead is reported when it is reached. A
  * failure to read it is thrown by `use`.
  */
-export function readShardRows(req: ShardRequest): { use: (opts?: ShardRowsOptions) => Promise<ShardRows> } {
-  const reply = reader().read(req);
+export function readShardRows(req: ShardRequest, ahead = false): { use: (opts?: ShardRowsOptions) => Promise<ShardRows> } {
+  const r0 = reader();
+  // A read ahead does not keep the process alive until it is used: a loader
+  // stopped early must not wait for (or hang on) a shard it will never use.
+  const { id, reply } = r0.read(req, !ahead);
   reply.catch(() => {});
   return {
     async use(opts = {}) {
+      r0.hold(id);
       const r = await reply;
       for (const [key, reason] of r.sampleSkips) opts.onSampleSkip?.(key, reason);
       if (r.skip) opts.onSkip?.(r.skip);
@@ -118,24 +122,39 @@ type Waiter = { resolve: (r: ShardReply) => void; reject: (e: Error) => void };
 /**
  * One reader worker per process, started on first use (its start-up loads
  * the Arrow and Parquet modules: ~0.2 CPU-s, too much to pay per shard). It
- * reads one shard at a time and holds the process open only while one is asked for.
+ * reads one shard at a time and holds the process open only while a shard
+ * that will be used is asked for (`held`).
  */
-let current: { read: (req: ShardRequest) => Promise<ShardReply> } | null = null;
-function reader(): NonNullable<typeof current> {
+interface Reader {
+  read: (req: ShardRequest, held: boolean) => { id: number; reply: Promise<ShardReply> };
+  /** The request's answer is now awaited: keep the process open until it comes. */
+  hold: (id: number) => void;
+}
+let current: Reader | null = null;
+function reader(): Reader {
   if (current) return current;
   const { entry, eval: isEval } = workerEntry(new URL("./shard-reader-worker.js", import.meta.url));
   const worker = new Worker(entry, { eval: isEval });
   worker.unref();
-  const pending = new Map<number, Waiter>();
+  const pending = new Map<number, Waiter & { held: boolean }>();
+  const refresh = () => ([...pending.values()].some((w) => w.held) ? worker.ref() : worker.unref());
   let next = 0;
-  const self = {
-    read(req: ShardRequest): Promise<ShardReply> {
+  const self: Reader = {
+    read(req, held) {
       const id = next++;
-      worker.ref();
-      return new Promise<ShardReply>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+      const reply = new Promise<ShardReply>((resolve, reject) => {
+        pending.set(id, { resolve, reject, held });
         worker.postMessage({ ...req, id });
       });
+      refresh();
+      return { id, reply };
+    },
+    hold(id) {
+      const w = pending.get(id);
+      if (w && !w.held) {
+        w.held = true;
+        refresh();
+      }
     },
   };
   const fail = (err: Error) => {
@@ -146,7 +165,7 @@ function reader(): NonNullable<typeof current> {
   worker.on("message", (r: ShardReply) => {
     const w = pending.get(r.id);
     pending.delete(r.id);
-    if (pending.size === 0) worker.unref();
+    refresh();
     if (r.error) w?.reject(r.error.input ? new InputError(r.error.message) : new Error(r.error.message));
     else w?.resolve(r);
   });

@@ -515,10 +515,14 @@ export async function openShard(file: string, opts: ReadShardOptions = {}): Prom
       const data = column?.data[0];
       // The column's bytes are a view of the file's bytes (an uncompressed IPC
       // file), so their position in the file is their position in `bytes`.
-      if (!column || column.data.length !== 1 || !data || !column.isValid(i) || data.values.buffer !== bytes.buffer) return null;
-      const start = data.values.byteOffset - bytes.byteOffset;
-      const from = data.valueOffsets[data.offset + i];
-      return { file: absolute, offset: start + from, length: data.valueOffsets[data.offset + i + 1] - from };
+      // Binary and LargeBinary (pyarrow's large_binary: BigInt offsets) have
+      // offsets; other layouts, and offsets past the bytes, give no span.
+      if (!column || column.data.length !== 1 || !data || !column.isValid(i) || !data.valueOffsets || !data.values) return null;
+      if (data.values.buffer !== bytes.buffer) return null;
+      const from = Number(data.valueOffsets[data.offset + i]);
+      const to = Number(data.valueOffsets[data.offset + i + 1]);
+      if (!(from >= 0 && from <= to && to <= data.values.byteLength)) return null;
+      return { file: absolute, offset: data.values.byteOffset - bytes.byteOffset + from, length: to - from };
     },
   };
 

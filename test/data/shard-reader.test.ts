@@ -3,7 +3,8 @@
 // workers will read it (a span of the file) or as bytes when it can only be
 // read once (pipe:).
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ShardWriter, type ShardSkip } from "../../src/formats/shards.js";
@@ -44,6 +45,31 @@ describe("readShardRows", () => {
       for (let i = 0; i < 10; i++) expect(bytesOf(rows, i)!.equals(image(i))).toBe(true);
     }
     expect(Array.from(arrow.labels)).toEqual(Array.from({ length: 10 }, (_, i) => (i % 2 ? i : NaN)));
+  });
+
+  it("gives labels from int64 and int32 columns (null: NaN)", async () => {
+    const A = await import("apache-arrow");
+    const file = path.join(work, "labels.arrow");
+    const t = new A.Table({
+      key: A.vectorFromArray(["a", "b", "c"], new A.Utf8()),
+      caption: A.vectorFromArray(["x", "y", "z"], new A.Utf8()),
+      image: A.vectorFromArray([image(0), image(1), image(2)], new A.Binary()),
+      label: A.vectorFromArray([7n, null, 3n], new A.Int64()),
+    });
+    writeFileSync(file, A.tableToIPC(t, "file"));
+    const rows = await openShardRows({ kind: "arrow", file });
+    expect(Array.from(rows.labels)).toEqual([7, NaN, 3]);
+  });
+
+  it("does not keep the process alive for a shard read ahead and never used", () => {
+    const tarFile = path.join(work, "00000.tar");
+    const script = `import { readShardRows } from ${JSON.stringify(path.resolve("src/formats/shard-reader.ts"))};
+      readShardRows({ kind: "tar", name: "slow.tar", source: "pipe:sleep 30; cat ${tarFile}" }, true);
+      console.log("asked");`;
+    const t0 = Date.now();
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 });
+    expect(out.trim()).toBe("asked");
+    expect(Date.now() - t0).toBeLessThan(15_000);
   });
 
   it("keeps strings, empty strings and nulls apart in a text column", () => {

@@ -163,6 +163,11 @@ describe("ShardWriter + readers", () => {
     const plain = path.join(dir, "plain.arrow");
     await fs.writeFile(plain, A.tableToIPC(t, "file"));
     await check(plain, 4, (r) => images[r]!);
+    // pyarrow's large_binary: 64-bit offsets.
+    const large = path.join(dir, "large.arrow");
+    const tl = new A.Table({ key: A.vectorFromArray(["a", "b", "c", "d"], new A.Utf8()), image: A.vectorFromArray(images, new A.LargeBinary()) });
+    await fs.writeFile(large, A.tableToIPC(tl, "file"));
+    await check(large, 4, (r) => images[r]!);
   });
 
   it("rejects a missing manifest and a bad rows-per-shard with InputError", async () => {
