@@ -3,8 +3,10 @@
 // was told. An Arrow shard's or a local tar's images stay in its file
 // (spans); a `pipe:` tar's images are carved out of 64 MiB blocks that move
 // (transferred, not copied) with the rows. Ordinary ArrayBuffers, not shared
-// memory: see util/sha256.ts for why shard-sized shared buffers are not freed
-// in time.
+// memory: V8 frees a SharedArrayBuffer that old-generation objects still
+// point at only at its next full collection and does not count it as memory
+// to collect for, so shard-sized shared buffers pile up (bench/RESULTS.md,
+// session 7).
 import { parentPort } from "node:worker_threads";
 import { openShard, type OpenedShard, type ShardSkip } from "./shards.js";
 import { openTarShard } from "./tar-shard.js";

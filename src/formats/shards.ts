@@ -13,7 +13,7 @@ import path from "node:path";
 import * as A from "apache-arrow";
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { InputError } from "../util/errors.js";
-import { sha256File, sha256Moved } from "../util/sha256.js";
+import { sha256File } from "../util/sha256.js";
 import { MAX_JSON_BYTES, readFileBounded, readTextBounded } from "../util/bounded-read.js";
 import { SHARD_COLUMNS, type FileSpan, type Manifest, type Sample } from "./types.js";
 
@@ -269,7 +269,7 @@ export class ShardWriter {
   }
 }
 
-/** sha256 of a byte array, fed in chunks (one update call over 2 GiB throws). */
+/** sha256 of a byte array, fed in chunks (one update call over 2 GiB throws), on the calling thread. */
 export function sha256Bytes(bytes: Uint8Array): string {
   const h = createHash("sha256");
   const CHUNK = 64 * 2 ** 20;
@@ -462,11 +462,9 @@ const MAGIC_LEN = 8; // "ARROW1" + 2 bytes padding
  */
 export async function openShard(file: string, opts: ReadShardOptions = {}): Promise<OpenedShard> {
   // Regular files only, and under Node's 2 GiB readFile limit (new shards stay under 1 GiB + one image).
-  // A verified shard is hashed off the main thread (its bytes move there and back).
-  const verify = opts.sha256 !== undefined;
-  let bytes: Uint8Array = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard", verify);
-  let digest: string | undefined;
-  if (verify) ({ hex: digest, bytes } = await sha256Moved(bytes));
+  // Hashing blocks this thread: the loader opens shards on its reader worker.
+  const bytes = await readFileBounded(file, ARROW_BINARY_LIMIT, "shard");
+  const digest = opts.sha256 !== undefined ? sha256Bytes(bytes) : undefined;
   let batches: A.RecordBatch[] = [];
   let error: string | undefined;
   if (digest !== undefined && digest !== opts.sha256) {

@@ -39,7 +39,7 @@ function kindOf(st: import("node:fs").Stats): string {
  * cannot stall the open; size re-checked while reading (a file growing after
  * the check is cut off at the limit and refused).
  */
-export async function readFileBounded(file: string, maxBytes: number, what = "file", ownBuffer = false): Promise<Buffer> {
+export async function readFileBounded(file: string, maxBytes: number, what = "file"): Promise<Buffer> {
   let h: fs.FileHandle;
   try {
     h = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -51,9 +51,7 @@ export async function readFileBounded(file: string, maxBytes: number, what = "fi
     if (!st.isFile()) throw new BoundedReadError(file, what, "not a regular file", kindOf(st));
     if (st.size > maxBytes) throw new BoundedReadError(file, what, "too large", `${st.size} bytes > max ${maxBytes}`);
     // One byte more than the stat size tells whether the file grew since.
-    // `ownBuffer`: never in Node's shared pool, so its ArrayBuffer can move to a worker (sha256Moved).
-    const size = Math.min(maxBytes, st.size) + 1;
-    const buf = ownBuffer ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
+    const buf = Buffer.allocUnsafe(Math.min(maxBytes, st.size) + 1);
     let n = 0;
     for (;;) {
       const { bytesRead } = await h.read(buf, n, buf.length - n, n);

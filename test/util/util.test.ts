@@ -5,8 +5,6 @@ import path from "node:path";
 import { hashUniform, Rng } from "../../src/util/hash.js";
 import { writeFileAtomic, AtomicWriter } from "../../src/util/atomic.js";
 import { lineChart, barChart } from "../../src/util/plot.js";
-import { createHash } from "node:crypto";
-import { sha256Moved } from "../../src/util/sha256.js";
 
 describe("hashUniform", () => {
   it("depends only on its inputs and is uniform", () => {
@@ -66,22 +64,5 @@ describe("plots", () => {
     expect((svg.match(/<path /g) ?? []).length).toBe(2);
     const bars = barChart({ title: "b", yLabel: "acc", categories: ["raw", "balanced"], series: [{ name: "top1", values: [0.1, 0.2], errors: [0.01, 0.02] }] });
     expect((bars.match(/<rect x=/g) ?? []).length).toBeGreaterThanOrEqual(2);
-  });
-});
-
-describe("sha256Moved", () => {
-  it("hashes on a worker exactly as createHash does, over the 64 MiB update size, several at once, and gives the bytes back", async () => {
-    const sizes = [0, 1000, 64 * 2 ** 20 + 5];
-    const views = sizes.map((n, k) => {
-      const v = new Uint8Array(new ArrayBuffer(n + 3), 3); // a view at an offset
-      for (let i = 0; i < n; i += 997) v[i] = (i * 31 + k) & 255;
-      return v;
-    });
-    const want = views.map((v) => createHash("sha256").update(v).digest("hex"));
-    const copies = views.map((v) => v.slice());
-    const got = await Promise.all(views.map((v) => sha256Moved(v)));
-    expect(got.map((g) => g.hex)).toEqual(want);
-    got.forEach((g, k) => expect(Buffer.compare(g.bytes, copies[k]!)).toBe(0));
-    expect(views.every((v) => v.byteLength === 0)).toBe(true); // moved away, not copied
   });
 });
